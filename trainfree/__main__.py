@@ -1,0 +1,5 @@
+import sys
+
+from trainfree.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""The verbs the command line and notebooks call: score, correlate, reproduce."""
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from trainfree import __version__
+from trainfree.benchmarks import Benchmark, load_benchmark
+from trainfree.config import ScoreSettings
+from trainfree.errors import InvalidBenchmark, TrainfreeError
+from trainfree.evaluation.correlation import Correlation, correlate_values
+from trainfree.metrics import get_metric
+from trainfree.runner import ScoreRow, score_architectures
+from trainfree.scores import ScoreEntry
+
+
+def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
+    """What produced a set of numbers: versions, settings and their fingerprint."""
+    import torch
+
+    return {
+        "trainfree_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "settings": settings.as_dict(),
+        "fingerprint": settings.fingerprint(),
+        "metrics": {m: get_metric(m).version for m in metrics},
+        "benchmark": None if benchmark is None else {"name": benchmark.name, "source": benchmark.source,
+                                                      "records": len(benchmark)},
+    }
+
+
+def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSettings | None = None,
+          limit: int | None = None, jobs: int = 1,
+          on_progress: Callable[[int, int], None] | None = None) -> list[ScoreRow]:
+    """Score the first ``limit`` architectures of a benchmark with each metric."""
+    settings = settings or ScoreSettings()
+    bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    bench = bench.head(limit)
+    for m in metrics:
+        spec = get_metric(m)
+        if bench.space not in spec.spaces:
+            raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
+    items = [(r.name, r.arch) for r in bench.records]
+    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, on_progress=on_progress)
+
+
+@dataclass(frozen=True)
+class MetricCorrelation:
+    metric: str
+    correlation: Correlation
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, **self.correlation.as_dict()}
+
+
+def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow]) -> list[MetricCorrelation]:
+    """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target.
+
+    Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
+    """
+    bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    by_metric: dict[str, dict[str, float]] = {}
+    for s in scores:
+        by_metric.setdefault(s.metric, {})[s.name] = s.value if s.status == "ok" else math.nan
+    if not by_metric:
+        raise InvalidBenchmark("the scores hold no rows")
+    names = set(bench.targets())
+    out = []
+    for metric_name, values in by_metric.items():
+        spec = get_metric(metric_name)
+        matched = [r for r in bench.records if r.name in values]
+        if not matched:
+            raise InvalidBenchmark(f"no score of metric {metric_name!r} matches a record of benchmark "
+                                   f"{bench.name!r} by name ({len(values)} scores, {len(names)} records)")
+        corr = correlate_values([values[r.name] for r in matched], [r.target for r in matched],
+                                higher_is_better=spec.higher_is_better, target_lower_is_better=bench.lower_is_better)
+        out.append(MetricCorrelation(metric_name, corr))
+    return out

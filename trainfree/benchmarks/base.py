@@ -1,0 +1,37 @@
+"""Benchmarks: architectures paired with trained results read from real files."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str  # the benchmark's own name for the run (e.g. the log name)
+    arch: Any
+    target: float
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Benchmark:
+    name: str
+    space: str
+    records: list[Record]
+    target: str
+    lower_is_better: bool
+    skipped: int = 0  # entries without a finite target
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def head(self, limit: int | None) -> "Benchmark":
+        """The first ``limit`` records (all when None)."""
+        if limit is None:
+            return self
+        return Benchmark(self.name, self.space, self.records[:limit], self.target, self.lower_is_better,
+                         self.skipped, self.source)
+
+    def targets(self) -> dict[str, float]:
+        return {r.name: r.target for r in self.records}

@@ -1,0 +1,124 @@
+"""NAS-Bench-NLP benchmarks: a results CSV, or the original training logs (a .zip or a folder)."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+from trainfree.benchmarks.base import Benchmark, Record
+from trainfree.errors import InvalidArchitecture, InvalidBenchmark
+from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
+
+CSV_COLUMNS = ("log_name", "recipe_id", "test_loss", "test_perplexity", "recipe")
+LOG_PREFIX = "log_stats_model_"
+
+
+def _number(text: str, where: str, column: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise InvalidBenchmark(f"{where}: column {column!r}: {text!r} is not a number") from None
+
+
+def load_csv(path: Path, name: str | None = None) -> Benchmark:
+    """Rows ``log_name, recipe_id, test_loss, test_perplexity, recipe``; target = test_loss (lower is better)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise InvalidBenchmark(f"{path}: the file is empty")
+    missing = [c for c in ("log_name", "test_loss", "recipe") if c not in header]
+    if missing:
+        raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; expected {list(CSV_COLUMNS)}")
+    col = {c: header.index(c) for c in header}
+    records, skipped = [], 0
+    line = reader.line_num
+    for row in reader:
+        where = f"{path} line {line + 1}"
+        line = reader.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+        loss = _number(row[col["test_loss"]], where, "test_loss")
+        if not math.isfinite(loss):
+            skipped += 1
+            continue
+        try:
+            recipe = parse_recipe(row[col["recipe"]], f"{where}: column 'recipe'")
+        except InvalidArchitecture as err:
+            raise InvalidBenchmark(str(err)) from None
+        extra = {"recipe_id": row[col["recipe_id"]]} if "recipe_id" in col else {}
+        records.append(Record(row[col["log_name"]], recipe, loss, extra))
+    if not records:
+        raise InvalidBenchmark(f"{path}: no rows with a finite test_loss")
+    return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
+                     skipped=skipped, source=str(path))
+
+
+def _log_record(name: str, raw: bytes, where: str) -> Record | None:
+    try:
+        log = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidBenchmark(f"{where}: not valid JSON ({err})") from None
+    if not isinstance(log, dict):
+        raise InvalidBenchmark(f"{where}: expected a JSON object")
+    recipe_text = log.get("recepie", log.get("recipe"))
+    if recipe_text is None and isinstance(log.get("args"), dict):
+        recipe_text = log["args"].get("recepie")
+    if recipe_text is None:
+        raise InvalidBenchmark(f"{where}: no 'recepie' field")
+    losses = log.get("test_losses")
+    if not isinstance(losses, list):
+        raise InvalidBenchmark(f"{where}: field 'test_losses' must be a list")
+    finite = [float(v) for v in losses if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return None
+    try:
+        recipe = parse_recipe(recipe_text, f"{where}: field 'recepie'")
+    except InvalidArchitecture as err:
+        raise InvalidBenchmark(str(err)) from None
+    extra = {"recipe_id": log.get("recepie_id"), "num_params": log.get("num_params")}
+    return Record(name, recipe, finite[-1], extra)
+
+
+def load_logs(path: Path, name: str | None = None) -> Benchmark:
+    """NAS-Bench-NLP training logs ``log_stats_model_*.json``; target = the last finite test loss.
+
+    Logs without a finite test loss are counted in ``skipped``.
+    """
+    entries: list[tuple[str, bytes, str]] = []
+    if path.is_dir():
+        for file in sorted(path.glob(f"{LOG_PREFIX}*.json")):
+            entries.append((file.name, file.read_bytes(), str(file)))
+    else:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                    base = info.filename.rsplit("/", 1)[-1]
+                    if base.startswith(LOG_PREFIX) and base.endswith(".json"):
+                        entries.append((base, zf.read(info), f"{path}:{info.filename}"))
+        except (zipfile.BadZipFile, OSError) as err:
+            raise InvalidBenchmark(f"{path}: not a readable zip file ({err})") from None
+    if not entries:
+        raise InvalidBenchmark(f"{path}: no {LOG_PREFIX}*.json logs found")
+    records, skipped = [], 0
+    for base, raw, where in entries:
+        record = _log_record(base, raw, where)
+        if record is None:
+            skipped += 1
+        else:
+            records.append(record)
+    if not records:
+        raise InvalidBenchmark(f"{path}: no log has a finite test loss ({skipped} skipped)")
+    return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
+                     skipped=skipped, source=str(path))

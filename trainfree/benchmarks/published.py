@@ -1,0 +1,48 @@
+"""The training-free metric values published with Serianni & Kalita (2023), joined on log name."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from pathlib import Path
+
+from trainfree.errors import InvalidBenchmark
+
+SHIPPED_RNN = "nasbench_nlp/paper_rnn_metrics.csv.gz"
+
+
+def load_published(path: str | Path | None = None, key: str = "log name") -> dict[str, dict[str, float]]:
+    """``{log name: {column: value}}`` from a published metrics CSV (the shipped RNN one by default)."""
+    if path is None:
+        from trainfree.data import data_path
+
+        path = Path(str(data_path(*SHIPPED_RNN.split("/"))))
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or key not in header:
+        raise InvalidBenchmark(f"{path} line 1: missing column {key!r}")
+    out = {}
+    for row in reader:
+        if not row:
+            continue
+        where = f"{path} line {reader.line_num}"
+        if len(row) != len(header):
+            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+        values = {}
+        for col, text_value in zip(header, row):
+            if col == key:
+                continue
+            try:
+                values[col] = float(text_value) if text_value != "" else math.nan
+            except ValueError:
+                raise InvalidBenchmark(f"{where}: column {col!r}: {text_value!r} is not a number") from None
+        out[row[header.index(key)]] = values
+    return out

@@ -1,0 +1,226 @@
+"""The ``trainfree`` command line: sub-commands map onto trainfree.api; no logic of its own."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+from trainfree import __version__
+from trainfree.errors import TrainfreeError
+
+
+def _metric_list(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of metric names")
+    return names
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings (defaults: the paper's protocol)")
+    g.add_argument("--seed", type=int, default=0, help="seed the model is built under (default 0)")
+    g.add_argument("--size", default="paper", help="model size preset: paper, small, tiny (default paper)")
+    g.add_argument("--corpus", default="ptb", help="input corpus: ptb, wikitext-2 (default ptb)")
+    g.add_argument("--batch-size", type=_positive, default=50, help="sequences per batch (default 50)")
+    g.add_argument("--seq-len", type=_positive, default=70, help="tokens per sequence (default 70)")
+    g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
+    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    g.add_argument("--jobs", type=_positive, default=None,
+                   help="worker processes (default: the number of cores)")
+    g.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _settings(args):
+    from trainfree.config import ScoreSettings
+
+    return ScoreSettings(seed=args.seed, size=args.size, corpus=args.corpus, batch_size=args.batch_size,
+                         seq_len=args.seq_len, offset=args.offset, device=args.device)
+
+
+def _progress(args):
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rscored {done}/{total} architectures")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _fmt(x) -> str:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4f}"
+    return str(x)
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    cells = [[_fmt(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    from trainfree.scores import atomic_write
+
+    def write(fh):
+        out = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        out.writeheader()
+        out.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def cmd_score(args) -> int:
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.runner import default_jobs
+    from trainfree.scores import write_scores
+
+    settings = _settings(args)
+    bench = load_benchmark(args.benchmark)
+    rows = api.score(bench, args.metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
+                     on_progress=_progress(args))
+    meta = api.provenance(settings, args.metrics, bench.head(args.limit))
+    write_scores(args.output, rows, meta)
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
+    print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
+          f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output}")
+    return 0
+
+
+def cmd_correlate(args) -> int:
+    from trainfree import api
+    from trainfree.scores import read_scores
+
+    results = [r.as_dict() for r in api.correlate(args.benchmark, read_scores(args.scores))]
+    columns = ["metric", "n", "dropped", "kendall_tau", "spearman", "pearson"]
+    _print_table(results, columns)
+    print("(signed: positive = the metric ranks better-trained architectures higher)")
+    if args.output:
+        _write_csv(args.output, results, columns)
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.benchmarks.published import load_published
+    from trainfree.evaluation.reproduce import default_metrics, reproduce_table, to_markdown
+    from trainfree.runner import default_jobs
+    from trainfree.scores import atomic_write
+
+    settings = _settings(args)
+    bench = load_benchmark(args.benchmark)
+    published = None
+    if args.published != "none":
+        published = load_published(None if args.published == "shipped" else args.published)
+    metrics = args.metrics or default_metrics(bench.space)
+    rows = api.score(bench, metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
+                     on_progress=_progress(args))
+    table = reproduce_table(bench.head(args.limit), rows, published)
+    dicts = [r.as_dict() for r in table]
+    _print_table(dicts, ["metric", "ours_n", "ours_kendall_tau", "published_kendall_tau", "ours_spearman",
+                         "agreement_spearman", "seconds_median"])
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / f"{args.name}.csv", dicts, list(dicts[0]))
+    meta = api.provenance(settings, metrics, bench.head(args.limit))
+    note = (f"Benchmark `{bench.name}` ({len(bench.head(args.limit))} architectures, target `{bench.target}`, "
+            f"lower is better); signed so that positive = the metric ranks better-trained architectures higher. "
+            f"Settings fingerprint `{meta['fingerprint']}`, trainfree {meta['trainfree_version']}, "
+            f"torch {meta['torch_version']}.\n\nCommand: `trainfree reproduce rnn --benchmark {args.benchmark}"
+            + (f" --limit {args.limit}" if args.limit else "") + "`")
+    atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(table, f"RNN metrics on {bench.name}", note)))
+    atomic_write(out / f"{args.name}.meta.json", lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
+    print(f"wrote {out / (args.name + '.csv')} and {out / (args.name + '.md')}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from trainfree.metrics import METRICS
+
+    for m in METRICS:
+        direction = "higher" if m.higher_is_better else "lower"
+        print(f"{m.name:16s} {direction:6s} v{m.version:3s} needs={','.join(sorted(m.needs)):24s} "
+              f"spaces={','.join(m.spaces):14s} {m.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trainfree", description="Training-free architecture search for language models.")
+    parser.add_argument("--version", action="version", version=f"trainfree {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("score", help="score a benchmark's architectures with training-free metrics")
+    p.add_argument("--benchmark", required=True, help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
+                                                      "path: results .csv/.csv.gz, or a .zip/folder of training logs")
+    p.add_argument("--metrics", type=_metric_list, default=["hidden_cov", "params"],
+                   help="comma-separated metric names (default hidden_cov,params; see `trainfree metrics`)")
+    p.add_argument("--limit", type=_positive, default=None, help="score only the first N records")
+    p.add_argument("--output", type=Path, required=True, help="scores CSV to write (with a .meta.json beside it)")
+    _settings_args(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("correlate", help="correlate scores with a benchmark's trained results")
+    p.add_argument("--benchmark", required=True, help="the benchmark the scores were computed on")
+    p.add_argument("--scores", type=Path, required=True, help="a scores CSV written by `trainfree score`")
+    p.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
+    p.set_defaults(func=cmd_correlate)
+
+    p = sub.add_parser("reproduce", help="reproduce the paper's tables")
+    p.add_argument("part", choices=["rnn"], help="which table")
+    p.add_argument("--benchmark", default="nasbench-nlp-ptb", help="benchmark (default nasbench-nlp-ptb)")
+    p.add_argument("--published", default="shipped",
+                   help="published metrics CSV: 'shipped' (default), a path, or 'none' (e.g. for WikiText-2)")
+    p.add_argument("--metrics", type=_metric_list, default=None, help="metrics (default: all with a published column)")
+    p.add_argument("--limit", type=_positive, default=None, help="use only the first N records")
+    p.add_argument("--output-dir", default="results", help="where to write NAME.csv, NAME.md (default results/)")
+    p.add_argument("--name", default="results-rnn", help="output file stem (default results-rnn)")
+    _settings_args(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("metrics", help="list the registered metrics")
+    p.set_defaults(func=cmd_metrics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TrainfreeError as err:
+        print(f"trainfree: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trainfree: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # never a bare traceback for users; --debug shows it
+        if args.debug:
+            raise
+        print(f"trainfree: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

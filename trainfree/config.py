@@ -1,0 +1,44 @@
+"""Settings that change a metric's number, and their fingerprint."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything besides the architecture and the metric that a score depends on.
+
+    Defaults are the paper's protocol on NAS-Bench-NLP: the paper-size model built under seed 0,
+    and the first 70 tokens of each of the 50 columns of the batchified PTB test split.
+    """
+
+    seed: int = 0
+    size: str = "paper"
+    corpus: str = "ptb"
+    split: str = "test"
+    batch_size: int = 50
+    seq_len: int = 70
+    offset: int = 0
+    dtype: str = "float32"
+    device: str = "auto"  # where it runs; not part of the fingerprint
+
+    def fingerprint(self) -> str:
+        fields = asdict(self)
+        fields.pop("device")
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def with_(self, **changes) -> "ScoreSettings":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,83 @@
+"""Word-level corpora as NAS-Bench-NLP read them (AWD-LSTM's data.py).
+
+Each line is split on whitespace and ``<eos>`` appended; the vocabulary is built by first
+appearance over train, valid, then test, so ids match the benchmark's models.
+"""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+import numpy as np
+
+from trainfree.errors import TrainfreeError, UnknownName
+
+#: corpus -> file name pattern of its shipped, gzipped splits
+CORPORA = {
+    "ptb": "ptb/ptb.{split}.txt.gz",
+    "wikitext-2": "wikitext-2/wiki.{split}.tokens.gz",
+}
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    vocab: tuple[str, ...]
+    splits: dict[str, np.ndarray]  # split -> 1-D int64 token ids
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+
+def _read_words(path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        words = []
+        for line in fh:
+            words.extend(line.split())
+            words.append("<eos>")
+    return words
+
+
+@lru_cache(maxsize=None)
+def load_corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise UnknownName(f"unknown corpus {name!r}; choose from: {', '.join(CORPORA)}")
+    root = files("trainfree.data").joinpath("corpora")
+    index: dict[str, int] = {}
+    splits = {}
+    for split in SPLITS:
+        words = _read_words(root.joinpath(CORPORA[name].format(split=split)))
+        for w in words:
+            if w not in index:
+                index[w] = len(index)
+        splits[split] = np.fromiter((index[w] for w in words), dtype=np.int64, count=len(words))
+    return Corpus(name, tuple(index), splits)
+
+
+def batchify(ids: np.ndarray, batch_size: int) -> np.ndarray:
+    """(N,) -> (N // batch_size, batch_size): column b is the b-th contiguous slice of the stream."""
+    rows = len(ids) // batch_size
+    if rows == 0:
+        raise TrainfreeError(f"a stream of {len(ids)} tokens is too short for batch size {batch_size}")
+    return ids[: rows * batch_size].reshape(batch_size, rows).T.copy()
+
+
+def paper_window(corpus: str = "ptb", split: str = "test", batch_size: int = 50, seq_len: int = 70,
+                 offset: int = 0) -> np.ndarray:
+    """Rows offset..offset+seq_len of the batchified split: (seq_len, batch_size) token ids.
+
+    The default is the paper's input: the first 70 tokens of each of the 50 columns of PTB test.
+    """
+    if split not in SPLITS:
+        raise UnknownName(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
+    if batch_size < 2 or seq_len < 1 or offset < 0:
+        raise TrainfreeError(f"need batch_size >= 2, seq_len >= 1, offset >= 0; got {batch_size}, {seq_len}, {offset}")
+    data = batchify(load_corpus(corpus).splits[split], batch_size)
+    if offset + seq_len > data.shape[0]:
+        raise TrainfreeError(f"{corpus} {split} has {data.shape[0]} rows at batch size {batch_size}; "
+                             f"offset {offset} + seq_len {seq_len} does not fit")
+    return data[offset: offset + seq_len]

@@ -1,0 +1,24 @@
+"""Exceptions raised by trainfree. The CLI turns any TrainfreeError into a one-line message."""
+
+
+class TrainfreeError(Exception):
+    """Base class of every error trainfree raises on purpose."""
+
+
+class InvalidArchitecture(TrainfreeError, ValueError):
+    """An architecture (recipe, genotype) is malformed; the message names the node or field."""
+
+
+class InvalidBenchmark(TrainfreeError, ValueError):
+    """A benchmark or scores file is malformed; the message names the file and line."""
+
+
+class UnknownName(TrainfreeError, KeyError):
+    """A name (metric, space, preset, corpus) is not registered; the message lists the choices."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingExtra(TrainfreeError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

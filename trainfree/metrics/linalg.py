@@ -1,0 +1,35 @@
+"""Eigenvalue scores shared by the covariance-style metrics (float64, symmetric eigensolver)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+#: the paper's regulariser in log(lambda + k) + 1 / (lambda + k)
+EIG_K = 1e-5
+
+
+def correlation_rows(samples: torch.Tensor) -> torch.Tensor | None:
+    """Pearson correlation between the columns of ``samples`` (N, D) -> (D, D), in float64.
+
+    Returns None when a column is constant: its correlation is undefined.
+    """
+    x = samples.to(torch.float64)
+    x = x - x.mean(dim=0, keepdim=True)
+    cov = x.t() @ x
+    std = cov.diagonal().sqrt()
+    if not bool(torch.all(std > 0)):
+        return None
+    corr = cov / std[:, None] / std[None, :]
+    return (corr + corr.t()) / 2  # exact symmetry for eigvalsh
+
+
+def eig_score(corr: torch.Tensor | None, k: float = EIG_K) -> float:
+    """-sum_j [log(lambda_j + k) + 1 / (lambda_j + k)] over the eigenvalues of a correlation matrix.
+
+    NaN when the correlation is undefined (a constant unit), so the caller records a non-finite score.
+    """
+    if corr is None or not bool(torch.isfinite(corr).all()):
+        return math.nan
+    lam = torch.linalg.eigvalsh(corr.cpu())
+    return float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())

@@ -1,0 +1,110 @@
+"""A recurrent layer that evaluates a NAS-Bench-NLP recipe (NAS-Bench-NLP's CustomRNNCell / CustomRNN)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from trainfree.spaces.nasbench_nlp.recipe import Recipe
+
+_ACT = {
+    "activation_tanh": torch.tanh,
+    "activation_sigm": torch.sigmoid,
+    "activation_leaky_relu": lambda t: nn.functional.leaky_relu(t, 0.01),
+}
+
+
+class MultiLinear(nn.Module):
+    """y = in_0 W_0^T + b + sum_{i>=1} in_i W_i^T: one weight per input, a single bias."""
+
+    def __init__(self, input_sizes: list[int], out_size: int):
+        super().__init__()
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(out_size, s)) for s in input_sizes)
+        self.bias = nn.Parameter(torch.empty(out_size))
+        # Construction-time init, kept because it advances the seeded RNG exactly as the benchmark did;
+        # RecipeRNN then re-draws every parameter.
+        for w in self.weights:
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+        bound = 1 / math.sqrt(sum(input_sizes))
+        nn.init.uniform_(self.bias, -bound, bound)
+
+
+class RecipeRNN(nn.Module):
+    """One recurrent layer: the hidden tuple starts at zeros and is updated by the recipe each step."""
+
+    def __init__(self, recipe: Recipe, input_size: int, hidden_size: int):
+        super().__init__()
+        self.recipe = recipe
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.tuple_size = recipe.hidden_tuple_size
+        self.components = nn.ModuleDict()
+        for node in recipe.nodes:  # recipe order fixes the order of the seeded draws
+            if node.op == "linear":
+                sizes = [input_size if i == "x" else hidden_size for i in node.inputs]
+                self.components[node.name] = MultiLinear(sizes, hidden_size)
+        self._order = recipe.topological_order()
+        # value name -> the (linear node, input position) terms that read it
+        self._consumers: dict[str, list[tuple[str, int]]] = {}
+        for node in recipe.nodes:
+            if node.op == "linear":
+                for k, inp in enumerate(node.inputs):
+                    self._consumers.setdefault(inp, []).append((node.name, k))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, inputs: torch.Tensor, activation_hook=None) -> torch.Tensor:
+        """inputs (T, B, input_size) -> outputs (T, B, hidden): h_new_0 after each step.
+
+        ``activation_hook(node_name, tensor)``, when given, sees every activation output (B, H).
+        """
+        steps, batch = inputs.shape[0], inputs.shape[1]
+        # Every linear term reading the same value is one matmul with the weights concatenated;
+        # the x-terms do not depend on the recurrence, so they are done for all steps at once.
+        fused = {}
+        for value, terms in self._consumers.items():
+            weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
+            fused[value] = (terms, weight.t())
+        x_parts = {}
+        if "x" in fused:
+            terms, weight = fused.pop("x")
+            x_parts = dict(zip(terms, (inputs @ weight).split(self.hidden_size, dim=-1)))
+        hidden = [inputs.new_zeros(batch, self.hidden_size) for _ in range(self.tuple_size)]
+        outputs = []
+        for t in range(steps):
+            values = {f"h_prev_{i}": h for i, h in enumerate(hidden)}
+            parts = {term: part[t] for term, part in x_parts.items()}
+            for name in list(values):
+                self._project(name, values[name], fused, parts)
+            for node in self._order:
+                if node.op == "linear":
+                    bias = self.components[node.name].bias
+                    out = parts[(node.name, 0)] + bias
+                    for k in range(1, len(node.inputs)):
+                        out = out + parts[(node.name, k)]
+                elif node.op in _ACT:
+                    out = _ACT[node.op](values[node.inputs[0]])
+                    if activation_hook is not None:
+                        activation_hook(node.name, out)
+                elif node.op == "elementwise_prod":
+                    out = values[node.inputs[0]] * values[node.inputs[1]]
+                elif node.op == "elementwise_sum":
+                    out = values[node.inputs[0]] + values[node.inputs[1]]
+                else:  # blend(z, a, b) = z*a + (1-z)*b
+                    z, a, b = (values[i] for i in node.inputs)
+                    out = z * a + (1 - z) * b
+                values[node.name] = out
+                self._project(node.name, out, fused, parts)
+            hidden = [values[f"h_new_{i}"] for i in range(self.tuple_size)]
+            outputs.append(hidden[0])
+        return torch.stack(outputs, dim=0)
+
+    def _project(self, name, value, fused, parts) -> None:
+        if name in fused:
+            terms, weight = fused[name]
+            parts.update(zip(terms, (value @ weight).split(self.hidden_size, dim=-1)))

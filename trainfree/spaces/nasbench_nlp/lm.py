@@ -1,0 +1,90 @@
+"""The NAS-Bench-NLP language model (AWD-LSTM style wrapper around recipe cells).
+
+Embedding (vocab x emsize) -> recurrent layers of width nhid, the last one emsize wide because the
+decoder is tied to the embedding. Dropouts are omitted: metrics run the model in eval mode, where
+the benchmark's embedding, locked and weight dropouts are all identity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from trainfree.errors import UnknownName
+from trainfree.spaces.nasbench_nlp.cell import RecipeRNN
+from trainfree.spaces.nasbench_nlp.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class LMSize:
+    emsize: int
+    nhid: int
+    nlayers: int
+
+
+#: "paper" is the size every NAS-Bench-NLP architecture was trained at; "tiny" is for tests.
+SIZES = {
+    "paper": LMSize(emsize=400, nhid=600, nlayers=3),
+    "small": LMSize(emsize=128, nhid=192, nlayers=3),
+    "tiny": LMSize(emsize=16, nhid=24, nlayers=3),
+}
+
+
+def get_size(size: str | LMSize) -> LMSize:
+    if isinstance(size, LMSize):
+        return size
+    if size not in SIZES:
+        raise UnknownName(f"unknown model size {size!r}; choose from: {', '.join(SIZES)}")
+    return SIZES[size]
+
+
+class RecipeLM(nn.Module):
+    """Embedding, ``nlayers`` recipe layers, decoder tied to the embedding.
+
+    ``forward`` returns the last layer's states (T, B, emsize), as NAS-Bench-NLP's model does;
+    ``logits`` applies the tied decoder for metrics that need a next-token loss.
+    """
+
+    def __init__(self, recipe: Recipe, vocab_size: int, size: LMSize):
+        super().__init__()
+        self.recipe = recipe
+        self.size = size
+        self.encoder = nn.Embedding(vocab_size, size.emsize)  # draws N(0, 1), as the benchmark did
+        widths = [size.emsize] + [size.nhid] * (size.nlayers - 1) + [size.emsize]
+        self.layers = nn.ModuleList(RecipeRNN(recipe, widths[i], widths[i + 1]) for i in range(size.nlayers))
+        # The benchmark built an untied nhid-wide decoder first and then tied it; replay its draws.
+        nn.init.kaiming_uniform_(torch.empty(vocab_size, size.nhid), a=math.sqrt(5))
+        nn.init.uniform_(torch.empty(vocab_size), -1 / math.sqrt(size.nhid), 1 / math.sqrt(size.nhid))
+        self.decoder_bias = nn.Parameter(torch.zeros(vocab_size))
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)  # the tied decoder weight's own re-draw
+
+    def layer_outputs(self, tokens: torch.Tensor, upto: int | None = None,
+                      embedded: torch.Tensor | None = None, activation_hook=None) -> list[torch.Tensor]:
+        """Outputs (T, B, width) of layers 1..upto for token ids (T, B) or a given embedding."""
+        h = self.encoder(tokens) if embedded is None else embedded
+        outs = []
+        for layer in self.layers[: upto or len(self.layers)]:
+            h = layer(h, activation_hook=activation_hook)
+            outs.append(h)
+        return outs
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.layer_outputs(tokens)[-1]
+
+    def logits(self, states: torch.Tensor) -> torch.Tensor:
+        return states @ self.encoder.weight.t() + self.decoder_bias
+
+
+def build_lm(recipe: Recipe, vocab_size: int, size: str | LMSize = "paper", seed: int = 0,
+             device: str | torch.device = "cpu") -> RecipeLM:
+    """Build the model under ``seed`` exactly as NAS-Bench-NLP did (CPU construction), in eval mode.
+
+    The global torch RNG is forked, so callers' random state is left untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RecipeLM(recipe, vocab_size, get_size(size))
+    return model.to(device).eval()

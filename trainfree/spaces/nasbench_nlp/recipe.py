@@ -1,0 +1,218 @@
+"""NAS-Bench-NLP cell recipes: parse, validate, canonicalise. No torch here.
+
+A recipe is an ordered mapping ``node -> {"op": ..., "input": [...]}``. Leaves are ``x`` (the layer
+input at step t) and ``h_prev_i`` (the i-th previous hidden state); outputs are ``h_new_0 ..
+h_new_{m-1}``, of which ``h_new_0`` is the layer's visible output.
+
+Node order is part of the genotype: NAS-Bench-NLP creates (and so draws seeded weights for) the
+linear nodes in recipe order, so two recipes listing the same nodes in another order build the same
+function family with differently assigned initial weights. The architecture id therefore ignores
+intermediate node *names* but keeps node *order*: same id, same seeded model, same numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from trainfree.errors import InvalidArchitecture
+
+#: op -> (min inputs, max inputs); None = unbounded
+OPS: dict[str, tuple[int, int | None]] = {
+    "linear": (1, None),
+    "blend": (3, 3),
+    "elementwise_prod": (2, 2),
+    "elementwise_sum": (2, 2),
+    "activation_tanh": (1, 1),
+    "activation_sigm": (1, 1),
+    "activation_leaky_relu": (1, 1),
+}
+ACTIVATIONS = ("activation_tanh", "activation_sigm", "activation_leaky_relu")
+
+_H_NEW = re.compile(r"^h_new_(\d+)$")
+_H_PREV = re.compile(r"^h_prev_(\d+)$")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated cell recipe. Build one with :func:`parse_recipe`."""
+
+    nodes: tuple[Node, ...]
+
+    @property
+    def hidden_tuple_size(self) -> int:
+        return 1 + max(int(_H_NEW.match(n.name).group(1)) for n in self.nodes if _H_NEW.match(n.name))
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {n.name: {"op": n.op, "input": list(n.inputs)} for n in self.nodes}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def canonical(self) -> "Recipe":
+        """The same recipe with intermediate nodes renamed ``node_0, node_1, ...`` in recipe order."""
+        rename = {}
+        for node in self.nodes:
+            if not _H_NEW.match(node.name):
+                rename[node.name] = f"node_{len(rename)}"
+        return Recipe(tuple(
+            Node(rename.get(n.name, n.name), n.op, tuple(rename.get(i, i) for i in n.inputs))
+            for n in self.nodes
+        ))
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.canonical().to_dict(), separators=(",", ":"))
+
+    @property
+    def arch_id(self) -> str:
+        """sha1 of the canonical JSON (first 16 hex digits): stable across runs and machines."""
+        return hashlib.sha1(self.canonical_json().encode()).hexdigest()[:16]
+
+    def topological_order(self) -> list[Node]:
+        """Nodes in an evaluation order (inputs before the nodes that use them)."""
+        by_name = {n.name: n for n in self.nodes}
+        order: list[Node] = []
+        state: dict[str, int] = {}  # 1 = on stack, 2 = done
+
+        def visit(name: str) -> None:
+            # iterative DFS: recipes are small but keep clear of recursion limits anyway
+            stack = [(name, iter(by_name[name].inputs))]
+            state[name] = 1
+            while stack:
+                cur, it = stack[-1]
+                for inp in it:
+                    if inp in by_name and state.get(inp) is None:
+                        state[inp] = 1
+                        stack.append((inp, iter(by_name[inp].inputs)))
+                        break
+                else:
+                    stack.pop()
+                    state[cur] = 2
+                    order.append(by_name[cur])
+
+        for node in self.nodes:
+            if node.name not in state:
+                visit(node.name)
+        return order
+
+
+def _fail(where: str, msg: str) -> InvalidArchitecture:
+    return InvalidArchitecture(f"{where}: {msg}" if where else msg)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidArchitecture(f"node {key!r} is defined twice")
+        seen[key] = value
+    return seen
+
+
+def parse_recipe(source: str | bytes | Mapping[str, Any], where: str = "") -> Recipe:
+    """Parse and validate a recipe given as JSON text or an already-decoded mapping.
+
+    ``where`` prefixes every error message (e.g. ``"ptb_results.csv line 12: recipe"``).
+    Raises :class:`InvalidArchitecture` naming the node and the problem.
+    """
+    if isinstance(source, (str, bytes)):
+        try:
+            data = json.loads(source, object_pairs_hook=_reject_duplicates)
+        except InvalidArchitecture as err:
+            raise _fail(where, str(err)) from None
+        except ValueError as err:
+            raise _fail(where, f"not valid JSON ({err})") from None
+    else:
+        data = source
+    if not isinstance(data, Mapping):
+        raise _fail(where, f"a recipe must be a JSON object of nodes, got {type(data).__name__}")
+    if not data:
+        raise _fail(where, "the recipe has no nodes")
+
+    nodes = []
+    for name, spec in data.items():
+        at = f"node {name!r}"
+        if not isinstance(name, str) or not name:
+            raise _fail(where, f"node names must be non-empty strings, got {name!r}")
+        if name == "x" or _H_PREV.match(name):
+            raise _fail(where, f"{at}: {name!r} is an input leaf and cannot be defined")
+        if not isinstance(spec, Mapping):
+            raise _fail(where, f"{at}: expected an object with 'op' and 'input', got {type(spec).__name__}")
+        extra = set(spec) - {"op", "input"}
+        if extra:
+            raise _fail(where, f"{at}: unknown field(s) {sorted(extra)}; a node has only 'op' and 'input'")
+        if "op" not in spec:
+            raise _fail(where, f"{at}: missing field 'op'")
+        if "input" not in spec:
+            raise _fail(where, f"{at}: missing field 'input'")
+        op, inputs = spec["op"], spec["input"]
+        if op not in OPS:
+            raise _fail(where, f"{at}: unknown op {op!r}; choose from: {', '.join(OPS)}")
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise _fail(where, f"{at}: 'input' must be a list of node names, got {inputs!r}")
+        lo, hi = OPS[op]
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            want = f"exactly {lo}" if lo == hi else f"at least {lo}"
+            raise _fail(where, f"{at}: op {op!r} takes {want} input(s), got {len(inputs)}")
+        nodes.append(Node(name, op, tuple(inputs)))
+
+    outputs = sorted(int(m.group(1)) for n in nodes if (m := _H_NEW.match(n.name)))
+    if 0 not in outputs:
+        raise _fail(where, "no output node 'h_new_0'")
+    missing = sorted(set(range(outputs[-1] + 1)) - set(outputs))
+    if missing:
+        raise _fail(where, f"gap in the outputs: h_new_{outputs[-1]} is defined but h_new_{missing[0]} is not")
+    size = outputs[-1] + 1
+
+    names = {n.name for n in nodes}
+    for node in nodes:
+        for inp in node.inputs:
+            if inp == "x" and node.op != "linear":
+                raise _fail(where, f"node {node.name!r}: 'x' can only feed a linear node (its width is the "
+                                   f"layer's input size, not the hidden size)")
+            if inp in names or inp == "x":
+                continue
+            m = _H_PREV.match(inp)
+            if m is None:
+                raise _fail(where, f"node {node.name!r}: unknown input {inp!r} (not a node, 'x' or 'h_prev_i')")
+            if int(m.group(1)) >= size:
+                raise _fail(where, f"node {node.name!r}: input {inp!r} does not exist: the cell has "
+                                   f"{size} hidden state(s), h_prev_0..h_prev_{size - 1}")
+
+    cycle = _find_cycle(nodes)
+    if cycle:
+        raise _fail(where, "cycle: " + " -> ".join(cycle) + " (each node takes the next as input)")
+    return Recipe(tuple(nodes))
+
+
+def _find_cycle(nodes: list[Node]) -> list[str] | None:
+    graph = {n.name: [i for i in n.inputs if i not in ("x",) and not _H_PREV.match(i)] for n in nodes}
+    state: dict[str, int] = {}
+    for start in graph:
+        if start in state:
+            continue
+        path = [start]
+        stack = [iter(graph[start])]
+        state[start] = 1
+        while stack:
+            for nxt in stack[-1]:
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append(iter(graph[nxt]))
+                    break
+            else:
+                stack.pop()
+                state[path.pop()] = 2
+    return None

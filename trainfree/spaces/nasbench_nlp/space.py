@@ -1,0 +1,31 @@
+"""The NAS-Bench-NLP search space: recipes in, seeded language models and token batches out."""
+from __future__ import annotations
+
+import torch
+
+from trainfree.config import ScoreSettings
+from trainfree.data.corpora import load_corpus, paper_window
+from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm
+from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
+
+
+class NASBenchNLPSpace:
+    name = "nasbench-nlp"
+
+    def from_json(self, text, where: str = "") -> Recipe:
+        return parse_recipe(text, where)
+
+    def to_json(self, arch: Recipe) -> str:
+        return arch.to_json()
+
+    def arch_id(self, arch: Recipe) -> str:
+        return arch.arch_id
+
+    def build(self, arch: Recipe, settings: ScoreSettings, device: torch.device | str = "cpu") -> RecipeLM:
+        vocab = load_corpus(settings.corpus).vocab_size
+        model = build_lm(arch, vocab, settings.size, settings.seed, device)
+        return model.to(getattr(torch, settings.dtype))
+
+    def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
+        window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
+        return torch.as_tensor(window, device=device)
