@@ -33,9 +33,17 @@ class ScoreSettings:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def resolved_device(self) -> torch.device:
+        from trainfree.errors import TrainfreeError
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, ValueError):
+            raise TrainfreeError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise TrainfreeError(f"device {self.device!r} requested but CUDA is not available")
+        return device
 
     def with_(self, **changes) -> "ScoreSettings":
         return replace(self, **changes)

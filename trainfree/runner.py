@@ -78,17 +78,19 @@ def default_jobs() -> int:
 
 def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
                         settings: ScoreSettings, jobs: int = 1, chunk_size: int = 4,
-                        on_progress: Callable[[int, int], None] | None = None) -> list[ScoreRow]:
+                        on_progress: Callable[[int, int], None] | None = None, pool: bool | None = None) -> list[ScoreRow]:
     """Score ``(name, arch)`` items. Architectures with the same id are computed once.
 
     With ``jobs > 1`` chunks of architectures run in a pool of spawned processes, each limited to
-    ``cores // jobs`` torch threads. Rows come back in input order, one per (item, metric).
+    ``cores // jobs`` torch threads (``pool=True`` forces a pool even for one job). Rows come back
+    in input order, one per (item, metric).
     """
     from trainfree.metrics import get_metric
     from trainfree.spaces import get_space
 
     metrics = [get_metric(m) for m in metric_names]  # unknown names fail before any work
     space = get_space(space_name)
+    space.check(settings)  # bad settings fail here, not as one failure per architecture
     items = list(items)
     unique: dict[str, object] = {}
     for _, arch in items:
@@ -96,7 +98,9 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     archs = list(unique.values())
     results: dict[tuple[str, str], Outcome] = {}
     done = 0
-    if jobs <= 1:
+    if pool is None:
+        pool = jobs > 1
+    if not pool:
         for arch in archs:
             for o in score_one(space, arch, metric_names, settings):
                 results[(o.arch_id, o.metric)] = o
@@ -107,8 +111,8 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
         threads = max(1, default_jobs() // jobs)
         chunks = [archs[i:i + chunk_size] for i in range(0, len(archs), chunk_size)]
         ctx = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(_score_chunk, space_name, chunk, list(metric_names), settings) for chunk in chunks]
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as executor:
+            futures = [executor.submit(_score_chunk, space_name, chunk, list(metric_names), settings) for chunk in chunks]
             try:
                 for fut, chunk in zip(futures, chunks):
                     for o in fut.result():

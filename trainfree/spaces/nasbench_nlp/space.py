@@ -21,6 +21,14 @@ class NASBenchNLPSpace:
     def arch_id(self, arch: Recipe) -> str:
         return arch.arch_id
 
+    def check(self, settings: ScoreSettings) -> None:
+        """Raise a clear error for settings this space cannot use, before any work starts."""
+        from trainfree.spaces.nasbench_nlp.lm import get_size
+
+        get_size(settings.size)
+        paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
+        settings.resolved_device()
+
     def build(self, arch: Recipe, settings: ScoreSettings, device: torch.device | str = "cpu") -> RecipeLM:
         vocab = load_corpus(settings.corpus).vocab_size
         model = build_lm(arch, vocab, settings.size, settings.seed, device)

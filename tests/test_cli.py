@@ -1,0 +1,117 @@
+"""The command line, run as a subprocess on 20-architecture samples of each benchmark format."""
+import csv
+import gzip
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from trainfree.data import data_path
+
+TINY = ["--size", "tiny", "--quiet"]
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "trainfree", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def csv_sample(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "ptb20.csv"
+    with gzip.open(str(data_path("nasbench_nlp", "ptb_results.csv.gz")), "rt", newline="") as src:
+        rows = list(csv.reader(src))
+    with open(path, "w", newline="") as dst:
+        csv.writer(dst).writerows(rows[:21])
+    return path
+
+
+@pytest.fixture(scope="module")
+def zip_sample(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "wt2_20.zip"
+    with zipfile.ZipFile(str(data_path("nasbench_nlp", "wikitext2_logs.zip"))) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in sorted(src.namelist())[:20]:
+            dst.writestr(name, src.read(name))
+    return path
+
+
+def _read(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_score_and_correlate_csv(csv_sample, tmp_path):
+    out = tmp_path / "scores.csv"
+    proc = run("score", "--benchmark", csv_sample, "--metrics", "hidden_cov,params", "--output", out, "--jobs", 1, *TINY)
+    assert "wrote 40 scores" in proc.stdout
+    rows = _read(out)
+    assert list(rows[0]) == ["arch_id", "name", "metric", "value", "status", "error", "seconds", "metric_version",
+                             "fingerprint"]
+    assert len(rows) == 40 and {r["metric"] for r in rows} == {"hidden_cov", "params"}
+    assert all(r["status"] in ("ok", "nonfinite", "failed") for r in rows)
+    meta = json.loads((tmp_path / "scores.csv.meta.json").read_text())
+    assert meta["settings"]["size"] == "tiny" and meta["metrics"] == {"hidden_cov": "1", "params": "1"}
+
+    table = tmp_path / "table.csv"
+    proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--output", table)
+    assert "kendall_tau" in proc.stdout and "hidden_cov" in proc.stdout
+    result = {r["metric"]: r for r in _read(table)}
+    assert int(result["hidden_cov"]["n"]) + int(result["hidden_cov"]["dropped"]) == 20
+    assert -1 <= float(result["params"]["kendall_tau"]) <= 1
+
+
+def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", a, "--jobs", 1, *TINY)
+    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", b, "--jobs", 2, *TINY)
+    ra, rb = _read(a), _read(b)
+    assert len(ra) == 20
+    assert [(r["name"], r["value"]) for r in ra] == [(r["name"], r["value"]) for r in rb]
+    run("correlate", "--benchmark", zip_sample, "--scores", a)
+
+
+def test_logs_folder(zip_sample, tmp_path):
+    folder = tmp_path / "logs"
+    with zipfile.ZipFile(zip_sample) as zf:
+        zf.extractall(folder)
+    out = tmp_path / "s.csv"
+    run("score", "--benchmark", folder, "--metrics", "params", "--limit", 5, "--output", out, "--jobs", 1, *TINY)
+    assert len(_read(out)) == 5
+
+
+def test_malformed_benchmark_is_one_line_error_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("log_name,recipe_id,test_loss,test_perplexity,recipe\nx,1,4.2,66,{nope\n")
+    out = tmp_path / "s.csv"
+    proc = run("score", "--benchmark", bad, "--output", out, *TINY, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("trainfree: error: ") and "bad.csv line 2" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["score", "--benchmark", "nope.csv", "--output", "s.csv"], "no such file"),
+    (["score", "--benchmark", "nasbench-nlp-ptb", "--metrics", "hiden_cov", "--output", "s.csv"], "unknown metric 'hiden_cov'"),
+    (["score", "--benchmark", "nasbench-nlp-ptb", "--size", "huge", "--limit", "1", "--output", "s.csv"], "unknown model size"),
+    (["correlate", "--benchmark", "nasbench-nlp-ptb", "--scores", "missing.csv"], "cannot read"),
+])
+def test_bad_arguments(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "trainfree", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_malformed_scores_file(csv_sample, tmp_path):
+    scores = tmp_path / "s.csv"
+    scores.write_text("name,metric,value,status\na,hidden_cov,abc,ok\n")
+    proc = run("correlate", "--benchmark", csv_sample, "--scores", scores, check=False)
+    assert proc.returncode == 2 and "s.csv line 2: column 'value'" in proc.stderr
+
+
+def test_metrics_listing_and_version():
+    assert "hidden_cov" in run("metrics").stdout
+    assert run("--version").stdout.startswith("trainfree ")

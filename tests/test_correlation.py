@@ -1,0 +1,41 @@
+"""Correlation statistics against scipy, sign orientation and dropped counts."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from trainfree.evaluation.correlation import correlate_values
+
+
+def test_matches_scipy_with_orientation():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=200)
+    t = v * 0.5 + rng.normal(size=200)
+    c = correlate_values(v, t, higher_is_better=True, target_lower_is_better=False)
+    assert c.kendall_tau == pytest.approx(stats.kendalltau(v, t).statistic)
+    assert c.spearman == pytest.approx(stats.spearmanr(v, t).statistic)
+    assert c.pearson == pytest.approx(stats.pearsonr(v, t).statistic)
+    # a loss target (lower is better) flips the sign; so does a lower-is-better metric
+    lossy = correlate_values(v, -t, higher_is_better=True, target_lower_is_better=True)
+    assert lossy.kendall_tau == pytest.approx(c.kendall_tau)
+    flipped = correlate_values(-v, t, higher_is_better=False, target_lower_is_better=False)
+    assert flipped.spearman == pytest.approx(c.spearman)
+
+
+def test_tau_b_with_ties():
+    v = [1, 1, 2, 3, 3, 3, 4]
+    t = [1, 2, 2, 3, 4, 4, 5]
+    c = correlate_values(v, t, higher_is_better=True, target_lower_is_better=False)
+    assert c.kendall_tau == pytest.approx(stats.kendalltau(v, t, variant="b").statistic)
+
+
+def test_non_finite_pairs_are_dropped_and_counted():
+    c = correlate_values([1, 2, math.nan, 4, math.inf, 6], [1, 2, 3, 4, 5, 7],
+                         higher_is_better=True, target_lower_is_better=False)
+    assert (c.n, c.dropped) == (4, 2) and c.kendall_tau == pytest.approx(1.0)
+
+
+def test_degenerate_inputs_give_nan():
+    c = correlate_values([1, 1, 1], [1, 2, 3], higher_is_better=True, target_lower_is_better=False)
+    assert math.isnan(c.kendall_tau) and c.n == 3
