@@ -8,7 +8,8 @@ import torch
 from trainfree.config import ScoreSettings
 from trainfree.errors import UnknownName
 from trainfree.metrics import METRICS, Probe, get_metric
-from trainfree.metrics.hidden import hidden_covariance, incoming_hidden_states
+from trainfree.metrics.hidden import hidden_covariance
+from trainfree.metrics.rnn_passes import incoming_hidden_states
 from trainfree.metrics.linalg import EIG_K
 from trainfree.spaces import get_space
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe

@@ -50,7 +50,9 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     arch_id = space.arch_id(arch)
     probe = Probe(arch, space, settings, settings.resolved_device())
     outcomes = []
-    for name in metric_names:
+    # metrics that need activation codes go first: their pass also yields the clean layer outputs
+    order = sorted(metric_names, key=lambda n: "activations" not in get_metric(n).needs)
+    for name in order:
         start = time.perf_counter()
         try:
             value = get_metric(name)(probe)
@@ -58,11 +60,15 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
         except Exception as err:  # a failing metric is recorded, never fatal to the run
             value, status, error = math.nan, FAILED, f"{type(err).__name__}: {err}"
         outcomes.append(Outcome(arch_id, name, value, status, error, time.perf_counter() - start))
-    return outcomes
+    return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
 
 
 def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)  # workers must not fight over cores
+    # workers must not fight over cores: limit torch's and numpy's BLAS thread pools
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
 
 
 def _score_chunk(space_name: str, archs: list, metric_names: Sequence[str], settings: ScoreSettings):

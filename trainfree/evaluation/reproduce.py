@@ -53,7 +53,7 @@ def reproduce_table(bench: Benchmark, rows, published: dict[str, dict[str, float
         pub_corr, agree = None, math.nan
         if published is not None and col:
             names = [n for n in names if n in published and col in published[n]]
-            pub_vals = [published[n][col] for n in names]
+            pub_vals = [spec.published_sign * published[n][col] for n in names]  # trainfree's sign
             pub_corr = correlate_values(pub_vals, [targets[n] for n in names], higher_is_better=spec.higher_is_better,
                                         target_lower_is_better=bench.lower_is_better)
             a, b = np.array([mine[n] for n in names]), np.array(pub_vals)

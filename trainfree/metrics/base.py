@@ -22,8 +22,9 @@ class Metric:
     spaces: tuple[str, ...]
     version: str
     description: str
-    #: the column of the paper's published CSV that holds this metric, if any
+    #: the column of the paper's published CSV that holds this metric, if any, and its sign there
     published_column: str | None = None
+    published_sign: int = 1
 
     def __call__(self, probe: "Probe") -> float:
         return float(self.fn(probe))
@@ -33,7 +34,7 @@ METRICS: Registry[Metric] = Registry("metric")
 
 
 def metric(name: str, *, higher_is_better: bool, needs: set[str], spaces: tuple[str, ...],
-           version: str = "1", published_column: str | None = None):
+           version: str = "1", published_column: str | None = None, published_sign: int = 1):
     """Register ``fn(probe) -> float`` as a metric. The first docstring line is its description."""
     unknown = set(needs) - NEEDS
     if unknown:
@@ -42,7 +43,7 @@ def metric(name: str, *, higher_is_better: bool, needs: set[str], spaces: tuple[
     def register(fn: Callable[["Probe"], float]) -> Callable[["Probe"], float]:
         doc = (fn.__doc__ or "").strip().splitlines()
         METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(needs), tuple(spaces), version,
-                                 doc[0] if doc else "", published_column))
+                                 doc[0] if doc else "", published_column, published_sign))
         return fn
 
     return register
@@ -82,3 +83,8 @@ class Probe:
     @property
     def inputs(self) -> torch.Tensor:
         return self.cached("inputs", lambda: self.space.inputs(self.settings, self.device))
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """Labels for loss-based metrics (next tokens for language models)."""
+        return self.cached("targets", lambda: self.space.targets(self.settings, self.device))

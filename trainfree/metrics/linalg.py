@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 #: the paper's regulariser in log(lambda + k) + 1 / (lambda + k)
@@ -14,14 +15,14 @@ def correlation_rows(samples: torch.Tensor) -> torch.Tensor | None:
 
     Returns None when a column is constant: its correlation is undefined.
     """
-    x = samples.to(torch.float64)
-    x = x - x.mean(dim=0, keepdim=True)
-    cov = x.t() @ x
-    std = cov.diagonal().sqrt()
-    if not bool(torch.all(std > 0)):
+    x = samples.detach().to("cpu", torch.float64).numpy()
+    x = x - x.mean(axis=0, keepdims=True)
+    cov = x.T @ x  # numpy runs a.T @ a as a symmetric rank-k update: half the work of a general matmul
+    std = np.sqrt(np.diag(cov))
+    if not np.all(std > 0):
         return None
     corr = cov / std[:, None] / std[None, :]
-    return (corr + corr.t()) / 2  # exact symmetry for eigvalsh
+    return torch.from_numpy((corr + corr.T) / 2)  # exact symmetry for eigvalsh
 
 
 def eig_score(corr: torch.Tensor | None, k: float = EIG_K) -> float:

@@ -58,10 +58,11 @@ class RecipeRNN(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, inputs: torch.Tensor, activation_hook=None) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, activation_hook=None, state_hook=None) -> torch.Tensor:
         """inputs (T, B, input_size) -> outputs (T, B, hidden): h_new_0 after each step.
 
-        ``activation_hook(node_name, tensor)``, when given, sees every activation output (B, H).
+        ``activation_hook(node_name, tensor)`` sees every activation output (B, H);
+        ``state_hook(t, h)`` sees the h_prev_0 that step t receives (the zero state at t = 0).
         """
         steps, batch = inputs.shape[0], inputs.shape[1]
         # Every linear term reading the same value is one matmul with the weights concatenated;
@@ -78,6 +79,8 @@ class RecipeRNN(nn.Module):
         outputs = []
         for t in range(steps):
             values = {f"h_prev_{i}": h for i, h in enumerate(hidden)}
+            if state_hook is not None:
+                state_hook(t, hidden[0])
             parts = {term: part[t] for term, part in x_parts.items()}
             for name in list(values):
                 self._project(name, values[name], fused, parts)

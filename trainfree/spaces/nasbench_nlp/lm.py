@@ -62,12 +62,17 @@ class RecipeLM(nn.Module):
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)  # the tied decoder weight's own re-draw
 
     def layer_outputs(self, tokens: torch.Tensor, upto: int | None = None,
-                      embedded: torch.Tensor | None = None, activation_hook=None) -> list[torch.Tensor]:
-        """Outputs (T, B, width) of layers 1..upto for token ids (T, B) or a given embedding."""
+                      embedded: torch.Tensor | None = None, activation_hook=None,
+                      state_hook=None) -> list[torch.Tensor]:
+        """Outputs (T, B, width) of layers 1..upto for token ids (T, B) or a given embedding.
+
+        ``state_hook(layer, t, h)`` sees every incoming hidden state (layer is 1-based).
+        """
         h = self.encoder(tokens) if embedded is None else embedded
         outs = []
-        for layer in self.layers[: upto or len(self.layers)]:
-            h = layer(h, activation_hook=activation_hook)
+        for i, layer in enumerate(self.layers[: upto or len(self.layers)], start=1):
+            hook = None if state_hook is None else (lambda t, s, i=i: state_hook(i, t, s))
+            h = layer(h, activation_hook=activation_hook, state_hook=hook)
             outs.append(h)
         return outs
 

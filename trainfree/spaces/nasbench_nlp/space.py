@@ -26,7 +26,7 @@ class NASBenchNLPSpace:
         from trainfree.spaces.nasbench_nlp.lm import get_size
 
         get_size(settings.size)
-        paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
+        paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1, settings.offset)
         settings.resolved_device()
 
     def build(self, arch: Recipe, settings: ScoreSettings, device: torch.device | str = "cpu") -> RecipeLM:
@@ -37,3 +37,9 @@ class NASBenchNLPSpace:
     def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
         return torch.as_tensor(window, device=device)
+
+    def targets(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Next-token targets (T, B) for the input window: the same columns shifted by one row."""
+        window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1,
+                              settings.offset)
+        return torch.as_tensor(window[1:], device=device)

@@ -1,0 +1,44 @@
+"""Checks every registered metric passes, parametrised over the registry: a new metric is tested
+the moment it is registered (finite on the tiny model, deterministic, leaves the model unchanged, fast)."""
+import math
+import time
+
+import pytest
+import torch
+
+from trainfree.config import ScoreSettings
+from trainfree.metrics import METRICS, Probe
+from trainfree.spaces import get_space
+from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
+from tests.conftest import LSTM
+
+TINY = ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")  # tiny model, tiny batch
+SPACE_ARCHS = {"nasbench-nlp": LSTM}
+
+
+def _cases():
+    return [(m.name, space) for m in METRICS for space in m.spaces if space in SPACE_ARCHS]
+
+
+@pytest.mark.parametrize("name,space", _cases())
+def test_metric_contract(name, space):
+    metric = next(m for m in METRICS if m.name == name)
+    sp = get_space(space)
+    probe = Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY)
+    before = {k: v.clone() for k, v in probe.model.state_dict().items()}
+    start = time.perf_counter()
+    value = metric(probe)
+    elapsed = time.perf_counter() - start
+    assert math.isfinite(value), f"{name} gave {value} on the tiny model"
+    after = probe.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), f"{name} changed the probe's weights"
+    assert all(p.grad is None for p in probe.model.parameters()), f"{name} left gradients on the model"
+    again = metric(Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY))
+    assert again == value, f"{name} is not deterministic under the same seed"
+    assert elapsed < 2.0, f"{name} took {elapsed:.2f} s on the tiny model"
+
+
+def test_every_metric_documents_itself():
+    for m in METRICS:
+        assert m.description and m.version and m.spaces and m.needs
+        assert m.fn.__doc__ and len(m.fn.__doc__.strip()) > 20

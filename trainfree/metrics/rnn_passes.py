@@ -1,0 +1,137 @@
+"""Forward/backward passes of the NAS-Bench-NLP model that several metrics share (paper-notes 1.5).
+
+Each pass runs once per probe and is cached. Gradients come from ``torch.autograd.grad`` with
+explicit inputs, so no ``.grad`` is left on the probe's model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainfree.metrics.base import Probe
+
+
+def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tensor:
+    """Clean no-grad outputs (T, B, H) of recurrent ``layer`` (1-based), computing only layers 1..layer.
+
+    Layers already computed are reused. With ``kernel`` the pass also accumulates the layer's
+    binary-code kernel of its activation outputs (for activation distance) under
+    ``("activation_kernel", layer)``; a layer computed earlier without it is run again.
+    """
+    key = ("layer_output", layer)
+    if key in probe._cache and (not kernel or ("activation_kernel", layer) in probe._cache):
+        return probe._cache[key]
+    model = probe.model
+    hook, codes = None, []
+    if kernel:
+        def hook(_name: str, act: torch.Tensor) -> None:
+            codes.append(act > 0)
+
+    with torch.no_grad():
+        h = model.encoder(probe.inputs) if layer == 1 else layer_outputs(probe, layer - 1, kernel)
+        out = model.layers[layer - 1](h, activation_hook=hook)
+        if kernel:
+            probe._cache[("activation_kernel", layer)] = binary_code_kernel(torch.cat(codes, dim=1))
+    probe._cache[key] = out
+    return out
+
+
+def binary_code_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """K = c c^T + (1 - c)(1 - c)^T for boolean codes c (B, N): agreements between rows, in float64."""
+    c = codes.to(torch.float64)
+    ones = c.sum(dim=1)
+    # (1-c)(1-c)^T = N - r_i - r_j + (c c^T)_ij, with r the row sums
+    return 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]
+
+
+def incoming_hidden_states(probe: Probe, layer: int) -> torch.Tensor:
+    """h_{t-1} as each step of ``layer`` received it: the zero h_0, then outputs 1..T-1. (T, B, H)"""
+    out = layer_outputs(probe, layer)
+    return torch.cat([torch.zeros_like(out[:1]), out[:-1]], dim=0)
+
+
+def saliency_params(model) -> list[torch.nn.Parameter]:
+    """The weights the paper's synaptic saliency sums over: every linear node's W_i with i >= 1
+    (its first weight and every bias skipped) and the tied embedding/decoder matrix."""
+    params = [w for layer in model.layers for comp in layer.components.values() for w in list(comp.weights)[1:]]
+    return params + [model.encoder.weight]
+
+
+def abs_product_sum(params, grads) -> float:
+    """sum |theta * g| in float64."""
+    return float(sum((p.detach().double() * g.double()).abs().sum() for p, g in zip(params, grads)))
+
+
+@dataclass
+class OnesPass:
+    """P1 of the paper: clean forward, backward of S = sum(y) (cotangent ones)."""
+
+    jacobian: torch.Tensor  # dS/d(embedding output), (T, B, E)
+    saliency: float  # sum |theta * dS/dtheta| over saliency_params
+    hidden_saliency: float  # sum over incoming hidden states of sum |h * dS/dh|
+
+
+def ones_pass(probe: Probe) -> OnesPass:
+    def compute() -> OnesPass:
+        model = probe.model
+        states: list[torch.Tensor] = []
+
+        def keep(_layer: int, t: int, h: torch.Tensor) -> None:
+            if t > 0:  # the zero h_0 contributes |0 * g| = 0
+                states.append(h)
+
+        with torch.enable_grad():
+            emb = model.encoder(probe.inputs)
+            y = model.layer_outputs(None, embedded=emb, state_hook=keep)[-1]
+            params = saliency_params(model)
+            grads = torch.autograd.grad(y.sum(), [emb, *params, *states])
+        g_emb, g_params, g_states = grads[0], grads[1:1 + len(params)], grads[1 + len(params):]
+        hidden = float(sum((h.detach().double() * g.double()).abs().sum() for h, g in zip(states, g_states)))
+        return OnesPass(g_emb.detach(), abs_product_sum(params, g_params), hidden)
+
+    return probe.cached("ones_pass", compute)
+
+
+def half_norm_saliency(probe: Probe) -> float:
+    """P6 of the paper: sum |theta * dR/dtheta| with R = 1/2 ||y||^2 (the notebook's synaptic saliency)."""
+    def compute() -> float:
+        model = probe.model
+        with torch.enable_grad():
+            y = model(probe.inputs)
+            params = saliency_params(model)
+            grads = torch.autograd.grad(0.5 * y.pow(2).sum(), params)
+        return abs_product_sum(params, grads)
+
+    return probe.cached("half_norm_saliency", compute)
+
+
+NOISE_AMPLITUDES = (0.1, 10.0, 100.0)
+
+
+def noise_draw(probe: Probe) -> torch.Tensor:
+    """The single N(0, 1) draw shared by every amplitude: numpy's legacy stream under the seed, as the paper."""
+    def compute() -> torch.Tensor:
+        t, b = probe.inputs.shape
+        e = probe.model.encoder.embedding_dim
+        eps = np.random.RandomState(probe.settings.seed).standard_normal((t, b, e))
+        return torch.as_tensor(eps, dtype=probe.model.encoder.weight.dtype, device=probe.device)
+
+    return probe.cached("noise_draw", compute)
+
+
+def noisy_jacobian(probe: Probe, amplitude: float) -> torch.Tensor:
+    """dS/de~ for the noisy embedding e~ = e + a * Var_batch(e) * eps, fed past the lookup."""
+    def compute() -> torch.Tensor:
+        model = probe.model
+        with torch.no_grad():
+            emb = model.encoder(probe.inputs)
+            noisy = emb + amplitude * emb.var(dim=1, keepdim=True, correction=0) * noise_draw(probe)
+        with torch.enable_grad():
+            noisy.requires_grad_(True)
+            y = model.layer_outputs(None, embedded=noisy)[-1]
+            (grad,) = torch.autograd.grad(y.sum(), [noisy])
+        return grad.detach()
+
+    return probe.cached(("noisy_jacobian", amplitude), compute)
