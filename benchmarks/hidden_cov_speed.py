@@ -15,7 +15,8 @@ import torch
 
 from trainfree.benchmarks import load_benchmark
 from trainfree.config import ScoreSettings
-from trainfree.runner import default_jobs, score_architectures
+from trainfree.executors import default_jobs
+from trainfree.runner import score_architectures
 
 
 def main() -> None:
@@ -36,9 +37,9 @@ def main() -> None:
     print(f"{len(items)} distinct PTB architectures, metrics {metrics}, batch {settings.batch_size} x "
           f"{settings.seq_len}, paper size, {default_jobs()} cores, torch {torch.__version__}")
     score_architectures("nasbench-nlp", items[:2], metrics, settings)  # warm caches (corpus, imports)
-    for label, jobs, pool in (("in-process", 1, False), ("1 worker", 1, True), ("2 workers", 2, True)):
+    for label, jobs, executor in (("in-process", 1, "local"), ("1 worker", 1, "process"), ("2 workers", 2, "process")):
         start = time.perf_counter()
-        rows = score_architectures("nasbench-nlp", items, metrics, settings, jobs=jobs, pool=pool)
+        rows = score_architectures("nasbench-nlp", items, metrics, settings, jobs=jobs, executor=executor).rows
         wall = time.perf_counter() - start
         ok = sum(r.status == "ok" for r in rows)
         print(f"{label:10s}: {len(items) / wall:6.2f} architectures/s ({wall:.1f} s wall, {ok}/{len(rows)} ok)")

@@ -10,7 +10,12 @@ import pytest
 
 from trainfree.data import data_path
 
-TINY = ["--size", "tiny", "--quiet"]
+TINY = ["--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def private_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINFREE_STORE", str(tmp_path / "default-store.sqlite"))
 
 
 def run(*args, check=True):
@@ -66,8 +71,8 @@ def test_score_and_correlate_csv(csv_sample, tmp_path):
 
 def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", a, "--jobs", 1, *TINY)
-    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", b, "--jobs", 2, *TINY)
+    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", a, "--jobs", 1, "--no-store", *TINY)
+    run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", b, "--jobs", 2, "--no-store", *TINY)
     ra, rb = _read(a), _read(b)
     assert len(ra) == 20
     assert [(r["name"], r["value"]) for r in ra] == [(r["name"], r["value"]) for r in rb]

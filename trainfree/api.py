@@ -13,7 +13,7 @@ from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidBenchmark, TrainfreeError
 from trainfree.evaluation.correlation import Correlation, correlate_values
 from trainfree.metrics import get_metric
-from trainfree.runner import ScoreRow, score_architectures
+from trainfree.runner import ScoreRow, ScoreRun, score_architectures
 from trainfree.scores import ScoreEntry
 
 
@@ -34,9 +34,13 @@ def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Bench
 
 
 def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSettings | None = None,
-          limit: int | None = None, jobs: int = 1,
-          on_progress: Callable[[int, int], None] | None = None) -> list[ScoreRow]:
-    """Score the first ``limit`` architectures of a benchmark with each metric."""
+          limit: int | None = None, jobs: int = 1, executor: str | None = None, store=None,
+          address: str | None = None, on_progress: Callable[[int, int], None] | None = None) -> ScoreRun:
+    """Score the first ``limit`` architectures of a benchmark with each metric.
+
+    ``store`` (a :class:`trainfree.store.Store`) makes the run resumable and skips stored keys.
+    Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
+    """
     settings = settings or ScoreSettings()
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
     bench = bench.head(limit)
@@ -45,7 +49,8 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
         if bench.space not in spec.spaces:
             raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
     items = [(r.name, r.arch) for r in bench.records]
-    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, on_progress=on_progress)
+    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=store,
+                               benchmark=bench.name, address=address, on_progress=on_progress)
 
 
 @dataclass(frozen=True)

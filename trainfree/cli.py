@@ -33,34 +33,74 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (defaults: the paper's protocol)")
     g.add_argument("--seed", type=int, default=0, help="seed the model is built under (default 0)")
     g.add_argument("--size", default="paper", help="model size preset: paper, small, tiny (default paper)")
-    g.add_argument("--corpus", default="ptb", help="input corpus: ptb, wikitext-2 (default ptb)")
+    g.add_argument("--corpus", default=None,
+                   help="input corpus and vocabulary: ptb, wikitext-2 (default: the benchmark's own, else ptb)")
     g.add_argument("--batch-size", type=_positive, default=50, help="sequences per batch (default 50)")
     g.add_argument("--seq-len", type=_positive, default=70, help="tokens per sequence (default 70)")
     g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    g = p.add_argument_group("execution and storage")
     g.add_argument("--jobs", type=_positive, default=None,
                    help="worker processes (default: the number of cores)")
-    g.add_argument("--quiet", action="store_true", help="no progress output")
+    g.add_argument("--executor", choices=["local", "process", "ray"], default=None,
+                   help="local (in-process), process (a process pool; the default when --jobs > 1), "
+                        "or ray (needs trainfree[ray]; with --address for a cluster)")
+    g.add_argument("--address", default=None, help="Ray cluster address for --executor ray (default: start a local one)")
+    g.add_argument("--store", type=Path, default=None,
+                   help="results store (SQLite); finished keys are reused and a killed run resumes "
+                        "(default: $TRAINFREE_STORE or ~/.cache/trainfree/scores.sqlite)")
+    g.add_argument("--no-store", action="store_true", help="compute everything afresh and store nothing")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _settings(args):
+def _settings(args, bench=None):
     from trainfree.config import ScoreSettings
 
-    return ScoreSettings(seed=args.seed, size=args.size, corpus=args.corpus, batch_size=args.batch_size,
+    corpus = args.corpus or (bench.corpus if bench is not None else None) or "ptb"
+    return ScoreSettings(seed=args.seed, size=args.size, corpus=corpus, batch_size=args.batch_size,
                          seq_len=args.seq_len, offset=args.offset, device=args.device)
 
 
-def _progress(args):
-    if args.quiet or not sys.stderr.isatty():
-        return None
+class _Progress:
+    """A tqdm bar with rate and ETA on a terminal; silent otherwise or with --quiet."""
 
-    def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\rscored {done}/{total} architectures")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+    def __init__(self, args):
+        self.enabled = not args.quiet and sys.stderr.isatty()
+        self.bar = None
 
-    return show
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="arch", desc="scoring", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_scoring(args, bench, metrics, settings):
+    """Score with the store and executor the flags ask for; the rows come back from the store."""
+    from trainfree import api
+    from trainfree.executors import default_jobs
+    from trainfree.store import Store, default_store_path
+
+    store = None if args.no_store else Store(args.store or default_store_path())
+    progress = _Progress(args)
+    try:
+        return api.score(bench, metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
+                         executor=args.executor, store=store, address=args.address, on_progress=progress)
+    except KeyboardInterrupt:
+        if store is not None:
+            print(f"\ninterrupted: finished scores are kept in {store.path}; rerun to resume", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+        if store is not None:
+            store.close()
 
 
 def _fmt(x) -> str:
@@ -91,18 +131,18 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 def cmd_score(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
-    from trainfree.runner import default_jobs
     from trainfree.scores import write_scores
 
-    settings = _settings(args)
     bench = load_benchmark(args.benchmark)
-    rows = api.score(bench, args.metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
-                     on_progress=_progress(args))
+    settings = _settings(args, bench)
+    run = _run_scoring(args, bench, args.metrics, settings)
+    rows = run.rows
     meta = api.provenance(settings, args.metrics, bench.head(args.limit))
     write_scores(args.output, rows, meta)
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
     print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
-          f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output}")
+          f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output} "
+          f"(computed {run.computed}, reused {run.reused} from the store)")
     return 0
 
 
@@ -124,17 +164,15 @@ def cmd_reproduce(args) -> int:
     from trainfree.benchmarks import load_benchmark
     from trainfree.benchmarks.published import load_published
     from trainfree.evaluation.reproduce import default_metrics, reproduce_table, to_markdown
-    from trainfree.runner import default_jobs
     from trainfree.scores import atomic_write
 
-    settings = _settings(args)
     bench = load_benchmark(args.benchmark)
+    settings = _settings(args, bench)
     published = None
     if args.published != "none":
         published = load_published(None if args.published == "shipped" else args.published)
     metrics = args.metrics or default_metrics(bench.space)
-    rows = api.score(bench, metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
-                     on_progress=_progress(args))
+    rows = _run_scoring(args, bench, metrics, settings).rows
     table = reproduce_table(bench.head(args.limit), rows, published)
     dicts = [r.as_dict() for r in table]
     _print_table(dicts, ["metric", "ours_n", "ours_kendall_tau", "published_kendall_tau", "ours_spearman",
@@ -146,12 +184,42 @@ def cmd_reproduce(args) -> int:
     note = (f"Benchmark `{bench.name}` ({len(bench.head(args.limit))} architectures, target `{bench.target}`, "
             f"lower is better); signed so that positive = the metric ranks better-trained architectures higher. "
             f"Settings fingerprint `{meta['fingerprint']}`, trainfree {meta['trainfree_version']}, "
-            f"torch {meta['torch_version']}.\n\nCommand: `trainfree reproduce rnn --benchmark {args.benchmark}"
-            + (f" --limit {args.limit}" if args.limit else "") + "`")
+            f"torch {meta['torch_version']}, corpus `{settings.corpus}`.\n\n"
+            f"Command: `trainfree {' '.join(sys.argv[1:]) if argv_is_cli() else 'reproduce rnn'}`")
     atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(table, f"RNN metrics on {bench.name}", note)))
     atomic_write(out / f"{args.name}.meta.json", lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
     print(f"wrote {out / (args.name + '.csv')} and {out / (args.name + '.md')}")
     return 0
+
+
+def cmd_export(args) -> int:
+    from trainfree.store import Store, default_store_path
+
+    path = args.store or default_store_path()
+    if not path.exists():
+        raise TrainfreeError(f"{path}: no such store")
+    with Store(path) as store:
+        rows = store.export_rows()
+    columns = ["arch_id", "benchmark", "name", "space", "metric", "metric_version", "fingerprint", "value", "status",
+               "error", "seconds", "trainfree_version", "settings"]
+    if args.format == "csv":
+        _write_csv(args.output, rows, columns)
+    else:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise TrainfreeError("parquet export needs pyarrow: pip install 'trainfree[parquet]'") from None
+        from trainfree.scores import atomic_write_binary
+
+        table = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows])
+        atomic_write_binary(args.output, lambda fh: pq.write_table(table, fh))
+    print(f"exported {len(rows)} rows from {path} to {args.output}")
+    return 0
+
+
+def argv_is_cli() -> bool:
+    return len(sys.argv) > 1 and sys.argv[1] == "reproduce"
 
 
 def cmd_metrics(args) -> int:
@@ -197,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="results-rnn", help="output file stem (default results-rnn)")
     _settings_args(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("export", help="export a results store as CSV or Parquet")
+    p.add_argument("--store", type=Path, default=None, help="the store (default: the default store)")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--output", type=Path, required=True)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("metrics", help="list the registered metrics")
     p.set_defaults(func=cmd_metrics)

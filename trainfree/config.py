@@ -26,10 +26,14 @@ class ScoreSettings:
     dtype: str = "float32"
     device: str = "auto"  # where it runs; not part of the fingerprint
 
-    def fingerprint(self) -> str:
+    def identity(self) -> dict:
+        """The fields that change a number (all but the device)."""
         fields = asdict(self)
         fields.pop("device")
-        text = json.dumps(fields, sort_keys=True)
+        return fields
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def resolved_device(self) -> torch.device:

@@ -6,16 +6,12 @@ Every (architecture, metric) ends as ``ok`` (finite value), ``nonfinite`` (NaN/i
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-import torch
-
 from trainfree.config import ScoreSettings
+from trainfree.executors import default_jobs  # noqa: F401  (re-exported)
 
 OK, NONFINITE, FAILED = "ok", "nonfinite", "failed"
 
@@ -63,78 +59,72 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
 
 
-def _init_worker(threads: int) -> None:
-    # workers must not fight over cores: limit torch's and numpy's BLAS thread pools
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)
-
-
-def _score_chunk(space_name: str, archs: list, metric_names: Sequence[str], settings: ScoreSettings):
-    from trainfree.spaces import get_space
-
-    space = get_space(space_name)
-    return [o for arch in archs for o in score_one(space, arch, metric_names, settings)]
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+@dataclass
+class ScoreRun:
+    rows: list[ScoreRow]
+    computed: int  # (architecture, metric) keys computed by this run
+    reused: int  # keys found in the store
 
 
 def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
-                        settings: ScoreSettings, jobs: int = 1, chunk_size: int = 4,
-                        on_progress: Callable[[int, int], None] | None = None, pool: bool | None = None) -> list[ScoreRow]:
-    """Score ``(name, arch)`` items. Architectures with the same id are computed once.
+                        settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
+                        chunk_size: int = 4, store=None, benchmark: str | None = None,
+                        address: str | None = None,
+                        on_progress: Callable[[int, int], None] | None = None) -> ScoreRun:
+    """Score ``(name, arch)`` items; one row per (item, metric), in input order.
 
-    With ``jobs > 1`` chunks of architectures run in a pool of spawned processes, each limited to
-    ``cores // jobs`` torch threads (``pool=True`` forces a pool even for one job). Rows come back
-    in input order, one per (item, metric).
+    Architectures with the same id are computed once. With a ``store``, keys it already holds are
+    reused and every finished chunk is committed as it arrives, so an interrupted run resumes where it
+    stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
+    the default when ``jobs > 1``) or ``ray``.
     """
+    from trainfree import __version__
+    from trainfree.executors import run_chunks
     from trainfree.metrics import get_metric
     from trainfree.spaces import get_space
 
     metrics = [get_metric(m) for m in metric_names]  # unknown names fail before any work
+    versions = {m.name: m.version for m in metrics}
     space = get_space(space_name)
     space.check(settings)  # bad settings fail here, not as one failure per architecture
+    fingerprint = settings.fingerprint()
     items = list(items)
     unique: dict[str, object] = {}
     for _, arch in items:
         unique.setdefault(space.arch_id(arch), arch)
-    archs = list(unique.values())
-    results: dict[tuple[str, str], Outcome] = {}
-    done = 0
-    if pool is None:
-        pool = jobs > 1
-    if not pool:
-        for arch in archs:
-            for o in score_one(space, arch, metric_names, settings):
-                results[(o.arch_id, o.metric)] = o
-            done += 1
-            if on_progress:
-                on_progress(done, len(archs))
+
+    results: dict[tuple[str, str], tuple] = {}
+    if store is not None:
+        store.add_architectures(space_name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
+        store.add_settings(fingerprint, settings.identity())
+        if benchmark:
+            store.add_names(benchmark, [(name, space.arch_id(arch)) for name, arch in items])
+        done = store.done(versions, fingerprint)
     else:
-        threads = max(1, default_jobs() // jobs)
-        chunks = [archs[i:i + chunk_size] for i in range(0, len(archs), chunk_size)]
-        ctx = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as executor:
-            futures = [executor.submit(_score_chunk, space_name, chunk, list(metric_names), settings) for chunk in chunks]
-            try:
-                for fut, chunk in zip(futures, chunks):
-                    for o in fut.result():
-                        results[(o.arch_id, o.metric)] = o
-                    done += len(chunk)
-                    if on_progress:
-                        on_progress(done, len(archs))
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
-    fingerprint = settings.fingerprint()
+        done = set()
+    todo = [(arch, [m for m in metric_names if (a, m) not in done]) for a, arch in unique.items()]
+    todo = [(arch, ms) for arch, ms in todo if ms]
+    reused = sum(1 for a in unique for m in metric_names if (a, m) in done)
+
+    executor = executor or ("process" if jobs > 1 else "local")
+    chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    finished = 0
+    for index, outcomes in run_chunks(executor, space_name, chunks, settings, jobs, address):
+        if store is not None:
+            store.put(outcomes, versions, fingerprint, __version__)
+        for o in outcomes:
+            results[(o.arch_id, o.metric)] = (o.value, o.status, o.error, o.seconds)
+        finished += len(chunks[index])
+        if on_progress:
+            on_progress(finished, len(todo))
+    computed = sum(len(ms) for _, ms in todo)
+    if store is not None:
+        results = store.get(versions, fingerprint)  # the store is the one source of truth
+
     rows = []
     for name, arch in items:
         arch_id = space.arch_id(arch)
         for m in metrics:
-            o = results[(arch_id, m.name)]
-            rows.append(ScoreRow(arch_id, name, m.name, o.value, o.status, o.error, o.seconds, m.version, fingerprint))
-    return rows
+            value, status, error, seconds = results[(arch_id, m.name)]
+            rows.append(ScoreRow(arch_id, name, m.name, value, status, error, seconds, m.version, fingerprint))
+    return ScoreRun(rows, computed, reused)

@@ -26,7 +26,7 @@ class ScoreEntry:
     arch_id: str = ""
 
 
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write, binary: bool = False) -> None:
     """Call ``write(fh)`` on a temporary file next to ``path`` and rename it over ``path``:
     readers never see a half-written file."""
     path = Path(path)
@@ -34,12 +34,16 @@ def atomic_write(path: Path, write) -> None:
         raise InvalidBenchmark(f"{path}: directory {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             write(fh)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def atomic_write_binary(path: Path, write) -> None:
+    atomic_write(path, write, binary=True)
 
 
 def _fmt(value: float) -> str:

@@ -22,6 +22,7 @@ class Benchmark:
     lower_is_better: bool
     skipped: int = 0  # entries without a finite target
     source: str = ""
+    corpus: str | None = None  # the corpus the architectures were trained on, when known
 
     def __len__(self) -> int:
         return len(self.records)
@@ -31,7 +32,7 @@ class Benchmark:
         if limit is None:
             return self
         return Benchmark(self.name, self.space, self.records[:limit], self.target, self.lower_is_better,
-                         self.skipped, self.source)
+                         self.skipped, self.source, self.corpus)
 
     def targets(self) -> dict[str, float]:
         return {r.name: r.target for r in self.records}

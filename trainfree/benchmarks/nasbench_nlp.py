@@ -62,7 +62,15 @@ def load_csv(path: Path, name: str | None = None) -> Benchmark:
     if not records:
         raise InvalidBenchmark(f"{path}: no rows with a finite test_loss")
     return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
-                     skipped=skipped, source=str(path))
+                     skipped=skipped, source=str(path), corpus="ptb")
+
+
+def _corpus_of(log: dict) -> str | None:
+    """'data/wikitext-2' -> 'wikitext-2' when the log names a corpus trainfree ships."""
+    from trainfree.data.corpora import CORPORA
+
+    data = str(log.get("data") or (log.get("args") or {}).get("data") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    return data if data in CORPORA else None
 
 
 def _log_record(name: str, raw: bytes, where: str) -> Record | None:
@@ -87,7 +95,7 @@ def _log_record(name: str, raw: bytes, where: str) -> Record | None:
         recipe = parse_recipe(recipe_text, f"{where}: field 'recepie'")
     except InvalidArchitecture as err:
         raise InvalidBenchmark(str(err)) from None
-    extra = {"recipe_id": log.get("recepie_id"), "num_params": log.get("num_params")}
+    extra = {"recipe_id": log.get("recepie_id"), "num_params": log.get("num_params"), "corpus": _corpus_of(log)}
     return Record(name, recipe, finite[-1], extra)
 
 
@@ -120,5 +128,7 @@ def load_logs(path: Path, name: str | None = None) -> Benchmark:
             records.append(record)
     if not records:
         raise InvalidBenchmark(f"{path}: no log has a finite test loss ({skipped} skipped)")
+    corpora = {r.extra["corpus"] for r in records}
+    corpus = corpora.pop() if len(corpora) == 1 else None
     return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
-                     skipped=skipped, source=str(path))
+                     skipped=skipped, source=str(path), corpus=corpus)

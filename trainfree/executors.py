@@ -1,0 +1,98 @@
+"""Where the scoring loop's work runs: in-process, a local process pool, or a Ray cluster (extra).
+
+Work goes out as chunks of architectures, each chunk one task; results come back to the driver,
+which alone writes the store. Every executor yields ``(task index, outcomes)`` as tasks finish.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Iterator, Sequence
+
+import torch
+
+from trainfree.config import ScoreSettings
+from trainfree.errors import MissingExtra, UnknownName
+
+EXECUTORS = ("local", "process", "ray")
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def limit_threads(threads: int) -> None:
+    """Workers must not fight over cores: cap torch's and the BLAS libraries' thread pools."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
+    """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
+    from trainfree.runner import score_one
+    from trainfree.spaces import get_space
+
+    space = get_space(space_name)
+    return [o for arch, metrics in chunk for o in score_one(space, arch, metrics, settings)]
+
+
+def run_local(space_name, chunks, settings) -> Iterator[tuple[int, list]]:
+    for i, chunk in enumerate(chunks):
+        yield i, score_chunk(space_name, chunk, settings)
+
+
+def run_process_pool(space_name, chunks, settings, jobs: int) -> Iterator[tuple[int, list]]:
+    threads = max(1, default_jobs() // jobs)
+    ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
+    executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=limit_threads, initargs=(threads,))
+    try:
+        pending = {executor.submit(score_chunk, space_name, c, settings): i for i, c in enumerate(chunks)}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield pending.pop(fut), fut.result()
+    finally:  # on Ctrl-C or an error: drop queued chunks, keep what finished
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ray(space_name, chunks, settings, jobs: int, address: str | None) -> Iterator[tuple[int, list]]:
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtra("the ray executor needs Ray: pip install 'trainfree[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": jobs}))
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_ray_chunk)
+        refs = {remote.remote(space_name, c, settings): i for i, c in enumerate(chunks)}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                yield refs.pop(ref), ray.get(ref)
+    finally:
+        for ref in list(locals().get("refs", {})):
+            ray.cancel(ref)
+        if started:
+            ray.shutdown()
+
+
+def _ray_chunk(space_name, chunk, settings):
+    limit_threads(1)
+    return score_chunk(space_name, chunk, settings)
+
+
+def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSettings, jobs: int,
+               address: str | None = None) -> Iterator[tuple[int, list]]:
+    if executor == "local":
+        return run_local(space_name, chunks, settings)
+    if executor == "process":
+        return run_process_pool(space_name, chunks, settings, jobs)
+    if executor == "ray":
+        return run_ray(space_name, chunks, settings, jobs, address)
+    raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
