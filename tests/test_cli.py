@@ -120,3 +120,17 @@ def test_malformed_scores_file(csv_sample, tmp_path):
 def test_metrics_listing_and_version():
     assert "hidden_cov" in run("metrics").stdout
     assert run("--version").stdout.startswith("trainfree ")
+
+
+def test_reproduce_rnn_writes_tables(csv_sample, tmp_path):
+    out = tmp_path / "results"
+    proc = run("reproduce", "rnn", "--benchmark", csv_sample, "--metrics", "hidden_cov,jacob_cov_large_noise,params",
+               "--output-dir", out, "--jobs", 1, *TINY)
+    assert "hidden_cov" in proc.stdout
+    md = (out / "results-rnn.md").read_text()
+    assert "| `hidden_cov` | Layer 1 Hidden Covariance | 20 |" in md
+    assert "| `jacob_cov_large_noise` | Large Noise Jacobian |" in md
+    rows = {r["metric"]: r for r in _read(out / "results-rnn.csv")}
+    assert rows["hidden_cov"]["published_n"] == "20"
+    assert -1 <= float(rows["hidden_cov"]["published_kendall_tau"]) <= 1
+    assert rows["params"]["published_column"] == ""

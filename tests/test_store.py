@@ -116,3 +116,25 @@ def test_sigkill_midway_then_resume(tmp_path):
     with open(tmp_path / "o.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 260  # 130 records x 2 metrics
     assert {r["metric"] for r in rows} == {"hidden_cov", "params"}
+
+
+def test_export_csv_and_parquet(tmp_path):
+    store_path = tmp_path / "s.db"
+    with Store(store_path) as store:
+        score_architectures("nasbench-nlp", [("a", parse_recipe(RNN))], ["params"], TINY, store=store, benchmark="b")
+    out = tmp_path / "e.csv"
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "export", "--store", str(store_path), "--output", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and rows[0]["name"] == "a" and float(rows[0]["value"]) == 172816
+    pq_out = tmp_path / "e.parquet"
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "export", "--store", str(store_path), "--format",
+                           "parquet", "--output", str(pq_out)], capture_output=True, text=True)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        assert proc.returncode == 2 and "pip install 'trainfree[parquet]'" in proc.stderr
+    else:
+        assert proc.returncode == 0 and pq.read_table(pq_out).num_rows == 1
