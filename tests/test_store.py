@@ -138,3 +138,31 @@ def test_export_csv_and_parquet(tmp_path):
         assert proc.returncode == 2 and "pip install 'trainfree[parquet]'" in proc.stderr
     else:
         assert proc.returncode == 0 and pq.read_table(pq_out).num_rows == 1
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
+    bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
+    _sample_csv(bench, 130)
+    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov",
+           "--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--jobs", "2", "--store", str(store_path),
+           "--output", str(tmp_path / "o.csv"), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(store_path, timeout=1) as conn:
+                if conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] >= 8:
+                    break
+        except sqlite3.OperationalError:
+            continue
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun to resume" in err and "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()
+    with Store(store_path) as store:
+        kept = store.count()
+    assert kept >= 8
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0 and f"reused {kept}" in done.stdout

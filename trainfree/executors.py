@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterator, Sequence
 
@@ -44,10 +45,15 @@ def run_local(space_name, chunks, settings) -> Iterator[tuple[int, list]]:
         yield i, score_chunk(space_name, chunk, settings)
 
 
+def _init_pool_worker(threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    limit_threads(threads)
+
+
 def run_process_pool(space_name, chunks, settings, jobs: int) -> Iterator[tuple[int, list]]:
     threads = max(1, default_jobs() // jobs)
     ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
-    executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=limit_threads, initargs=(threads,))
+    executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_pool_worker, initargs=(threads,))
     try:
         pending = {executor.submit(score_chunk, space_name, c, settings): i for i, c in enumerate(chunks)}
         while pending:
