@@ -9,7 +9,6 @@ import torch
 from trainfree.config import ScoreSettings
 from trainfree.metrics import METRICS, Probe
 from trainfree.spaces import get_space
-from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 from tests.conftest import LSTM
 
 TINY = ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")  # tiny model, tiny batch

@@ -1,7 +1,4 @@
 """Recipe cells against torch's reference RNNs, and the seeded language model."""
-import json
-
-import pytest
 import torch
 
 from trainfree.spaces.nasbench_nlp.cell import RecipeRNN

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 from trainfree import __version__

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from trainfree.config import ScoreSettings
-from trainfree.executors import default_jobs  # noqa: F401  (re-exported)
 
 OK, NONFINITE, FAILED = "ok", "nonfinite", "failed"
 

@@ -1,8 +1,22 @@
 """Benchmarks: architectures paired with trained results read from real files."""
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from trainfree.errors import InvalidBenchmark
+
+
+def read_text(path: Path) -> str:
+    """A whole text file, gunzipped when it ends in .gz; unreadable files raise InvalidBenchmark."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import math
 import zipfile
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record
+from trainfree.benchmarks.base import Benchmark, Record, read_text
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 
@@ -26,13 +25,7 @@ def _number(text: str, where: str, column: str) -> float:
 
 def load_csv(path: Path, name: str | None = None) -> Benchmark:
     """Rows ``log_name, recipe_id, test_loss, test_perplexity, recipe``; target = test_loss (lower is better)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(read_text(path)))
     header = next(reader, None)
     if header is None:
         raise InvalidBenchmark(f"{path}: the file is empty")

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 from pathlib import Path
 
+from trainfree.benchmarks.base import read_text
 from trainfree.errors import InvalidBenchmark
 
 SHIPPED_RNN = "nasbench_nlp/paper_rnn_metrics.csv.gz"
@@ -19,13 +19,7 @@ def load_published(path: str | Path | None = None, key: str = "log name") -> dic
 
         path = Path(str(data_path(*SHIPPED_RNN.split("/"))))
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(read_text(path)))
     header = next(reader, None)
     if not header or key not in header:
         raise InvalidBenchmark(f"{path} line 1: missing column {key!r}")

@@ -24,10 +24,8 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
     if key in probe._cache and (not kernel or ("activation_kernel", layer) in probe._cache):
         return probe._cache[key]
     model = probe.model
-    hook, codes = None, []
-    if kernel:
-        def hook(_name: str, act: torch.Tensor) -> None:
-            codes.append(act > 0)
+    codes: list[torch.Tensor] = []
+    hook = (lambda _name, act: codes.append(act > 0)) if kernel else None
 
     with torch.no_grad():
         h = model.encoder(probe.inputs) if layer == 1 else layer_outputs(probe, layer - 1, kernel)
