@@ -39,3 +39,27 @@ def test_non_finite_pairs_are_dropped_and_counted():
 def test_degenerate_inputs_give_nan():
     c = correlate_values([1, 1, 1], [1, 2, 3], higher_is_better=True, target_lower_is_better=False)
     assert math.isnan(c.kendall_tau) and c.n == 3
+
+
+def test_bootstrap_interval_contains_the_estimate_and_is_seeded():
+    from trainfree.evaluation.correlation import bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=150)
+    t = v + rng.normal(size=150)
+    point = correlate_values(v, t, higher_is_better=True, target_lower_is_better=False)
+    ci = bootstrap_ci(v, t, higher_is_better=True, target_lower_is_better=False, resamples=200, seed=1)
+    assert ci["kendall_tau"].low < point.kendall_tau < ci["kendall_tau"].high
+    assert ci["spearman"].low < point.spearman < ci["spearman"].high
+    again = bootstrap_ci(v, t, higher_is_better=True, target_lower_is_better=False, resamples=200, seed=1)
+    assert again == ci
+
+
+def test_topk_precision():
+    from trainfree.evaluation.correlation import topk_precision
+
+    targets = [5.0, 4.0, 3.0, 2.0, 1.0]  # a loss: the last ones are best
+    assert topk_precision([1, 2, 3, 4, 5], targets, 2, higher_is_better=True, target_lower_is_better=True) == 1.0
+    assert topk_precision([5, 4, 3, 2, 1], targets, 2, higher_is_better=True, target_lower_is_better=True) == 0.0
+    assert topk_precision([1, 2, 3, 5, 4], targets, 1, higher_is_better=True, target_lower_is_better=True) == 0.0
+    assert math.isnan(topk_precision([1, 2], [1, 2], 3, higher_is_better=True, target_lower_is_better=False))

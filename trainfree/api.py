@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import math
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from trainfree import __version__
 from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidBenchmark, TrainfreeError
-from trainfree.evaluation.correlation import Correlation, correlate_values
+from trainfree.evaluation.correlation import Correlation, bootstrap_ci, correlate_values, topk_precision
 from trainfree.metrics import get_metric
 from trainfree.runner import ScoreRow, ScoreRun, score_architectures
 from trainfree.scores import ScoreEntry
@@ -56,13 +56,21 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
 class MetricCorrelation:
     metric: str
     correlation: Correlation
+    ci: dict | None = None  # statistic -> Interval (bootstrap)
+    topk: dict = field(default_factory=dict)  # k -> precision
 
     def as_dict(self) -> dict:
-        return {"metric": self.metric, **self.correlation.as_dict()}
+        d = {"metric": self.metric, **self.correlation.as_dict()}
+        for stat, interval in (self.ci or {}).items():
+            d[f"{stat}_low"], d[f"{stat}_high"] = interval.low, interval.high
+        d.update({f"top{k}_precision": p for k, p in self.topk.items()})
+        return d
 
 
-def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow]) -> list[MetricCorrelation]:
-    """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target.
+def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow], ci_resamples: int = 0,
+              topk: Sequence[int] = (), seed: int = 0) -> list[MetricCorrelation]:
+    """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target, with
+    percentile-bootstrap intervals when ``ci_resamples`` > 0 and top-k precision for each k.
 
     Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
     """
@@ -80,7 +88,10 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
         if not matched:
             raise InvalidBenchmark(f"no score of metric {metric_name!r} matches a record of benchmark "
                                    f"{bench.name!r} by name ({len(values)} scores, {len(names)} records)")
-        corr = correlate_values([values[r.name] for r in matched], [r.target for r in matched],
-                                higher_is_better=spec.higher_is_better, target_lower_is_better=bench.lower_is_better)
-        out.append(MetricCorrelation(metric_name, corr))
+        vals, targets = [values[r.name] for r in matched], [r.target for r in matched]
+        orient = {"higher_is_better": spec.higher_is_better, "target_lower_is_better": bench.lower_is_better}
+        corr = correlate_values(vals, targets, **orient)
+        ci = bootstrap_ci(vals, targets, resamples=ci_resamples, seed=seed, **orient) if ci_resamples else None
+        precision = {k: topk_precision(vals, targets, k, **orient) for k in topk}
+        out.append(MetricCorrelation(metric_name, corr, ci, precision))
     return out

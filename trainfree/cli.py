@@ -29,6 +29,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> list[int]:
+    return [_positive(x.strip()) for x in text.split(",") if x.strip()]
+
+
 def _settings_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (defaults: the paper's protocol)")
     g.add_argument("--seed", type=int, default=0, help="seed the model is built under (default 0)")
@@ -150,8 +154,13 @@ def cmd_correlate(args) -> int:
     from trainfree import api
     from trainfree.scores import read_scores
 
-    results = [r.as_dict() for r in api.correlate(args.benchmark, read_scores(args.scores))]
+    results = [r.as_dict() for r in api.correlate(args.benchmark, read_scores(args.scores),
+                                                  ci_resamples=args.resamples if args.ci else 0,
+                                                  topk=args.topk, seed=args.seed)]
     columns = ["metric", "n", "dropped", "kendall_tau", "spearman", "pearson"]
+    if args.ci:
+        columns += [f"{s}_{e}" for s in ("kendall_tau", "spearman", "pearson") for e in ("low", "high")]
+    columns += [f"top{k}_precision" for k in args.topk]
     _print_table(results, columns)
     print("(signed: positive = the metric ranks better-trained architectures higher)")
     if args.output:
@@ -252,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", required=True, help="the benchmark the scores were computed on")
     p.add_argument("--scores", type=Path, required=True, help="a scores CSV written by `trainfree score`")
     p.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
+    p.add_argument("--ci", action="store_true", help="add 95%% percentile-bootstrap intervals")
+    p.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--topk", type=_int_list, default=[], help="comma-separated k for top-k precision, e.g. 10,50")
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's tables")

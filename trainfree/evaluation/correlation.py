@@ -48,3 +48,54 @@ def correlate_values(values, targets, *, higher_is_better: bool, target_lower_is
         rho = stats.spearmanr(v, t).statistic
         r = stats.pearsonr(v, t).statistic
     return Correlation(n, dropped, float(tau), float(rho), float(r))
+
+
+def _oriented(values, targets, higher_is_better: bool, target_lower_is_better: bool):
+    v = np.asarray(values, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    keep = np.isfinite(v) & np.isfinite(t)
+    v, t = v[keep], t[keep]
+    return (v if higher_is_better else -v), (-t if target_lower_is_better else t)
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+def bootstrap_ci(values, targets, *, higher_is_better: bool, target_lower_is_better: bool, resamples: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
+    """Percentile bootstrap intervals of tau-b, Spearman and Pearson, resampling architectures with
+    replacement under ``seed`` (non-finite pairs dropped first)."""
+    v, t = _oriented(values, targets, higher_is_better, target_lower_is_better)
+    nan = Interval(math.nan, math.nan)
+    if len(v) < 3:
+        return {"kendall_tau": nan, "spearman": nan, "pearson": nan}
+    rng = np.random.default_rng(seed)
+    draws = {"kendall_tau": [], "spearman": [], "pearson": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(resamples):
+            idx = rng.integers(0, len(v), len(v))
+            a, b = v[idx], t[idx]
+            draws["kendall_tau"].append(stats.kendalltau(a, b).statistic)
+            draws["spearman"].append(stats.spearmanr(a, b).statistic)
+            draws["pearson"].append(stats.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan)
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for key, xs in draws.items():
+        xs = np.asarray(xs, dtype=np.float64)
+        xs = xs[np.isfinite(xs)]
+        out[key] = Interval(*map(float, np.percentile(xs, [tail, 100 - tail]))) if len(xs) else nan
+    return out
+
+
+def topk_precision(values, targets, k: int, *, higher_is_better: bool, target_lower_is_better: bool) -> float:
+    """Share of the true top-k architectures (by target) that the metric also puts in its top-k."""
+    v, t = _oriented(values, targets, higher_is_better, target_lower_is_better)
+    if k < 1 or len(v) < k:
+        return math.nan
+    by_metric = set(np.argsort(-v, kind="stable")[:k])
+    by_target = set(np.argsort(-t, kind="stable")[:k])
+    return len(by_metric & by_target) / k
