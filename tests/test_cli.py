@@ -68,6 +68,12 @@ def test_score_and_correlate_csv(csv_sample, tmp_path):
     assert int(result["hidden_cov"]["n"]) + int(result["hidden_cov"]["dropped"]) == 20
     assert -1 <= float(result["params"]["kendall_tau"]) <= 1
 
+    proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--ci", "--resamples", 50, "--topk", "5",
+               "--output", table)
+    result = {r["metric"]: r for r in _read(table)}["hidden_cov"]
+    assert float(result["kendall_tau_low"]) <= float(result["kendall_tau"]) <= float(result["kendall_tau_high"])
+    assert 0 <= float(result["top5_precision"]) <= 1
+
 
 def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
