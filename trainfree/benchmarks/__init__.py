@@ -10,29 +10,40 @@ from trainfree.errors import InvalidBenchmark
 SHIPPED = {
     "nasbench-nlp-ptb": ("nasbench_nlp/ptb_results.csv.gz", "nasbench-nlp-csv"),
     "nasbench-nlp-wikitext2": ("nasbench_nlp/wikitext2_logs.zip", "nasbench-nlp-logs"),
+    "nasbench-bert": ("nasbench_bert/bert_benchmark.json.gz", "nasbench-bert"),
 }
 
 __all__ = ["Benchmark", "Record", "SHIPPED", "load_benchmark"]
 
 
-def load_benchmark(source: str | Path) -> Benchmark:
-    """Load a shipped benchmark by name, or a file: ``.csv``/``.csv.gz`` results, ``.zip`` or folder of logs."""
-    from trainfree.benchmarks import nasbench_nlp
+def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
+    """Load a shipped benchmark by name, or a file: NAS-Bench-NLP ``.csv``/``.csv.gz`` results or a
+    ``.zip``/folder of training logs; NAS-Bench-BERT ``.json``/``.json.gz`` (``target``: glue or a task)."""
+    from trainfree.benchmarks import nasbench_bert, nasbench_nlp
 
     text = str(source)
+    name = None
     if text in SHIPPED:
         from trainfree.data import data_path
 
         rel, fmt = SHIPPED[text]
-        path = Path(str(data_path(*rel.split("/"))))
-        loader = nasbench_nlp.load_csv if fmt == "nasbench-nlp-csv" else nasbench_nlp.load_logs
-        return loader(path, name=text)
-    path = Path(text)
-    if not path.exists():
-        raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)})")
-    if path.is_dir() or path.suffix == ".zip":
-        return nasbench_nlp.load_logs(path)
-    if path.name.endswith((".csv", ".csv.gz")):
-        return nasbench_nlp.load_csv(path)
-    raise InvalidBenchmark(f"{path}: unknown benchmark format; expected a .csv/.csv.gz results file, "
-                           f"a .zip of logs or a folder of logs")
+        path, name = Path(str(data_path(*rel.split("/")))), text
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)})")
+        if path.is_dir() or path.suffix == ".zip":
+            fmt = "nasbench-nlp-logs"
+        elif path.name.endswith((".csv", ".csv.gz")):
+            fmt = "nasbench-nlp-csv"
+        elif path.name.endswith((".json", ".json.gz")):
+            fmt = "nasbench-bert"
+        else:
+            raise InvalidBenchmark(f"{path}: unknown benchmark format; expected a NAS-Bench-NLP .csv/.csv.gz results "
+                                   f"file, a .zip or folder of logs, or a NAS-Bench-BERT .json/.json.gz")
+    if fmt == "nasbench-bert":
+        return nasbench_bert.load_bert(path, name=name, target=target or "glue")
+    if target not in (None, "test_loss"):
+        raise InvalidBenchmark(f"{path}: NAS-Bench-NLP benchmarks have one target, test_loss (got {target!r})")
+    loader = nasbench_nlp.load_csv if fmt == "nasbench-nlp-csv" else nasbench_nlp.load_logs
+    return loader(path, name=name)

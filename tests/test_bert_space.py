@@ -1,0 +1,83 @@
+"""NAS-Bench-BERT genotypes, the benchmark loader, and the search-space analysis."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from trainfree.benchmarks import load_benchmark
+from trainfree.errors import InvalidArchitecture, InvalidBenchmark
+from trainfree.evaluation.analysis import factor_table, factors, induce_rule
+from trainfree.spaces.bert.genotype import parse_genotype
+
+LAYER = {"operation_type": "SA", "operation_parameter": "SDP", "num_operation_heads": 4,
+         "feed_forward_dimension": 512, "num_feed_forward": 1}
+
+
+def _genotype(**layer_changes):
+    return {"hidden_size": 256, "encoder_layers": [dict(LAYER, **layer_changes), LAYER]}
+
+
+def test_parse_and_id():
+    g = parse_genotype(_genotype())
+    assert g.hidden_size == 256 and len(g.layers) == 2
+    assert parse_genotype(json.dumps(_genotype())).arch_id == g.arch_id
+    assert parse_genotype(_genotype(num_operation_heads=2)).arch_id != g.arch_id
+    nested = {"hidden_size": 256, "nas_config": {"encoder_layers": _genotype()["encoder_layers"]}}
+    assert parse_genotype(nested) == g
+
+
+@pytest.mark.parametrize("source,message", [
+    ("{nope", "not valid JSON"),
+    ({"encoder_layers": []}, "missing field 'hidden_size'"),
+    ({"hidden_size": 512, "encoder_layers": []}, "hidden_size: 512 is not one of [128, 256]"),
+    ({"hidden_size": 256, "encoder_layers": [LAYER] * 3}, "3 layers, expected one of [2, 4]"),
+    (_genotype(operation_type="MLP"), "encoder_layers[0].operation_type: 'MLP'"),
+    (_genotype(operation_parameter="DFT"), "encoder_layers[0].operation_parameter: 'DFT' is not valid for SA"),
+    (_genotype(num_operation_heads=3), "encoder_layers[0].num_operation_heads: 3"),
+    ({"hidden_size": 256, "encoder_layers": [{"operation_type": "SA"}, LAYER]}, "encoder_layers[0]: missing field(s)"),
+])
+def test_invalid_genotypes(source, message):
+    with pytest.raises(InvalidArchitecture) as info:
+        parse_genotype(source)
+    assert message in str(info.value)
+
+
+def test_shipped_benchmark_and_targets():
+    glue = load_benchmark("nasbench-bert")
+    assert len(glue) == 361 and glue.target == "glue" and not glue.lower_is_better
+    assert load_benchmark("nasbench-bert", target="cola").records[0].target == glue.records[0].extra["scores"]["cola"]
+    with pytest.raises(InvalidBenchmark, match="unknown NAS-Bench-BERT target"):
+        load_benchmark("nasbench-bert", target="wnli")
+
+
+def test_malformed_bert_file(tmp_path):
+    bad = tmp_path / "b.json"
+    bad.write_text(json.dumps([{"id": 7, "scores": {"glue": 70}, "hparams": {"model_hparam_overrides": {
+        "hidden_size": 256, "nas_config": {"encoder_layers": [dict(LAYER, num_feed_forward=2), LAYER]}}}}]))
+    with pytest.raises(InvalidBenchmark, match=r"record 0 \(id 7\).*encoder_layers\[0\].num_feed_forward: 2"):
+        load_benchmark(bad)
+
+
+def test_factors_and_table():
+    g = parse_genotype(_genotype(operation_type="DSC", operation_parameter=9))
+    f = factors(g)
+    assert f["num_layers"] == 2 and f["total_heads"] == 8 and f["n_DSC"] == 1 and f["n_kernel9"] == 1
+    table = factor_table(load_benchmark("nasbench-bert"))
+    layers = {r.level: r for r in table if r.factor == "num_layers"}
+    assert layers[4].mean > layers[2].mean and layers[4].n + layers[2].n == 361
+
+
+def test_analysis_finds_depth_and_width_from_data():
+    rule = induce_rule(load_benchmark("nasbench-bert"))
+    assert [str(c) for c in rule.conditions] == ["num_layers == 4", "hidden_size == 256"]
+    assert rule.kendall_tau > 0.75 and rule.topk_hits[10] == 1.0
+    assert rule.kept_min > rule.population_median
+
+
+def test_analyze_cli(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "analyze", "--benchmark", "nasbench-bert",
+                           "--output-dir", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "num_layers == 4 and hidden_size == 256" in proc.stdout and "Caveat" in proc.stdout
+    assert "| architecture | num_layers | 4 |" in (tmp_path / "analysis.md").read_text()
