@@ -81,3 +81,53 @@ def test_analyze_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "num_layers == 4 and hidden_size == 256" in proc.stdout and "Caveat" in proc.stdout
     assert "| architecture | num_layers | 4 |" in (tmp_path / "analysis.md").read_text()
+
+
+def test_paper_metric_model_params_equal_published_for_every_architecture():
+    import csv
+    import gzip
+
+    from trainfree.data import data_path
+    from trainfree.spaces.bert.model import build_bert
+
+    with gzip.open(str(data_path("nasbench_bert", "paper_bert_metrics.csv.gz")), "rt", newline="") as fh:
+        published = {r["ID"]: int(float(r["Number of Parameters"])) for r in csv.DictReader(fh)}
+    bench = load_benchmark("nasbench-bert")
+    for rec in bench.records:
+        model = build_bert(rec.arch, "paper", "paper-metric-model", device="meta")
+        assert sum(p.numel() for p in model.parameters()) == published[rec.name], rec.name
+
+
+@pytest.mark.parametrize("op,param", [("SA", "SDP"), ("SA", "WMA"), ("LT", "DFT"), ("LT", "DCT"), ("DSC", 5), ("DSC", 9)])
+@pytest.mark.parametrize("heads", [2, 4])
+def test_every_operation_runs_on_the_tiny_model(op, param, heads):
+    import torch
+
+    from trainfree.spaces.bert.model import build_bert
+
+    g = parse_genotype(_genotype(operation_type=op, operation_parameter=param, num_operation_heads=heads))
+    model = build_bert(g, "tiny").eval()
+    out = model(torch.randint(0, 30522, (2, 12)))
+    assert tuple(out.shape) == (2, 12, 32) and torch.isfinite(out).all()
+    assert all(torch.equal(a, b) for a, b in zip(build_bert(g, "tiny").parameters(), build_bert(g, "tiny").parameters()))
+
+
+def test_as_specified_uses_the_genotypes_sizes():
+    from trainfree.spaces.bert.model import build_bert
+
+    g = parse_genotype({"hidden_size": 128, "encoder_layers": [LAYER, dict(LAYER, feed_forward_dimension=1024)]})
+    model = build_bert(g, "paper", "as-specified", device="meta")
+    assert model.project is None and model.layers[0].ffn_in.out_features == 512
+    assert model.layers[1].ffn_in.out_features == 1024 and model.layers[0].output.in_features == 128
+
+
+def test_dct_matrix_matches_scipy():
+    import numpy as np
+    import torch
+    from scipy.fft import dct
+
+    from trainfree.spaces.bert.ops import dct_matrix
+
+    z = np.random.default_rng(0).normal(size=7)
+    got = (dct_matrix(7, dtype=torch.float64) @ torch.tensor(z)).numpy()
+    np.testing.assert_allclose(got, dct(z, type=2, norm=None), rtol=1e-10)

@@ -1,0 +1,140 @@
+"""ELECTRA-style encoder for NAS-Bench-BERT genotypes (paper-notes 2.3), nanoGPT-style: one file, a
+config with presets, explicit initialisation.
+
+Modes:
+- ``paper-metric-model``: what the paper computed its metrics on: hidden 256 and FFN width 1024 for
+  every architecture (the genotype's hidden size and FFN dimension are ignored), embedding 128.
+- ``as-specified``: the genotype's own hidden size and per-layer FFN dimension.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from trainfree.errors import UnknownName
+from trainfree.spaces.bert.genotype import BertGenotype, Layer
+from trainfree.spaces.bert.ops import LinearTransform, MixedAttention, SelfAttention
+
+MODES = ("paper-metric-model", "as-specified")
+
+
+@dataclass(frozen=True)
+class BertSize:
+    vocab: int = 30522
+    embedding: int = 128
+    max_positions: int = 512
+    type_vocab: int = 2
+    hidden: int | None = None  # None: the genotype's
+    ffn: int | None = None  # None: each layer's feed_forward_dimension
+    dropout: float = 0.1
+    ln_eps: float = 1e-12
+    init_std: float = 0.02
+
+
+SIZES = {
+    "paper": BertSize(hidden=256, ffn=1024),  # paper-metric-model
+    "as-specified": BertSize(),
+    "tiny": BertSize(embedding=16, max_positions=64, hidden=32, ffn=64),
+}
+
+
+def size_for(size: str, mode: str = "paper-metric-model") -> BertSize:
+    if mode not in MODES:
+        raise UnknownName(f"unknown BERT model mode {mode!r}; choose from: {', '.join(MODES)}")
+    if size not in SIZES:
+        raise UnknownName(f"unknown BERT size {size!r}; choose from: {', '.join(SIZES)}")
+    base = SIZES[size]
+    if mode == "as-specified" and size == "paper":
+        return SIZES["as-specified"]
+    return base
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN layer. SA/DSC: u = LN(x + Drop(W_o Op(x))); LT: u = Op(x) (no projection, residual or LN).
+    FFN: v = GELU(W_in u), (nff - 1) x v = GELU(W_k v), out = LN(u + Drop(W_out v))."""
+
+    def __init__(self, spec: Layer, hidden: int, ffn: int, cfg: BertSize):
+        super().__init__()
+        self.spec = spec
+        op, param, heads = spec.operation_type, spec.operation_parameter, spec.num_operation_heads
+        if op == "SA":
+            self.op = SelfAttention(hidden, heads, weighted=param == "WMA", dropout=cfg.dropout)
+        elif op == "LT":
+            self.op = LinearTransform(hidden, heads, kind=param)
+        else:
+            self.op = MixedAttention(hidden, heads, kernel=int(param), dropout=cfg.dropout)
+        self.mixes = op != "LT"
+        if self.mixes:
+            self.output = nn.Linear(hidden, hidden)
+            self.norm1 = nn.LayerNorm(hidden, eps=cfg.ln_eps)
+        self.ffn_in = nn.Linear(hidden, ffn)
+        self.ffn_hidden = nn.ModuleList(nn.Linear(ffn, ffn) for _ in range(spec.num_feed_forward - 1))
+        self.ffn_out = nn.Linear(ffn, hidden)
+        self.act = nn.GELU()
+        self.norm2 = nn.LayerNorm(hidden, eps=cfg.ln_eps)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.norm1(x + self.dropout(self.output(self.op(x)))) if self.mixes else self.op(x)
+        v = self.act(self.ffn_in(u))
+        for layer in self.ffn_hidden:
+            v = self.act(layer(v))
+        return self.norm2(u + self.dropout(self.ffn_out(v)))
+
+
+class BertEncoder(nn.Module):
+    """Embeddings (word + type + position -> LN -> dropout -> projection to hidden) and the layers.
+    No attention mask reaches the layers, as in the paper's model."""
+
+    def __init__(self, genotype: BertGenotype, cfg: BertSize):
+        super().__init__()
+        hidden = cfg.hidden or genotype.hidden_size
+        self.word = nn.Embedding(cfg.vocab, cfg.embedding)
+        self.token_type = nn.Embedding(cfg.type_vocab, cfg.embedding)
+        self.position = nn.Embedding(cfg.max_positions, cfg.embedding)
+        self.embed_norm = nn.LayerNorm(cfg.embedding, eps=cfg.ln_eps)
+        self.project = nn.Linear(cfg.embedding, hidden) if cfg.embedding != hidden else None
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(EncoderLayer(spec, hidden, cfg.ffn or spec.feed_forward_dimension, cfg)
+                                    for spec in genotype.layers)
+        self.cfg = cfg
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        h = self.word(tokens) + self.token_type(torch.zeros_like(tokens)) + self.position(positions)[None]
+        h = self.dropout(self.embed_norm(h))
+        return self.project(h) if self.project is not None else h
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) -> last hidden state (B, T, hidden)."""
+        h = self.embed(tokens)
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+
+def _init(module: nn.Module, std: float) -> None:
+    # ELECTRA's init: N(0, 0.02) for Linear and Embedding weights, zero biases, LayerNorm 1 / 0
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d)):
+        nn.init.normal_(module.weight, 0.0, std)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def build_bert(genotype: BertGenotype, size: str = "paper", mode: str = "paper-metric-model", seed: int = 0,
+               device: str | torch.device = "cpu") -> BertEncoder:
+    """Build under ``seed`` (global RNG forked, not disturbed). ``device='meta'`` builds shapes only."""
+    cfg = size_for(size, mode)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if str(device) == "meta":
+            with torch.device("meta"):
+                return BertEncoder(genotype, cfg)
+        model = BertEncoder(genotype, cfg)
+        model.apply(lambda m: _init(m, cfg.init_std))
+    return model.to(device)
