@@ -77,7 +77,7 @@ def to_markdown(rows: Sequence[ReproRow], title: str, note: str = "") -> str:
     if note:
         lines += [note, ""]
     lines += ["| metric | published column | n | dropped | tau (trainfree) | tau (published) | Spearman (trainfree) "
-              "| Spearman (published) | Pearson (trainfree) | agreement (Spearman) | s / arch |",
+              "| Spearman (published) | Pearson (trainfree) | agreement (Spearman) | run s / arch* |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = r.published
@@ -85,5 +85,6 @@ def to_markdown(rows: Sequence[ReproRow], title: str, note: str = "") -> str:
                      f"| {_f(r.ours.kendall_tau)} | {_f(p.kendall_tau) if p else '–'} | {_f(r.ours.spearman)} "
                      f"| {_f(p.spearman) if p else '–'} | {_f(r.ours.pearson)} | {_f(r.agreement_spearman, 4)} "
                      f"| {_f(r.seconds_median, 3)} |")
-    lines.append("")
+    lines += ["", "\\* median seconds per architecture in this run; a pass shared by several metrics is counted "
+              "once, for the first metric that needed it (standalone costs: `benchmarks/metric_costs.py`).", ""]
     return "\n".join(lines)
