@@ -131,3 +131,23 @@ def test_dct_matrix_matches_scipy():
     z = np.random.default_rng(0).normal(size=7)
     got = (dct_matrix(7, dtype=torch.float64) @ torch.tensor(z)).numpy()
     np.testing.assert_allclose(got, dct(z, type=2, norm=None), rtol=1e-10)
+
+
+def test_wordpiece_ids_match_bert_uncased():
+    from trainfree.data.bert_inputs import wordpiece_tokenizer
+
+    tok = wordpiece_tokenizer()
+    assert tok.get_vocab_size() == 30522
+    assert tok.encode("Hello, World!", add_special_tokens=False).ids == [7592, 1010, 2088, 999]
+    assert tok.encode("unaffable", add_special_tokens=False).tokens == ["una", "##ffa", "##ble"]
+
+
+def test_bert_batch_shape_and_special_tokens():
+    from trainfree.data.bert_inputs import bert_batch
+
+    batch = bert_batch(batch_size=4, seq_len=16)
+    assert batch.shape == (4, 16) and (batch[:, 0] == 101).all()
+    for row in batch:
+        ids = list(row)
+        assert 102 in ids and all(x == 0 for x in ids[ids.index(102) + 1:])
+    assert (bert_batch(batch_size=4, seq_len=16) == batch).all()
