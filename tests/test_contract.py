@@ -11,8 +11,16 @@ from trainfree.metrics import METRICS, Probe
 from trainfree.spaces import get_space
 from tests.conftest import LSTM
 
-TINY = ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")  # tiny model, tiny batch
-SPACE_ARCHS = {"nasbench-nlp": LSTM}
+# tiny model, tiny batch, per space
+TINY = {"nasbench-nlp": ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu"),
+        "nasbench-bert": ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=16, device="cpu")}
+_LAYER = {"operation_type": "SA", "operation_parameter": "WMA", "num_operation_heads": 4,
+          "feed_forward_dimension": 512, "num_feed_forward": 3}
+BERT = {"hidden_size": 256, "encoder_layers": [  # every operation family once
+    _LAYER, dict(_LAYER, operation_type="LT", operation_parameter="DCT", num_operation_heads=2),
+    dict(_LAYER, operation_type="DSC", operation_parameter=9, num_feed_forward=1),
+    dict(_LAYER, operation_parameter="SDP")]}
+SPACE_ARCHS = {"nasbench-nlp": LSTM, "nasbench-bert": BERT}
 
 
 def _cases():
@@ -23,7 +31,7 @@ def _cases():
 def test_metric_contract(name, space):
     metric = next(m for m in METRICS if m.name == name)
     sp = get_space(space)
-    probe = Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY)
+    probe = Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY[space])
     before = {k: v.clone() for k, v in probe.model.state_dict().items()}
     start = time.perf_counter()
     value = metric(probe)
@@ -32,7 +40,7 @@ def test_metric_contract(name, space):
     after = probe.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), f"{name} changed the probe's weights"
     assert all(p.grad is None for p in probe.model.parameters()), f"{name} left gradients on the model"
-    again = metric(Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY))
+    again = metric(Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY[space]))
     assert again == value, f"{name} is not deterministic under the same seed"
     assert elapsed < 2.0, f"{name} took {elapsed:.2f} s on the tiny model"
 

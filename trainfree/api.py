@@ -40,8 +40,11 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
     ``store`` (a :class:`trainfree.store.Store`) makes the run resumable and skips stored keys.
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
     """
-    settings = settings or ScoreSettings()
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    if settings is None:
+        from trainfree.spaces import get_space
+
+        settings = get_space(bench.space).default_settings()
     bench = bench.head(limit)
     for m in metrics:
         spec = get_metric(m)

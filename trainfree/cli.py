@@ -34,13 +34,16 @@ def _int_list(text: str) -> list[int]:
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("settings (defaults: the paper's protocol)")
+    g = p.add_argument_group("settings (defaults: the paper's protocol for the benchmark's space)")
     g.add_argument("--seed", type=int, default=0, help="seed the model is built under (default 0)")
-    g.add_argument("--size", default="paper", help="model size preset: paper, small, tiny (default paper)")
+    g.add_argument("--size", default=None,
+                   help="model size preset (default paper). NAS-Bench-NLP: paper, small, tiny; "
+                        "NAS-Bench-BERT: paper (the paper's metric model), as-specified, tiny")
     g.add_argument("--corpus", default=None,
-                   help="input corpus and vocabulary: ptb, wikitext-2 (default: the benchmark's own, else ptb)")
-    g.add_argument("--batch-size", type=_positive, default=50, help="sequences per batch (default 50)")
-    g.add_argument("--seq-len", type=_positive, default=70, help="tokens per sequence (default 70)")
+                   help="input corpus: ptb, wikitext-2 (default: the benchmark's own; NAS-Bench-BERT: wikitext-2)")
+    g.add_argument("--batch-size", type=_positive, default=None,
+                   help="sequences per batch (default 50 for RNNs, 32 for BERT)")
+    g.add_argument("--seq-len", type=_positive, default=None, help="tokens per sequence (default 70 for RNNs, 128 for BERT)")
     g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     g = p.add_argument_group("execution and storage")
@@ -57,12 +60,15 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _settings(args, bench=None):
-    from trainfree.config import ScoreSettings
+def _settings(args, bench):
+    """The space's defaults, overridden by the flags given; the corpus defaults to the benchmark's."""
+    from trainfree.spaces import get_space
 
-    corpus = args.corpus or (bench.corpus if bench is not None else None) or "ptb"
-    return ScoreSettings(seed=args.seed, size=args.size, corpus=corpus, batch_size=args.batch_size,
-                         seq_len=args.seq_len, offset=args.offset, device=args.device)
+    base = get_space(bench.space).default_settings()
+    given = {"size": args.size, "corpus": args.corpus or bench.corpus, "batch_size": args.batch_size,
+             "seq_len": args.seq_len}
+    return base.with_(seed=args.seed, offset=args.offset, device=args.device,
+                      **{k: v for k, v in given.items() if v is not None})
 
 
 class _Progress:
@@ -168,6 +174,14 @@ def cmd_correlate(args) -> int:
     return 0
 
 
+#: what `reproduce PART` compares by default
+PARTS = {
+    "rnn": {"benchmark": "nasbench-nlp-ptb", "space": "nasbench-nlp", "published": None, "key": "log name"},
+    "bert": {"benchmark": "nasbench-bert", "space": "nasbench-bert",
+             "published": "nasbench_bert/paper_bert_metrics.csv.gz", "key": "ID"},
+}
+
+
 def cmd_reproduce(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
@@ -175,11 +189,15 @@ def cmd_reproduce(args) -> int:
     from trainfree.evaluation.reproduce import default_metrics, reproduce_table, to_markdown
     from trainfree.scores import atomic_write
 
-    bench = load_benchmark(args.benchmark)
+    part = PARTS[args.part]
+    bench = load_benchmark(args.benchmark or part["benchmark"])
+    if bench.space != part["space"]:
+        raise TrainfreeError(f"reproduce {args.part} needs a {part['space']} benchmark, got {bench.space}")
     settings = _settings(args, bench)
     published = None
     if args.published != "none":
-        published = load_published(None if args.published == "shipped" else args.published)
+        path = part["published"] if args.published == "shipped" else args.published
+        published = load_published(path, key=part["key"])
     metrics = args.metrics or default_metrics(bench.space)
     rows = _run_scoring(args, bench, metrics, settings).rows
     table = reproduce_table(bench.head(args.limit), rows, published)
@@ -188,14 +206,16 @@ def cmd_reproduce(args) -> int:
                          "agreement_spearman", "seconds_median"])
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    args.name = args.name or f"results-{args.part}"
     _write_csv(out / f"{args.name}.csv", dicts, list(dicts[0]))
     meta = api.provenance(settings, metrics, bench.head(args.limit))
     note = (f"Benchmark `{bench.name}` ({len(bench.head(args.limit))} architectures, target `{bench.target}`, "
             f"lower is better); signed so that positive = the metric ranks better-trained architectures higher. "
             f"Settings fingerprint `{meta['fingerprint']}`, trainfree {meta['trainfree_version']}, "
             f"torch {meta['torch_version']}, corpus `{settings.corpus}`.\n\n"
-            f"Command: `trainfree {' '.join(sys.argv[1:]) if argv_is_cli() else 'reproduce rnn'}`")
-    atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(table, f"RNN metrics on {bench.name}", note)))
+            f"Command: `trainfree {' '.join(sys.argv[1:]) if argv_is_cli() else 'reproduce ' + args.part}`")
+    title = f"{'RNN' if args.part == 'rnn' else 'Transformer'} metrics on {bench.name}"
+    atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(table, title, note)))
     atomic_write(out / f"{args.name}.meta.json", lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
     print(f"wrote {out / (args.name + '.csv')} and {out / (args.name + '.md')}")
     return 0
@@ -298,14 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's tables")
-    p.add_argument("part", choices=["rnn"], help="which table")
-    p.add_argument("--benchmark", default="nasbench-nlp-ptb", help="benchmark (default nasbench-nlp-ptb)")
+    p.add_argument("part", choices=["rnn", "bert"], help="which table")
+    p.add_argument("--benchmark", default=None, help="benchmark (default nasbench-nlp-ptb / nasbench-bert)")
     p.add_argument("--published", default="shipped",
                    help="published metrics CSV: 'shipped' (default), a path, or 'none' (e.g. for WikiText-2)")
     p.add_argument("--metrics", type=_metric_list, default=None, help="metrics (default: all with a published column)")
     p.add_argument("--limit", type=_positive, default=None, help="use only the first N records")
     p.add_argument("--output-dir", default="results", help="where to write NAME.csv, NAME.md (default results/)")
-    p.add_argument("--name", default="results-rnn", help="output file stem (default results-rnn)")
+    p.add_argument("--name", default=None, help="output file stem (default results-PART)")
     _settings_args(p)
     p.set_defaults(func=cmd_reproduce)
 

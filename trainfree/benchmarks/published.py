@@ -15,9 +15,11 @@ SHIPPED_RNN = "nasbench_nlp/paper_rnn_metrics.csv.gz"
 def load_published(path: str | Path | None = None, key: str = "log name") -> dict[str, dict[str, float]]:
     """``{log name: {column: value}}`` from a published metrics CSV (the shipped RNN one by default)."""
     if path is None:
-        from trainfree.data import data_path
+        path = SHIPPED_RNN
+    if not Path(path).exists() and str(path).startswith(("nasbench_nlp/", "nasbench_bert/")):
+        from trainfree.data import data_path  # a shipped file, named relative to trainfree/data
 
-        path = Path(str(data_path(*SHIPPED_RNN.split("/"))))
+        path = Path(str(data_path(*str(path).split("/"))))
     path = Path(path)
     reader = csv.reader(io.StringIO(read_text(path)))
     header = next(reader, None)

@@ -51,7 +51,7 @@ def reproduce_table(bench: Benchmark, rows, published: dict[str, dict[str, float
         col = spec.published_column
         names = [n for n in mine if n in targets]
         pub_corr, agree = None, math.nan
-        if published is not None and col:
+        if published is not None and col and any(col in published.get(n, {}) for n in names):
             names = [n for n in names if n in published and col in published[n]]
             pub_vals = [spec.published_sign * published[n][col] for n in names]  # trainfree's sign
             pub_corr = correlate_values(pub_vals, [targets[n] for n in names], higher_is_better=spec.higher_is_better,
@@ -64,7 +64,8 @@ def reproduce_table(bench: Benchmark, rows, published: dict[str, dict[str, float
                     agree = float(stats.spearmanr(a[keep], b[keep]).statistic)
         ours = correlate_values([mine[n] for n in names], [targets[n] for n in names],
                                 higher_is_better=spec.higher_is_better, target_lower_is_better=bench.lower_is_better)
-        out.append(ReproRow(metric_name, col, ours, pub_corr, agree, float(np.median(secs)) if secs else math.nan))
+        shown = col if pub_corr is not None else None
+        out.append(ReproRow(metric_name, shown, ours, pub_corr, agree, float(np.median(secs)) if secs else math.nan))
     return out
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 from trainfree.metrics.base import Probe, metric
 
 
-@metric("params", higher_is_better=True, needs={"weights"}, spaces=("nasbench-nlp",))
+SPACES = ("nasbench-nlp", "nasbench-bert")
+
+
+@metric("params", higher_is_better=True, needs={"weights"}, spaces=SPACES, published_column="Number of Parameters")
 def params(probe: Probe) -> float:
     """Number of parameters of the built model (tied weights counted once)."""
     return float(sum(p.numel() for p in probe.model.parameters()))
 
 
-@metric("nonembedding_params", higher_is_better=True, needs={"weights"}, spaces=("nasbench-nlp",))
+@metric("nonembedding_params", higher_is_better=True, needs={"weights"}, spaces=SPACES)
 def nonembedding_params(probe: Probe) -> float:
-    """Parameters outside the token embedding, the tied decoder and its bias: the recurrent layers."""
+    """Parameters outside the embedding tables (RNN: the tied embedding/decoder and its bias; BERT: the
+    token, type and position tables)."""
     model = probe.model
-    return float(sum(p.numel() for p in model.layers.parameters()))
+    embedding = {id(p) for p in model.embedding_parameters()}
+    return float(sum(p.numel() for p in model.parameters() if id(p) not in embedding))

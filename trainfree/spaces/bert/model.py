@@ -33,22 +33,21 @@ class BertSize:
     init_std: float = 0.02
 
 
+#: "paper" is the paper-metric-model; "as-specified" the genotype's own sizes; "tiny" for tests.
 SIZES = {
-    "paper": BertSize(hidden=256, ffn=1024),  # paper-metric-model
+    "paper": BertSize(hidden=256, ffn=1024),
     "as-specified": BertSize(),
     "tiny": BertSize(embedding=16, max_positions=64, hidden=32, ffn=64),
 }
 
 
 def size_for(size: str, mode: str = "paper-metric-model") -> BertSize:
+    """The config of a size preset; ``mode='as-specified'`` turns the paper preset into as-specified."""
     if mode not in MODES:
         raise UnknownName(f"unknown BERT model mode {mode!r}; choose from: {', '.join(MODES)}")
     if size not in SIZES:
-        raise UnknownName(f"unknown BERT size {size!r}; choose from: {', '.join(SIZES)}")
-    base = SIZES[size]
-    if mode == "as-specified" and size == "paper":
-        return SIZES["as-specified"]
-    return base
+        raise UnknownName(f"unknown BERT model size {size!r}; choose from: {', '.join(SIZES)}")
+    return SIZES["as-specified"] if mode == "as-specified" and size == "paper" else SIZES[size]
 
 
 class EncoderLayer(nn.Module):
@@ -100,6 +99,10 @@ class BertEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(spec, hidden, cfg.ffn or spec.feed_forward_dimension, cfg)
                                     for spec in genotype.layers)
         self.cfg = cfg
+
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """The token, type and position tables (what "non-embedding" parameters leave out)."""
+        return [self.word.weight, self.token_type.weight, self.position.weight]
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device)

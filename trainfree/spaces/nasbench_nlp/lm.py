@@ -79,6 +79,10 @@ class RecipeLM(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.layer_outputs(tokens)[-1]
 
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """The tied embedding/decoder matrix and the decoder bias."""
+        return [self.encoder.weight, self.decoder_bias]
+
     def logits(self, states: torch.Tensor) -> torch.Tensor:
         return states @ self.encoder.weight.t() + self.decoder_bias
 

@@ -12,6 +12,10 @@ from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
 class NASBenchNLPSpace:
     name = "nasbench-nlp"
 
+    def default_settings(self) -> ScoreSettings:
+        """The paper's protocol: paper-size model, PTB test, 50 columns x 70 tokens."""
+        return ScoreSettings()
+
     def from_json(self, text, where: str = "") -> Recipe:
         return parse_recipe(text, where)
 

@@ -1,0 +1,45 @@
+"""The NAS-Bench-BERT search space: genotypes in, seeded encoders and WordPiece batches out."""
+from __future__ import annotations
+
+import torch
+
+from trainfree.config import ScoreSettings
+from trainfree.data.bert_inputs import bert_batch
+from trainfree.spaces.bert.genotype import BertGenotype, parse_genotype
+from trainfree.spaces.bert.model import BertEncoder, build_bert, size_for
+
+
+class NASBenchBERTSpace:
+    name = "nasbench-bert"
+
+    def default_settings(self) -> ScoreSettings:
+        """The paper's metric model (hidden 256, FFN 1024) on 32 x 128 WordPiece tokens of WikiText-2 test."""
+        return ScoreSettings(size="paper", corpus="wikitext-2", batch_size=32, seq_len=128)
+
+    def from_json(self, text, where: str = "") -> BertGenotype:
+        return parse_genotype(text, where)
+
+    def arch_id(self, arch: BertGenotype) -> str:
+        return arch.arch_id
+
+    def canonical_json(self, arch: BertGenotype) -> str:
+        return arch.canonical_json()
+
+    def check(self, settings: ScoreSettings) -> None:
+        size_for(settings.size)
+        bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
+        if settings.seq_len > size_for(settings.size).max_positions:
+            from trainfree.errors import TrainfreeError
+
+            raise TrainfreeError(f"seq_len {settings.seq_len} exceeds the model's {size_for(settings.size).max_positions} "
+                                 f"positions")
+        settings.resolved_device()
+
+    def build(self, arch: BertGenotype, settings: ScoreSettings, device: torch.device | str = "cpu") -> BertEncoder:
+        """Built under the seed, in train mode as the paper's metrics ran (dropout on, seeded per pass)."""
+        model = build_bert(arch, settings.size, seed=settings.seed, device=device)
+        return model.to(getattr(torch, settings.dtype)).train()
+
+    def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
+        batch = bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
+        return torch.as_tensor(batch, device=device)
