@@ -96,3 +96,18 @@ def test_paper_size_matches_published_value(ptb):
     p = Probe(rec.arch, get_space("nasbench-nlp"), ScoreSettings(device="cpu"))
     published = load_published()[rec.name]["Layer 1 Hidden Covariance"]
     assert get_metric("hidden_cov")(p) == pytest.approx(published, rel=1e-4)
+
+
+DEAD_BRANCH = {  # h_new_1 never reaches h_new_0: its weights are not in the output's graph
+    "a": {"op": "linear", "input": ["x", "h_prev_0"]},
+    "h_new_0": {"op": "activation_tanh", "input": ["a"]},
+    "b": {"op": "linear", "input": ["h_prev_1", "h_prev_0"]},
+    "h_new_1": {"op": "activation_sigm", "input": ["b"]},
+}
+
+
+@pytest.mark.parametrize("name", ["synaptic_saliency", "synaptic_saliency_csv", "hidden_synaptic_saliency",
+                                  "jacob_cov", "grad_norm", "snip", "grasp", "fisher", "zico", "synflow"])
+def test_gradient_metrics_handle_weights_outside_the_graph(name):
+    settings = ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")
+    assert math.isfinite(get_metric(name)(_probe(DEAD_BRANCH, settings)))

@@ -166,3 +166,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     assert kept >= 8
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0 and f"reused {kept}" in done.stdout
+
+
+def test_failed_keys_are_retried(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        store.add_architectures("nasbench-nlp", [("a", "{}")])
+        store.add_settings("fp", {})
+        store.put([Outcome("a", "m", math.nan, "failed", "RuntimeError: x", 0.1),
+                   Outcome("a", "n", math.nan, "nonfinite", "", 0.1)], {"m": "1", "n": "1"}, "fp", "0.1.0")
+        assert store.done({"m": "1", "n": "1"}, "fp") == {("a", "n")}

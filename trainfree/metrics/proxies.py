@@ -29,7 +29,7 @@ def loss_gradients(probe: Probe) -> list[torch.Tensor]:
         model = probe.model
         params = list(model.parameters())
         with torch.enable_grad():
-            grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params)
+            grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params, materialize_grads=True)
         return [g.detach() for g in grads]
 
     return probe.cached("loss_gradients", compute)
@@ -55,9 +55,10 @@ def grasp(probe: Probe) -> float:
     params = list(model.parameters())
     grads = loss_gradients(probe)
     with torch.enable_grad():
-        graph_grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params, create_graph=True)
+        graph_grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params, create_graph=True,
+                                          materialize_grads=True)
         z = sum((gg * g).sum() for gg, g in zip(graph_grads, grads))
-        hg = torch.autograd.grad(z, params)
+        hg = torch.autograd.grad(z, params, materialize_grads=True)
     return float(sum((-p.detach().double() * h.double()).sum() for p, h in zip(params, hg)))
 
 
@@ -75,7 +76,7 @@ def fisher(probe: Probe) -> float:
             h = layer(h, activation_hook=lambda name, a, i=i: acts.setdefault(f"{i}:{name}", []).append(a))
         logits = model.logits(h)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), probe.targets.reshape(-1))
-        grads = torch.autograd.grad(loss, [a for seq in acts.values() for a in seq])
+        grads = torch.autograd.grad(loss, [a for seq in acts.values() for a in seq], materialize_grads=True)
     total, k = 0.0, 0
     for seq in acts.values():
         a = torch.stack([x.detach() for x in seq]).double()  # (T, B, H)
@@ -100,8 +101,8 @@ def synflow(probe: Probe) -> float:
     ones = torch.ones(probe.inputs.shape[0], 1, model.encoder.embedding_dim, dtype=torch.float64, device=probe.device)
     with torch.enable_grad():
         r = model.logits(model.layer_outputs(None, embedded=ones)[-1]).sum()
-        grads = torch.autograd.grad(r, params, allow_unused=True)
-    total = sum((p.detach() * g).sum() for p, g in zip(params, grads) if g is not None)
+        grads = torch.autograd.grad(r, params, materialize_grads=True)
+    total = sum((p.detach() * g).sum() for p, g in zip(params, grads))
     total = float(total)
     return math.log(total) if total > 0 else (-math.inf if total == 0 else math.nan)
 
@@ -118,7 +119,8 @@ def zico(probe: Probe) -> float:
     per_split = []
     for cols in torch.chunk(torch.arange(probe.inputs.shape[1], device=probe.device), ZICO_SPLITS):
         with torch.enable_grad():
-            grads = torch.autograd.grad(_loss(model, probe.inputs[:, cols], probe.targets[:, cols]), params)
+            grads = torch.autograd.grad(_loss(model, probe.inputs[:, cols], probe.targets[:, cols]), params,
+                                        materialize_grads=True)
         per_split.append([g.detach().double() for g in grads])
     total = 0.0
     for gs in zip(*per_split):

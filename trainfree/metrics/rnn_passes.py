@@ -1,7 +1,8 @@
 """Forward/backward passes of the NAS-Bench-NLP model that several metrics share (paper-notes 1.5).
 
 Each pass runs once per probe and is cached. Gradients come from ``torch.autograd.grad`` with
-explicit inputs, so no ``.grad`` is left on the probe's model.
+explicit inputs, so no ``.grad`` is left on the probe's model; a weight the output does not use (a
+dead node's) gets a zero gradient, as it would in the paper's backward.
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def ones_pass(probe: Probe) -> OnesPass:
             emb = model.encoder(probe.inputs)
             y = model.layer_outputs(None, embedded=emb, state_hook=keep)[-1]
             params = saliency_params(model)
-            grads = torch.autograd.grad(y.sum(), [emb, *params, *states])
+            grads = torch.autograd.grad(y.sum(), [emb, *params, *states], materialize_grads=True)
         g_emb, g_params, g_states = grads[0], grads[1:1 + len(params)], grads[1 + len(params):]
         hidden = float(sum((h.detach().double() * g.double()).abs().sum() for h, g in zip(states, g_states)))
         return OnesPass(g_emb.detach(), abs_product_sum(params, g_params), hidden)
@@ -99,7 +100,7 @@ def half_norm_saliency(probe: Probe) -> float:
         with torch.enable_grad():
             y = model(probe.inputs)
             params = saliency_params(model)
-            grads = torch.autograd.grad(0.5 * y.pow(2).sum(), params)
+            grads = torch.autograd.grad(0.5 * y.pow(2).sum(), params, materialize_grads=True)
         return abs_product_sum(params, grads)
 
     return probe.cached("half_norm_saliency", compute)
@@ -129,7 +130,7 @@ def noisy_jacobian(probe: Probe, amplitude: float) -> torch.Tensor:
         with torch.enable_grad():
             noisy.requires_grad_(True)
             y = model.layer_outputs(None, embedded=noisy)[-1]
-            (grad,) = torch.autograd.grad(y.sum(), [noisy])
+            (grad,) = torch.autograd.grad(y.sum(), [noisy], materialize_grads=True)
         return grad.detach()
 
     return probe.cached(("noisy_jacobian", amplitude), compute)

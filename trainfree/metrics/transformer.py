@@ -124,7 +124,7 @@ def gradients(probe: Probe, cotangent: str) -> dict:
             else:
                 gen = torch.Generator().manual_seed(probe.settings.seed)
                 c = torch.randn(y.shape, generator=gen, dtype=y.dtype).to(y.device)
-            grads = torch.autograd.grad((y * c).sum(), weights)
+            grads = torch.autograd.grad((y * c).sum(), weights, materialize_grads=True)
         by_module = {id(m): g.detach() for m, g in zip(linears, grads)}
         return {"linear": by_module, "position": grads[-1].detach()[: probe.inputs.shape[1]]}
 

@@ -108,11 +108,14 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------------
     def done(self, metric_versions: dict[str, str], fingerprint: str) -> set[tuple[str, str]]:
-        """(arch_id, metric) keys already stored for these metric versions and settings."""
+        """(arch_id, metric) keys already finished (ok or nonfinite) for these metric versions and settings.
+
+        Failed keys are not done: a rerun tries them again (the error may have been transient or fixed).
+        """
         out = set()
         for metric, version in metric_versions.items():
             cur = self.conn.execute("SELECT arch_id FROM scores WHERE metric = ? AND metric_version = ? "
-                                    "AND fingerprint = ?", (metric, version, fingerprint))
+                                    "AND fingerprint = ? AND status != 'failed'", (metric, version, fingerprint))
             out.update((a, metric) for (a,) in cur)
         return out
 
