@@ -1,10 +1,9 @@
-"""Seconds per architecture of each registered metric on its own (a fresh probe each time), at the
-paper's protocol: paper-size NAS-Bench-NLP model, batch 50 x 70, PTB, on this machine's cores.
+"""Seconds per architecture of each metric on its own (a fresh probe each time), and of a set of
+metrics scored together on one probe (shared passes computed once), at the paper's protocol for
+the space: NAS-Bench-NLP paper-size model on 50 x 70 PTB tokens, or the NAS-Bench-BERT paper metric
+model on 32 x 128 WordPiece tokens. Model build is timed separately.
 
-The model build is timed separately; each metric's figure includes the shared passes it triggers
-(in a real run those are shared between metrics, so a set costs less than the sum).
-
-    python benchmarks/metric_costs.py [--n 3] [--metrics a,b,...] [--threads 2]
+    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert] [--n 3] [--metrics a,b] [--together a,b]
 """
 from __future__ import annotations
 
@@ -15,20 +14,23 @@ import time
 import torch
 
 from trainfree.benchmarks import load_benchmark
-from trainfree.config import ScoreSettings
-from trainfree.metrics import METRICS, Probe
+from trainfree.metrics import METRICS, Probe, get_metric
 from trainfree.spaces import get_space
+
+BENCH = {"nasbench-nlp": "nasbench-nlp-ptb", "nasbench-bert": "nasbench-bert"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=3, help="distinct PTB architectures")
-    parser.add_argument("--metrics", default=None, help="comma-separated (default: every nasbench-nlp metric)")
+    parser.add_argument("--space", default="nasbench-nlp", choices=sorted(BENCH))
+    parser.add_argument("--n", type=int, default=3, help="distinct architectures")
+    parser.add_argument("--metrics", default=None, help="comma-separated (default: every metric of the space)")
+    parser.add_argument("--together", default=None, help="also time this comma-separated set on one probe")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    names = args.metrics.split(",") if args.metrics else [m.name for m in METRICS if "nasbench-nlp" in m.spaces]
-    bench = load_benchmark("nasbench-nlp-ptb")
+    names = args.metrics.split(",") if args.metrics else [m.name for m in METRICS if args.space in m.spaces]
+    bench = load_benchmark(BENCH[args.space])
     archs, seen = [], set()
     for r in bench.records:
         if r.arch.arch_id not in seen:
@@ -36,24 +38,37 @@ def main() -> None:
             archs.append(r.arch)
         if len(archs) == args.n:
             break
-    space, settings = get_space("nasbench-nlp"), ScoreSettings(device="cpu")
+    space = get_space(args.space)
+    settings = space.default_settings().with_(device="cpu")
     Probe(archs[0], space, settings).inputs  # load the corpus once
     builds = []
     for arch in archs:
         start = time.perf_counter()
         Probe(arch, space, settings).model
         builds.append(time.perf_counter() - start)
-    print(f"{len(archs)} PTB architectures, batch 50 x 70, paper size, {args.threads} threads, torch {torch.__version__}")
-    print(f"{'model build':28s} {statistics.median(builds):7.3f} s (median)")
+    print(f"{args.space}: {len(archs)} architectures, batch {settings.batch_size} x {settings.seq_len}, size "
+          f"{settings.size}, {args.threads} threads, torch {torch.__version__}")
+    print(f"{'model build':32s} {statistics.median(builds):7.3f} s (median)")
     for name in names:
         times = []
         for arch in archs:
             probe = Probe(arch, space, settings)
             probe.model
             start = time.perf_counter()
-            next(m for m in METRICS if m.name == name)(probe)
+            get_metric(name)(probe)
             times.append(time.perf_counter() - start)
-        print(f"{name:28s} {statistics.median(times):7.3f} s (median)")
+        print(f"{name:32s} {statistics.median(times):7.3f} s (median)")
+    if args.together:
+        together = args.together.split(",")
+        times = []
+        for arch in archs:
+            start = time.perf_counter()
+            probe = Probe(arch, space, settings)
+            for name in together:
+                get_metric(name)(probe)
+            times.append(time.perf_counter() - start)
+        print(f"together, build included ({len(together)} metrics): {statistics.median(times):.3f} s per "
+              f"architecture (median; {', '.join(together)})")
 
 
 if __name__ == "__main__":
