@@ -81,7 +81,10 @@ def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
     run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", b, "--jobs", 2, "--no-store", *TINY)
     ra, rb = _read(a), _read(b)
     assert len(ra) == 20
-    assert [(r["name"], r["value"]) for r in ra] == [(r["name"], r["value"]) for r in rb]
+    # one process with two threads vs two single-threaded workers: BLAS rounds differently; near-zero
+    # eigenvalues amplify it to ~1e-6 relative in the eigen score
+    assert [r["name"] for r in ra] == [r["name"] for r in rb]
+    assert [float(r["value"]) for r in ra] == pytest.approx([float(r["value"]) for r in rb], rel=1e-4)
     run("correlate", "--benchmark", zip_sample, "--scores", a)
 
 
