@@ -23,8 +23,8 @@ from trainfree.spaces.bert.ops import LinearTransform, MixedAttention, SelfAtten
 SPACES = ("nasbench-bert",)
 
 
-def _mixing_linears(layer) -> list[nn.Linear]:
-    """Linears of the token-mixing block (synaptic diversity): the op's and, for SA/DSC, W_o."""
+def _op_linears(layer, dsc_extras: tuple[str, ...] = ()) -> list[nn.Linear]:
+    """The op's projections: q, k, v (+ W_w for WMA), or the LT map; plus the named DSC extras."""
     op = layer.op
     if isinstance(op, LinearTransform):
         return [op.dense]
@@ -32,32 +32,24 @@ def _mixing_linears(layer) -> list[nn.Linear]:
     if isinstance(op, SelfAttention) and op.weight is not None:
         mods.append(op.weight)
     if isinstance(op, MixedAttention):
-        mods += [op.kernel_layer, op.conv_out]
-    return mods + [layer.output]
+        mods += [getattr(op, name) for name in dsc_extras]
+    return mods
+
+
+def _mixing_linears(layer) -> list[nn.Linear]:
+    """Token-mixing Linears (synaptic diversity): the op's, DSC's kernel and conv-out maps, and W_o."""
+    mods = _op_linears(layer, ("kernel_layer", "conv_out"))
+    return mods if isinstance(layer.op, LinearTransform) else mods + [layer.output]
 
 
 def _head_linears(layer) -> list[nn.Linear]:
-    """The op's wide projections (head importance): q, k, v (+ W_w), the LT map, DSC's conv-out map."""
-    op = layer.op
-    if isinstance(op, LinearTransform):
-        return [op.dense]
-    mods = [op.query, op.key, op.value]
-    if isinstance(op, SelfAttention) and op.weight is not None:
-        mods.append(op.weight)
-    if isinstance(op, MixedAttention):
-        mods.append(op.conv_out)
-    return mods
+    """Wide projections (head importance): q, k, v (+ W_w), the LT map, DSC's conv-out map."""
+    return _op_linears(layer, ("conv_out",))
 
 
 def _confidence_linears(layer) -> list[nn.Linear]:
-    """Projections whose outputs head confidence reads: q, k, v (+ W_w), the LT map (DSC: q, k, v)."""
-    op = layer.op
-    if isinstance(op, LinearTransform):
-        return [op.dense]
-    mods = [op.query, op.key, op.value]
-    if isinstance(op, SelfAttention) and op.weight is not None:
-        mods.append(op.weight)
-    return mods
+    """Projections whose outputs head confidence reads: q, k, v (+ W_w), the LT map."""
+    return _op_linears(layer)
 
 
 def _ffn_linears(layer) -> list[nn.Linear]:
