@@ -213,7 +213,7 @@ def cmd_reproduce(args) -> int:
             f"lower is better); signed so that positive = the metric ranks better-trained architectures higher. "
             f"Settings fingerprint `{meta['fingerprint']}`, trainfree {meta['trainfree_version']}, "
             f"torch {meta['torch_version']}, corpus `{settings.corpus}`.\n\n"
-            f"Command: `trainfree {' '.join(sys.argv[1:]) if argv_is_cli() else 'reproduce ' + args.part}`")
+            f"Command: `{_invocation('reproduce', 'reproduce ' + args.part)}`")
     title = f"{'RNN' if args.part == 'rnn' else 'Transformer'} metrics on {bench.name}"
     atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(table, title, note)))
     atomic_write(out / f"{args.name}.meta.json", lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
@@ -245,7 +245,7 @@ def cmd_analyze(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"scope": r.scope, "factor": r.factor, "level": r.level, "n": r.n, "mean": r.mean, "sd": r.sd} for r in table]
     _write_csv(out / f"{args.name}.csv", rows, ["scope", "factor", "level", "n", "mean", "sd"])
-    command = "trainfree " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 and sys.argv[1] == "analyze" else "trainfree analyze"
+    command = _invocation("analyze", "analyze")
     atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(bench, table, rule, command)))
     print(f"wrote {out / (args.name + '.csv')} and {out / (args.name + '.md')}")
     return 0
@@ -277,8 +277,9 @@ def cmd_export(args) -> int:
     return 0
 
 
-def argv_is_cli() -> bool:
-    return len(sys.argv) > 1 and sys.argv[1] == "reproduce"
+def _invocation(command: str, fallback: str) -> str:
+    """The command line that produced an output, for the record (the fallback when called from Python)."""
+    return "trainfree " + (" ".join(sys.argv[1:]) if sys.argv[1:2] == [command] else fallback)
 
 
 def cmd_metrics(args) -> int:
