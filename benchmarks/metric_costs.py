@@ -3,7 +3,7 @@ metrics scored together on one probe (shared passes computed once), at the paper
 the space: NAS-Bench-NLP paper-size model on 50 x 70 PTB tokens, or the NAS-Bench-BERT paper metric
 model on 32 x 128 WordPiece tokens. Model build is timed separately.
 
-    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert] [--n 3] [--metrics a,b] [--together a,b]
+    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert] [--n 3] [--metrics a,b] [--together default|a,b]
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--space", default="nasbench-nlp", choices=sorted(BENCH))
     parser.add_argument("--n", type=int, default=3, help="distinct architectures")
     parser.add_argument("--metrics", default=None, help="comma-separated (default: every metric of the space)")
-    parser.add_argument("--together", default=None, help="also time this comma-separated set on one probe")
+    parser.add_argument("--together", default=None,
+                        help="also time this comma-separated set on one probe ('default': the space's default set)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,7 +60,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         print(f"{name:32s} {statistics.median(times):7.3f} s (median)")
     if args.together:
-        together = args.together.split(",")
+        together = list(space.default_metrics) if args.together == "default" else args.together.split(",")
         times = []
         for arch in archs:
             start = time.perf_counter()

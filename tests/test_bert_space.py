@@ -151,3 +151,71 @@ def test_bert_batch_shape_and_special_tokens():
         ids = list(row)
         assert 102 in ids and all(x == 0 for x in ids[ids.index(102) + 1:])
     assert (bert_batch(batch_size=4, seq_len=16) == batch).all()
+
+
+def test_mlm_labels_mask_real_tokens_only_and_repeat_under_the_seed():
+    import numpy as np
+
+    from trainfree.data.bert_inputs import bert_batch, mlm_labels, wordpiece_tokenizer
+
+    batch = bert_batch("wikitext-2", "test", 8, 32)
+    labels = mlm_labels(batch, seed=0)
+    tok = wordpiece_tokenizer()
+    special = [tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")]
+    chosen = labels != -100
+    assert chosen.any(axis=1).all()
+    assert not np.isin(batch[chosen], special).any()
+    assert (labels[chosen] == batch[chosen]).all()
+    real = (~np.isin(batch, special)).sum(axis=1)
+    assert (np.abs(chosen.sum(axis=1) - 0.15 * real) <= 1).all()
+    assert (mlm_labels(batch, seed=0) == labels).all() and (mlm_labels(batch, seed=1) != labels).any()
+
+
+def test_bert_proxy_loss_is_masked_token_cross_entropy():
+    import torch
+    import torch.nn.functional as F
+
+    from trainfree.config import ScoreSettings
+    from trainfree.spaces import get_space
+
+    space = get_space("nasbench-bert")
+    settings = ScoreSettings(size="tiny", batch_size=4, seq_len=16, device="cpu")
+    model = space.build(parse_genotype(_genotype()), settings).eval()
+    tokens, labels = space.inputs(settings), space.targets(settings)
+    where = labels != -100
+    h = model(tokens.masked_fill(where, 103))  # [MASK]
+    logits = h @ model.project.weight @ model.word.weight.t()  # no new parameters: the tied table
+    reference = F.cross_entropy(logits[where], labels[where])
+    loss = model.proxy_loss(tokens, labels)
+    assert torch.allclose(loss, reference) and 9 < loss.item() < 11.5  # ~ log(30522) untrained
+    seen = []
+    model.proxy_loss(tokens, labels, activation_hook=lambda key, a: seen.append((key, tuple(a.shape))))
+    assert seen == [("0:0", (4, 16, 64)), ("1:0", (4, 16, 64))]  # one FFN GELU per layer here
+
+
+def test_classic_proxies_score_bert_and_see_the_architecture():
+    import math
+
+    from trainfree.config import ScoreSettings
+    from trainfree.metrics import Probe, get_metric
+    from trainfree.spaces import get_space
+
+    space = get_space("nasbench-bert")
+    settings = ScoreSettings(size="tiny", batch_size=4, seq_len=16, device="cpu")
+    deep = parse_genotype({"hidden_size": 256, "encoder_layers": [LAYER, dict(LAYER, num_feed_forward=3)] * 2})
+    for name in ("grad_norm", "snip", "fisher", "synflow", "zico"):
+        values = [get_metric(name)(Probe(g, space, settings)) for g in (parse_genotype(_genotype()), deep)]
+        assert all(math.isfinite(v) for v in values) and values[0] != values[1], name
+    assert get_metric("fisher")(Probe(deep, space, settings)) > 0
+
+
+def test_score_defaults_to_the_spaces_metric_set(tmp_path):
+    out = tmp_path / "s.csv"
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "score", "--benchmark", "nasbench-bert", "--limit", "2",
+                           "--size", "tiny", "--batch-size", "4", "--seq-len", "16", "--no-store", "--output", str(out),
+                           "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from trainfree.spaces import get_space
+
+    metrics = {line.split(",")[2] for line in out.read_text().splitlines()[1:]}
+    assert metrics == set(get_space("nasbench-bert").default_metrics)

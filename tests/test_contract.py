@@ -41,7 +41,7 @@ def test_metric_contract(name, space):
     assert all(torch.equal(before[k], after[k]) for k in before), f"{name} changed the probe's weights"
     assert all(p.grad is None for p in probe.model.parameters()), f"{name} left gradients on the model"
     again = metric(Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY[space]))
-    assert again == value, f"{name} is not deterministic under the same seed"
+    assert again == value or not metric.deterministic, f"{name} is not deterministic under the same seed"
     assert elapsed < 2.0, f"{name} took {elapsed:.2f} s on the tiny model"
 
 

@@ -33,9 +33,9 @@ def _int_list(text: str) -> list[int]:
     return [_positive(x.strip()) for x in text.split(",") if x.strip()]
 
 
-def _settings_args(p: argparse.ArgumentParser) -> None:
+def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> None:
     g = p.add_argument_group("settings (defaults: the paper's protocol for the benchmark's space)")
-    g.add_argument("--seed", type=int, default=0, help="seed the model is built under (default 0)")
+    g.add_argument(seed_flag, dest="seed", type=int, default=0, help="seed the models are built under (default 0)")
     g.add_argument("--size", default=None,
                    help="model size preset (default paper). NAS-Bench-NLP: paper, small, tiny; "
                         "NAS-Bench-BERT: paper (the paper's metric model), as-specified, tiny")
@@ -142,12 +142,14 @@ def cmd_score(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
     from trainfree.scores import write_scores
+    from trainfree.spaces import get_space
 
     bench = load_benchmark(args.benchmark)
     settings = _settings(args, bench)
-    run = _run_scoring(args, bench, args.metrics, settings)
+    metrics = args.metrics or list(get_space(bench.space).default_metrics)
+    run = _run_scoring(args, bench, metrics, settings)
     rows = run.rows
-    meta = api.provenance(settings, args.metrics, bench.head(args.limit))
+    meta = api.provenance(settings, metrics, bench.head(args.limit))
     write_scores(args.output, rows, meta)
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
     print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
@@ -301,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a benchmark's architectures with training-free metrics")
     p.add_argument("--benchmark", required=True, help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
                                                       "path: results .csv/.csv.gz, or a .zip/folder of training logs")
-    p.add_argument("--metrics", type=_metric_list, default=["hidden_cov", "params"],
-                   help="comma-separated metric names (default hidden_cov,params; see `trainfree metrics`)")
+    p.add_argument("--metrics", type=_metric_list, default=None,
+                   help="comma-separated metric names (default: the space's default set, hidden_cov,params for "
+                        "NAS-Bench-NLP; see `trainfree metrics`)")
     p.add_argument("--limit", type=_positive, default=None, help="score only the first N records")
     p.add_argument("--output", type=Path, required=True, help="scores CSV to write (with a .meta.json beside it)")
     _settings_args(p)
@@ -347,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("metrics", help="list the registered metrics")
     p.set_defaults(func=cmd_metrics)
+
+    from trainfree import cli_search
+
+    cli_search.add_parsers(sub, _settings_args, _positive, _metric_list)
     return parser
 
 

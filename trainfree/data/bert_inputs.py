@@ -69,3 +69,22 @@ def bert_batch(corpus: str = "wikitext-2", split: str = "test", batch_size: int 
         ids = [cls] + tok.encode(text, add_special_tokens=False).ids[: seq_len - 2] + [sep]
         batch[row, : len(ids)] = ids
     return batch
+
+
+MASK_RATE = 0.15
+
+
+def mlm_labels(batch: np.ndarray, seed: int, rate: float = MASK_RATE) -> np.ndarray:
+    """Labels for masked-token prediction: ``rate`` of each row's real tokens (not [CLS], [SEP] or
+    [PAD]; at least one), drawn under ``seed``, keep their id; every other position is -100."""
+    tok = wordpiece_tokenizer()
+    special = [tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")]
+    rng = np.random.default_rng(seed)
+    labels = np.full_like(batch, -100)
+    for row in range(batch.shape[0]):
+        real = np.flatnonzero(~np.isin(batch[row], special))
+        if real.size == 0:
+            continue
+        chosen = rng.choice(real, size=max(1, round(rate * real.size)), replace=False)
+        labels[row, chosen] = batch[row, chosen]
+    return labels

@@ -25,6 +25,8 @@ class Metric:
     #: the column of the paper's published CSV that holds this metric, if any, and its sign there
     published_column: str | None = None
     published_sign: int = 1
+    #: False for measurements (latency): the same seed need not give the same number
+    deterministic: bool = True
 
     def __call__(self, probe: "Probe") -> float:
         return float(self.fn(probe))
@@ -34,7 +36,8 @@ METRICS: Registry[Metric] = Registry("metric")
 
 
 def metric(name: str, *, higher_is_better: bool, needs: set[str], spaces: tuple[str, ...],
-           version: str = "1", published_column: str | None = None, published_sign: int = 1):
+           version: str = "1", published_column: str | None = None, published_sign: int = 1,
+           deterministic: bool = True):
     """Register ``fn(probe) -> float`` as a metric. The first docstring line is its description."""
     unknown = set(needs) - NEEDS
     if unknown:
@@ -43,7 +46,7 @@ def metric(name: str, *, higher_is_better: bool, needs: set[str], spaces: tuple[
     def register(fn: Callable[["Probe"], float]) -> Callable[["Probe"], float]:
         doc = (fn.__doc__ or "").strip().splitlines()
         METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(needs), tuple(spaces), version,
-                                 doc[0] if doc else "", published_column, published_sign))
+                                 doc[0] if doc else "", published_column, published_sign, deterministic))
         return fn
 
     return register

@@ -1,26 +1,37 @@
 """Classic zero-cost proxies from vision NAS, adapted to language models.
 
-The loss L is the mean next-token cross-entropy of the tied decoder's logits on the probe's batch
-(inputs rows t, targets rows t + 1). Sums run over every parameter tensor of the model (the tied
-embedding/decoder matrix once) unless a docstring says otherwise.
+Each model states its own loss through the proxy protocol: ``proxy_loss(inputs, targets,
+activation_hook=None)``, ``batch_dim`` and ``synflow_output(inputs)``. NAS-Bench-NLP cells use the
+mean next-token cross-entropy of the tied decoder; NAS-Bench-BERT encoders a masked-token
+cross-entropy through a parameter-free head (the probe's targets are the masked-LM labels). Every
+pass runs under the seed, so dropout masks (BERT trains with dropout on) repeat across passes.
+Sums run over every parameter tensor of the model (a tied matrix once) unless a docstring says otherwise.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 
 from trainfree.metrics.base import Probe, metric
 
-SPACES = ("nasbench-nlp",)
+SPACES = ("nasbench-nlp", "nasbench-bert")
 NEEDS = {"forward", "gradients", "labels"}
 
 
-def _loss(model, inputs: torch.Tensor, targets: torch.Tensor, activation_hook=None) -> torch.Tensor:
-    states = model.layer_outputs(inputs, activation_hook=activation_hook)[-1]
-    logits = model.logits(states)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+@contextmanager
+def _seeded(probe: Probe):
+    with torch.random.fork_rng(devices=[probe.device] if probe.device.type == "cuda" else []):
+        torch.manual_seed(probe.settings.seed)
+        yield
+
+
+def _loss(probe: Probe, model, inputs=None, targets=None, activation_hook=None) -> torch.Tensor:
+    inputs = probe.inputs if inputs is None else inputs
+    targets = probe.targets if targets is None else targets
+    with _seeded(probe):
+        return model.proxy_loss(inputs, targets, activation_hook=activation_hook)
 
 
 def loss_gradients(probe: Probe) -> list[torch.Tensor]:
@@ -29,7 +40,7 @@ def loss_gradients(probe: Probe) -> list[torch.Tensor]:
         model = probe.model
         params = list(model.parameters())
         with torch.enable_grad():
-            grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params, materialize_grads=True)
+            grads = torch.autograd.grad(_loss(probe, model), params, materialize_grads=True)
         return [g.detach() for g in grads]
 
     return probe.cached("loss_gradients", compute)
@@ -55,7 +66,7 @@ def grasp(probe: Probe) -> float:
     params = list(model.parameters())
     grads = loss_gradients(probe)
     with torch.enable_grad():
-        graph_grads = torch.autograd.grad(_loss(model, probe.inputs, probe.targets), params, create_graph=True,
+        graph_grads = torch.autograd.grad(_loss(probe, model), params, create_graph=True,
                                           materialize_grads=True)
         z = sum((gg * g).sum() for gg, g in zip(graph_grads, grads))
         hg = torch.autograd.grad(z, params, materialize_grads=True)
@@ -64,47 +75,45 @@ def grasp(probe: Probe) -> float:
 
 @metric("fisher", higher_is_better=True, needs=NEEDS | {"activations"}, spaces=SPACES)
 def fisher(probe: Probe) -> float:
-    """sum over activation nodes and units of 1/2 mean_b (sum_t a * dL/da)^2 (Turner et al., ICLR 2020).
+    """sum over activation nodes and units of 1/2 mean_b (sum_positions a * dL/da)^2 (Turner et al., ICLR 2020).
 
-    A unit of an activation node is a channel; its time steps play the role of spatial positions.
+    A unit is a channel and positions play the role of spatial positions: a recurrent node's time
+    steps, an encoder FFN activation's tokens.
     """
     model = probe.model
-    acts: dict[str, list[torch.Tensor]] = {}  # "layer:node" -> its output at every step
+    acts: dict[str, list[torch.Tensor]] = {}  # node -> its outputs (one per step, or one (B, T, F))
     with torch.enable_grad():
-        h = model.encoder(probe.inputs)
-        for i, layer in enumerate(model.layers):
-            h = layer(h, activation_hook=lambda name, a, i=i: acts.setdefault(f"{i}:{name}", []).append(a))
-        logits = model.logits(h)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), probe.targets.reshape(-1))
+        loss = _loss(probe, model, activation_hook=lambda key, a: acts.setdefault(key, []).append(a))
         grads = torch.autograd.grad(loss, [a for seq in acts.values() for a in seq], materialize_grads=True)
     total, k = 0.0, 0
     for seq in acts.values():
-        a = torch.stack([x.detach() for x in seq]).double()  # (T, B, H)
-        g = torch.stack(grads[k:k + len(seq)]).double()
-        k += len(seq)
-        total += float(0.5 * (a * g).sum(dim=0).pow(2).mean(dim=0).sum())
+        per_sample = 0.0
+        for a in seq:  # (B, ..., F): sum every axis but the first and last
+            prod = a.detach().double() * grads[k].double()
+            k += 1
+            per_sample = per_sample + (prod.reshape(prod.shape[0], -1, prod.shape[-1]).sum(dim=1))
+        total += float(0.5 * per_sample.pow(2).mean(dim=0).sum())
     return total
 
 
-@metric("synflow", higher_is_better=True, needs={"forward", "gradients"}, spaces=SPACES)
+@metric("synflow", higher_is_better=True, needs={"forward", "gradients"}, spaces=SPACES, version="2")
 def synflow(probe: Probe) -> float:
-    """log of sum theta * dR/dtheta with theta -> |theta|, an all-ones embedded input and R = sum of logits
-    (Tanaka et al., NeurIPS 2020), in float64 on a copy of the model.
+    """symlog of S = sum theta * dR/dtheta with theta -> |theta|, an all-ones input after the embedding and
+    R = sum of the logits (Tanaka et al., NeurIPS 2020), in float64 on a copy of the model.
 
-    Reported as a natural log because the raw sum overflows float32 on deep cells; the ranking is unchanged.
+    Reported as sign(S) log(1 + |S|): S overflows float32 on deep cells, and LayerNorm (BERT) breaks
+    synflow's positivity, so S can be negative; the transform is monotone, so the ranking is S's.
     """
     model = probe.fresh_model().double()
     with torch.no_grad():
         for p in model.parameters():
             p.abs_()
     params = list(model.parameters())
-    ones = torch.ones(probe.inputs.shape[0], 1, model.encoder.embedding_dim, dtype=torch.float64, device=probe.device)
-    with torch.enable_grad():
-        r = model.logits(model.layer_outputs(None, embedded=ones)[-1]).sum()
+    with torch.enable_grad(), _seeded(probe):
+        r = model.synflow_output(probe.inputs).sum()
         grads = torch.autograd.grad(r, params, materialize_grads=True)
-    total = sum((p.detach() * g).sum() for p, g in zip(params, grads))
-    total = float(total)
-    return math.log(total) if total > 0 else (-math.inf if total == 0 else math.nan)
+    total = float(sum((p.detach() * g).sum() for p, g in zip(params, grads)))
+    return math.copysign(math.log1p(abs(total)), total) if math.isfinite(total) else total
 
 
 ZICO_SPLITS = 2
@@ -117,10 +126,11 @@ def zico(probe: Probe) -> float:
     model = probe.model
     params = list(model.parameters())
     per_split = []
-    for cols in torch.chunk(torch.arange(probe.inputs.shape[1], device=probe.device), ZICO_SPLITS):
+    axis = model.batch_dim
+    for rows in torch.chunk(torch.arange(probe.inputs.shape[axis], device=probe.device), ZICO_SPLITS):
+        inputs, targets = probe.inputs.index_select(axis, rows), probe.targets.index_select(axis, rows)
         with torch.enable_grad():
-            grads = torch.autograd.grad(_loss(model, probe.inputs[:, cols], probe.targets[:, cols]), params,
-                                        materialize_grads=True)
+            grads = torch.autograd.grad(_loss(probe, model, inputs, targets), params, materialize_grads=True)
         per_split.append([g.detach().double() for g in grads])
     total = 0.0
     for gs in zip(*per_split):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from trainfree.errors import UnknownName
 from trainfree.spaces.bert.genotype import BertGenotype, Layer
@@ -31,6 +32,7 @@ class BertSize:
     dropout: float = 0.1
     ln_eps: float = 1e-12
     init_std: float = 0.02
+    mask_token: int = 103  # [MASK] in the uncased WordPiece vocabulary
 
 
 #: "paper" is the paper-metric-model; "as-specified" the genotype's own sizes; "tiny" for tests.
@@ -112,10 +114,45 @@ class BertEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) -> last hidden state (B, T, hidden)."""
-        h = self.embed(tokens)
+        return self.encode(self.embed(tokens))
+
+    def encode(self, h: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             h = layer(h)
         return h
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """A parameter-free masked-LM head: back through the projection's transpose, then the tied word
+        table (the metric model has no trained head; adding one would change ``params``)."""
+        if self.project is not None:
+            h = h @ self.project.weight
+        return h @ self.word.weight.t()
+
+    # The proxy protocol (trainfree.metrics.proxies): a loss, its batch axis, and synflow's output.
+    batch_dim = 0
+
+    def proxy_loss(self, tokens: torch.Tensor, labels: torch.Tensor, activation_hook=None) -> torch.Tensor:
+        """Masked-token cross-entropy: positions with a label (not -100) are fed as [MASK] and predicted.
+        ``activation_hook(key, a)`` sees every FFN GELU output (B, T, F), keyed by layer and call."""
+        handles = []
+        if activation_hook is not None:
+            for i, layer in enumerate(self.layers):
+                calls = iter(range(1 + len(layer.ffn_hidden)))
+                handles.append(layer.act.register_forward_hook(
+                    lambda _m, _i, a, i=i, calls=calls: activation_hook(f"{i}:{next(calls)}", a)))
+        try:
+            masked = tokens.masked_fill(labels != -100, self.cfg.mask_token)
+            logits = self.logits(self(masked))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+    def synflow_output(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Head logits for an all-ones input to the first layer (batch 1, the batch's length)."""
+        p = self.word.weight
+        width = self.project.weight.shape[0] if self.project is not None else p.shape[1]
+        return self.logits(self.encode(torch.ones(1, tokens.shape[1], width, dtype=p.dtype, device=p.device)))
 
 
 def _init(module: nn.Module, std: float) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from trainfree.errors import UnknownName
 from trainfree.spaces.nasbench_nlp.cell import RecipeRNN
@@ -85,6 +86,25 @@ class RecipeLM(nn.Module):
 
     def logits(self, states: torch.Tensor) -> torch.Tensor:
         return states @ self.encoder.weight.t() + self.decoder_bias
+
+    # The proxy protocol (trainfree.metrics.proxies): a loss, its batch axis, and synflow's output.
+    batch_dim = 1
+
+    def proxy_loss(self, tokens: torch.Tensor, targets: torch.Tensor, activation_hook=None) -> torch.Tensor:
+        """Mean next-token cross-entropy; ``activation_hook(key, a)`` sees each activation node's (B, H)
+        output at every step, keyed by layer and node."""
+        h = self.encoder(tokens)
+        for i, layer in enumerate(self.layers):
+            hook = None if activation_hook is None else (lambda name, a, i=i: activation_hook(f"{i}:{name}", a))
+            h = layer(h, activation_hook=hook)
+        logits = self.logits(h)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    def synflow_output(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits for an all-ones embedded input of the batch's length (batch 1)."""
+        p = self.encoder.weight
+        ones = torch.ones(tokens.shape[0], 1, p.shape[1], dtype=p.dtype, device=p.device)
+        return self.logits(self.layer_outputs(None, embedded=ones)[-1])
 
 
 def build_lm(recipe: Recipe, vocab_size: int, size: str | LMSize = "paper", seed: int = 0,
