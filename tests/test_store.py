@@ -74,27 +74,29 @@ def _sample_csv(path, n):
         csv.writer(dst).writerows(rows[: n + 1])
 
 
-def test_sigkill_midway_then_resume(tmp_path):
-    bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
-    _sample_csv(bench, 130)
-    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov,params",
-           "--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--jobs", "1", "--store", str(store_path), "--output", str(tmp_path / "o.csv"), "--quiet"]
+def kill_when_stored(cmd, store_path, rows: int) -> None:
+    """Run ``cmd`` and SIGKILL it (its whole process group) once the store holds ``rows`` scores."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 120
-    stored = 0
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    deadline, stored = time.time() + 120, 0
+    while time.time() < deadline and proc.poll() is None and stored < rows:
+        time.sleep(0.05)
         if store_path.exists():
             try:
                 with sqlite3.connect(store_path, timeout=1) as conn:
                     stored = conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
-            if stored >= 40:
-                break
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_sigkill_midway_then_resume(tmp_path):
+    bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
+    _sample_csv(bench, 130)
+    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov,params",
+           "--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--jobs", "1", "--store", str(store_path), "--output", str(tmp_path / "o.csv"), "--quiet"]
+    kill_when_stored(cmd, store_path, 40)
     assert not (tmp_path / "o.csv").exists()  # no half-written output
 
     with sqlite3.connect(store_path) as conn:

@@ -1,16 +1,25 @@
 """The NAS-Bench-BERT search space: genotypes in, seeded encoders and WordPiece batches out."""
 from __future__ import annotations
 
+import json
+
 import torch
 
 from trainfree.config import ScoreSettings
-from trainfree.data.bert_inputs import bert_batch
+from trainfree.spaces.choices import GeneratedSpace
+from trainfree.data.bert_inputs import bert_batch, mlm_labels
+from trainfree.spaces.bert import generate
 from trainfree.spaces.bert.genotype import BertGenotype, parse_genotype
 from trainfree.spaces.bert.model import BertEncoder, build_bert, size_for
 
 
-class NASBenchBERTSpace:
+class NASBenchBERTSpace(GeneratedSpace):
+    generator = generate
     name = "nasbench-bert"
+    #: what `score` and `search` use when no metric is named: one seeded forward feeds them all
+    #: (docs/performance.md); the gradient metrics rank worse here and cost a backward pass more
+    default_metrics = ("head_confidence", "head_confidence_n", "bert_activation_distance",
+                       "head_softmax_confidence", "params", "nonembedding_params")
 
     def default_settings(self) -> ScoreSettings:
         """The paper's metric model (hidden 256, FFN 1024) on 32 x 128 WordPiece tokens of WikiText-2 test."""
@@ -18,6 +27,9 @@ class NASBenchBERTSpace:
 
     def from_json(self, text, where: str = "") -> BertGenotype:
         return parse_genotype(text, where)
+
+    def to_json(self, arch: BertGenotype) -> str:
+        return json.dumps(arch.to_dict())
 
     def arch_id(self, arch: BertGenotype) -> str:
         return arch.arch_id
@@ -40,6 +52,13 @@ class NASBenchBERTSpace:
         model = build_bert(arch, settings.size, seed=settings.seed, device=device)
         return model.to(getattr(torch, settings.dtype)).train()
 
+    def targets(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Masked-LM labels (B, T) for the input batch: 15% of the real tokens (never [CLS], [SEP] or
+        [PAD]; at least one per row), chosen under the seed, keep their id; the rest are -100."""
+        return torch.as_tensor(mlm_labels(self._batch(settings), settings.seed), device=device)
+
+    def _batch(self, settings: ScoreSettings):
+        return bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
+
     def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
-        batch = bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
-        return torch.as_tensor(batch, device=device)
+        return torch.as_tensor(self._batch(settings), device=device)

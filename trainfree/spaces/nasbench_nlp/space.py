@@ -4,13 +4,18 @@ from __future__ import annotations
 import torch
 
 from trainfree.config import ScoreSettings
+from trainfree.spaces.choices import GeneratedSpace
 from trainfree.data.corpora import load_corpus, paper_window
+from trainfree.spaces.nasbench_nlp import generate
 from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm
 from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
 
 
-class NASBenchNLPSpace:
+class NASBenchNLPSpace(GeneratedSpace):
+    generator = generate
     name = "nasbench-nlp"
+    #: what `score` and `search` use when no metric is named: the paper's best metric and the baseline
+    default_metrics = ("hidden_cov", "params")
 
     def default_settings(self) -> ScoreSettings:
         """The paper's protocol: paper-size model, PTB test, 50 columns x 70 tokens."""

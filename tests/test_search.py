@@ -1,0 +1,144 @@
+"""Search: strategies within a benchmark and over the generator, Pareto sets, benchmark lookups,
+determinism, resume after SIGKILL, and the command line."""
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from trainfree.config import ScoreSettings
+from trainfree.search import Candidates, lookup, run_search
+from trainfree.spaces import get_space
+from tests.test_store import _sample_csv, kill_when_stored
+
+TINY = ScoreSettings(size="tiny", batch_size=4, seq_len=8, device="cpu")
+STRATEGIES = ["random", "evolution", "nsga2"]
+
+
+@pytest.fixture(scope="module")
+def small_ptb(tmp_path_factory):
+    from trainfree.benchmarks import load_benchmark
+
+    path = tmp_path_factory.mktemp("b") / "ptb60.csv"
+    _sample_csv(path, 60)
+    return load_benchmark(str(path))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_search_within_a_benchmark_stays_inside_and_repeats(small_ptb, strategy):
+    space = get_space("nasbench-nlp")
+    inside = {space.arch_id(r.arch) for r in small_ptb.records}
+    options = {} if strategy == "random" else {"population": 6}
+    first = run_search("nasbench-nlp", "hidden_cov", strategy, 15, seed=3, settings=TINY, benchmark=small_ptb, **options)
+    ids = [t.arch_id for t in first.trials]
+    assert len(ids) == 15 == len(set(ids)) and set(ids) <= inside
+    again = run_search("nasbench-nlp", "hidden_cov", strategy, 15, seed=3, settings=TINY, benchmark=small_ptb, **options)
+    assert [t.arch_id for t in again.trials] == ids
+    ev = first.evaluation()
+    assert ev["target"] == pytest.approx(np.mean([r.target for r in small_ptb.records
+                                                  if space.arch_id(r.arch) == first.chosen().arch_id]))
+    assert 0 <= ev["percentile"] <= 100 and ev["regret"] >= 0
+
+
+def test_chosen_is_the_best_by_the_metric_direction(small_ptb):
+    result = run_search("nasbench-nlp", "hidden_cov", "random", 10, seed=0, settings=TINY, benchmark=small_ptb)
+    assert result.chosen().values["hidden_cov"] == max(t.values["hidden_cov"] for t in result.trials)
+
+
+@pytest.mark.parametrize("strategy", ["random", "nsga2"])
+def test_pareto_set_is_the_non_dominated_trials(strategy):
+    result = run_search("nasbench-nlp", "hidden_cov", strategy, 24, seed=1, settings=TINY, objective="params",
+                        **({"population": 8} if strategy == "nsga2" else {}))
+    p = result.problem
+    front = {t.arch_id for t in p.pareto()}
+    assert front
+    finite = [t for t in p.trials if math.isfinite(p.fitness(t))]
+
+    def dominates(a, b):
+        return p.fitness(a) >= p.fitness(b) and p.cost(a) <= p.cost(b) and (p.fitness(a) > p.fitness(b) or
+                                                                            p.cost(a) < p.cost(b))
+
+    for t in finite:
+        beaten = any(dominates(o, t) for o in finite)
+        assert beaten == (t.arch_id not in front)
+
+
+def test_evolution_over_the_generator_improves_on_its_first_population():
+    result = run_search("nasbench-nlp", "hidden_cov", "evolution", 40, seed=0, settings=TINY, population=10,
+                        sample_size=3)
+    p = result.problem
+    first = max(p.fitness(t) for t in p.trials[:10])
+    assert max(p.fitness(t) for t in p.trials) >= first
+    assert len({t.arch_id for t in p.trials}) == 40
+
+
+def test_nearest_candidate():
+    space = get_space("nasbench-bert")
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(30)]
+    cands = Candidates(space, archs)
+    assert space.arch_id(cands.nearest(archs[4], set(), rng)) == space.arch_id(archs[4])
+    other = cands.nearest(archs[4], {space.arch_id(archs[4])}, rng)
+    d = len(space.features(other) ^ space.features(archs[4]))
+    assert d > 0 and all(len(space.features(a) ^ space.features(archs[4])) >= d for a in archs
+                         if space.arch_id(a) != space.arch_id(archs[4]))
+
+
+def test_lookup_percentile_and_regret():
+    targets = {"a": 4.0, "b": 5.0, "c": 6.0, "d": 7.0}
+    assert lookup(targets, "c", lower_is_better=True) == {"target": 6.0, "percentile": 50.0, "regret": 2.0, "best": 4.0}
+    assert lookup(targets, "c", lower_is_better=False) == {"target": 6.0, "percentile": 25.0, "regret": 1.0, "best": 7.0}
+
+
+def test_bad_search_requests_fail_clearly(small_ptb):
+    from trainfree.errors import TrainfreeError
+
+    with pytest.raises(TrainfreeError, match="single-objective"):
+        run_search("nasbench-nlp", "hidden_cov", "evolution", 5, settings=TINY, objective="params")
+    with pytest.raises(TrainfreeError, match="does not apply"):
+        run_search("nasbench-nlp", "head_confidence", "random", 5, settings=TINY)
+    with pytest.raises(TrainfreeError, match="takes no option population"):
+        run_search("nasbench-nlp", "hidden_cov", "random", 5, settings=TINY, population=4)
+    with pytest.raises(TrainfreeError, match="exceeds"):
+        run_search("nasbench-nlp", "hidden_cov", "random", 10_000, settings=TINY, benchmark=small_ptb)
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "search", "--space", "nasbench-bert", "--strategy",
+                           "evolution", "--objective", "params", "--no-store"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "single-objective" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _search_cmd(store, out):
+    return [sys.executable, "-m", "trainfree", "search", "--space", "nasbench-nlp", "--strategy", "evolution",
+            "--budget", "60", "--seed", "7", "--population", "10", "--size", "tiny", "--batch-size", "10",
+            "--seq-len", "20", "--jobs", "1", "--store", str(store), "--output", str(out), "--quiet"]
+
+
+def test_search_killed_midway_resumes_to_the_same_result(tmp_path):
+    whole = subprocess.run(_search_cmd(tmp_path / "a.db", tmp_path / "a.json"), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    store = tmp_path / "b.db"
+    kill_when_stored(_search_cmd(store, tmp_path / "b.json"), store, 25)
+    assert not (tmp_path / "b.json").exists()
+    resumed = subprocess.run(_search_cmd(store, tmp_path / "b.json"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert [t["arch_id"] for t in a["trials"]] == [t["arch_id"] for t in b["trials"]]
+    assert a["chosen"] == b["chosen"] and a["best"] == b["best"]
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 60  # hidden_cov once per architecture
+
+
+def test_search_eval_command(tmp_path):
+    bench = tmp_path / "ptb40.csv"
+    _sample_csv(bench, 40)
+    out = tmp_path / "eval.csv"
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "search-eval", "--benchmark", str(bench), "--metrics",
+                           "hidden_cov,params", "--strategies", "random,evolution", "--seeds", "3", "--budget", "8",
+                           "--size", "tiny", "--batch-size", "4", "--seq-len", "8", "--jobs", "1", "--no-store",
+                           "--output", str(out), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("strategy,metric,seeds,target_mean") and len(lines) == 1 + 1 + 4
+    assert "10th percentile" in proc.stdout

@@ -1,0 +1,113 @@
+"""Run a search and, within a benchmark, look up what it chose."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainfree.config import ScoreSettings
+from trainfree.errors import TrainfreeError
+from trainfree.search.problem import BudgetSpent, Candidates, Problem, Trial
+from trainfree.search.strategies import STRATEGIES
+
+
+@dataclass
+class SearchResult:
+    problem: Problem
+    strategy: str
+    seed: int
+    benchmark: object = None  # a Benchmark when the search stayed within one
+
+    @property
+    def trials(self) -> list[Trial]:
+        return self.problem.trials
+
+    def chosen(self) -> Trial:
+        """What the search returns: the best trial by the metric."""
+        return self.problem.best(1)[0]
+
+    def evaluation(self) -> dict | None:
+        """The chosen architecture's trained result: target, percentile (share of the benchmark's
+        distinct architectures that trained better, 0 = the best) and regret against the best."""
+        if self.benchmark is None:
+            return None
+        targets = arch_targets(self.benchmark)
+        return lookup(targets, self.chosen().arch_id, self.benchmark.lower_is_better)
+
+    def as_dict(self) -> dict:
+        space = self.problem.space
+        p = self.problem
+
+        def trial(t: Trial) -> dict:
+            return {"step": t.step, "arch_id": t.arch_id, "values": t.values, "status": t.status,
+                    "arch": space.to_json(t.arch)}
+
+        out = {"space": space.name, "strategy": self.strategy, "seed": self.seed, "budget": p.budget,
+               "metric": p.metric, "metric_higher_is_better": p.metric_spec.higher_is_better,
+               "objective": p.objective, "chosen": trial(self.chosen()),
+               "best": [trial(t) for t in p.best(10)], "pareto": [trial(t) for t in p.pareto()] if p.objective else [],
+               "trials": [trial(t) for t in p.trials]}
+        if self.benchmark is not None:
+            out["benchmark"] = self.benchmark.name
+            out["evaluation"] = self.evaluation()
+        return out
+
+
+def arch_targets(benchmark) -> dict[str, float]:
+    """Mean trained target per distinct architecture (repeated runs of one recipe averaged)."""
+    from trainfree.spaces import get_space
+
+    space = get_space(benchmark.space)
+    sums: dict[str, list[float]] = {}
+    for r in benchmark.records:
+        if math.isfinite(r.target):
+            sums.setdefault(space.arch_id(r.arch), []).append(r.target)
+    return {a: sum(v) / len(v) for a, v in sums.items()}
+
+
+def lookup(targets: dict[str, float], arch_id: str, lower_is_better: bool) -> dict:
+    values = np.array(list(targets.values()))
+    sign = 1.0 if lower_is_better else -1.0  # sign * target: lower is better
+    target = targets.get(arch_id, math.nan)
+    best = float(values.min() if lower_is_better else values.max())
+    if not math.isfinite(target):
+        return {"target": math.nan, "percentile": math.nan, "regret": math.nan, "best": best}
+    better = float(np.mean(sign * values < sign * target))
+    return {"target": target, "percentile": 100.0 * better, "regret": sign * (target - best), "best": best}
+
+
+def run_search(space_name: str, metric: str, strategy: str = "random", budget: int = 100, seed: int = 0,
+               settings: ScoreSettings | None = None, objective: str | None = None, benchmark=None,
+               store=None, jobs: int = 1, executor: str | None = None, address: str | None = None,
+               on_progress=None, **options) -> SearchResult:
+    """Search ``space_name`` for architectures the ``metric`` ranks best (and, with an ``objective``,
+    cheapest). ``benchmark`` (a Benchmark of that space) keeps the search within its architectures."""
+    from trainfree.spaces import get_space
+
+    space = get_space(space_name)
+    fn = STRATEGIES.get(strategy)
+    if objective and not fn.multi_objective:
+        raise TrainfreeError(f"strategy {strategy!r} is single-objective; use nsga2 or random with --objective")
+    import inspect
+
+    accepted = set(inspect.signature(fn).parameters) - {"problem", "seed"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TrainfreeError(f"strategy {strategy!r} takes no option {', '.join(unknown)}"
+                             + (f" (it takes: {', '.join(sorted(accepted))})" if accepted else ""))
+    candidates = None
+    if benchmark is not None:
+        if benchmark.space != space_name:
+            raise TrainfreeError(f"benchmark {benchmark.name} holds {benchmark.space} architectures, not {space_name}")
+        candidates = Candidates(space, [r.arch for r in benchmark.records if math.isfinite(r.target)])
+    settings = settings or space.default_settings()
+    problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs,
+                      executor or ("process" if jobs > 1 else "local"), address, on_progress)
+    try:
+        fn(problem, seed, **options)
+    except BudgetSpent:
+        pass
+    if not problem.trials:
+        raise TrainfreeError("the search evaluated no architecture")
+    return SearchResult(problem, strategy, seed, benchmark)
