@@ -33,7 +33,7 @@ def _int_list(text: str) -> list[int]:
     return [_positive(x.strip()) for x in text.split(",") if x.strip()]
 
 
-def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> None:
+def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed", execution: bool = True) -> None:
     g = p.add_argument_group("settings (defaults: the paper's protocol for the benchmark's space)")
     g.add_argument(seed_flag, dest="seed", type=int, default=0, help="seed the models are built under (default 0)")
     g.add_argument("--size", default=None,
@@ -46,6 +46,8 @@ def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed") -> Non
     g.add_argument("--seq-len", type=_positive, default=None, help="tokens per sequence (default 70 for RNNs, 128 for BERT)")
     g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    if not execution:
+        return
     g = p.add_argument_group("execution and storage")
     g.add_argument("--jobs", type=_positive, default=None,
                    help="worker processes (default: the number of cores)")
@@ -351,9 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="list the registered metrics")
     p.set_defaults(func=cmd_metrics)
 
-    from trainfree import cli_search
+    from trainfree import cli_report, cli_search
 
     cli_search.add_parsers(sub, _settings_args, _positive, _metric_list)
+    cli_report.add_parser(sub, _settings_args, _positive)
     return parser
 
 

@@ -129,6 +129,11 @@ class Store:
                 out[(arch_id, metric)] = (math.nan if value is None else value, status, error, seconds)
         return out
 
+    def metric_versions(self, fingerprint: str) -> set[tuple[str, str]]:
+        """(metric, version) pairs with scores under ``fingerprint``."""
+        cur = self.conn.execute("SELECT DISTINCT metric, metric_version FROM scores WHERE fingerprint = ?", (fingerprint,))
+        return set(cur)
+
     def export_rows(self) -> list[dict]:
         """Every stored score with its benchmark names (one row per name; unnamed scores once)."""
         sql = """

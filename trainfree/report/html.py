@@ -1,0 +1,165 @@
+"""One self-contained HTML page (images embedded as data URIs) for a benchmark's scores and searches."""
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import math
+from typing import Sequence
+
+from trainfree.report import plots
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+tr.baseline { background: #fff6d5; }
+img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+code, pre { background: #f4f4f4; }
+pre { padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _num(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _ci(row: dict, key: str) -> str:
+    low, high = row.get(f"{key}_low"), row.get(f"{key}_high")
+    return f"{_num(row[key])} <span class=note>[{_num(low)}, {_num(high)}]</span>" if low is not None else _num(row[key])
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(f"<tr class='{classes[i] if i < len(classes) else ''}'>" + "".join(f"<td>{c}</td>" for c in r)
+                   + "</tr>" for i, r in enumerate(rows))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def correlation_section(bench, scores, resamples: int, seed: int) -> str:
+    from trainfree.api import correlate
+    from trainfree.evaluation.correlation import topk_precision
+    from trainfree.metrics import get_metric
+
+    n = len(bench.records)
+    ks = [k for k in (10, 50, 100) if k <= n // 2] or [max(1, n // 10)]
+    results = correlate(bench, scores, ci_resamples=resamples, topk=ks, seed=seed)
+    results.sort(key=lambda r: (r.metric != "params", -(r.correlation.kendall_tau
+                                                         if math.isfinite(r.correlation.kendall_tau) else -9)))
+    params_tau = next((r.correlation.kendall_tau for r in results if r.metric == "params"), None)
+    rows, classes = [], []
+    for r in results:
+        d = r.as_dict()
+        vs = "–" if params_tau is None or r.metric == "params" else f"{d['kendall_tau'] - params_tau:+.3f}"
+        rows.append([f"<code>{html.escape(r.metric)}</code>", _num(d["n"]), _num(d["dropped"]), _ci(d, "kendall_tau"),
+                     _ci(d, "spearman"), _ci(d, "pearson"), vs] + [_num(d[f"top{k}_precision"], 2) for k in ks])
+        classes.append("baseline" if r.metric == "params" else "")
+    headers = ["metric", "n", "dropped", "Kendall tau-b [95% CI]", "Spearman [95% CI]", "Pearson [95% CI]",
+               "tau − params"] + [f"top-{k} precision" for k in ks]
+    out = [f"<h2 id='correlation'>Correlation with {html.escape(bench.target)}</h2>",
+           f"<p class=note>Signed so that positive means the metric ranks better-trained architectures higher "
+           f"({'lower' if bench.lower_is_better else 'higher'} {html.escape(bench.target)} is better). Intervals: "
+           f"percentile bootstrap over architectures, {resamples} resamples, seed {seed}. Top-k precision: share of "
+           f"the true top-k the metric also puts in its top-k. The <code>params</code> row is the baseline every "
+           f"metric must beat{'' if params_tau is not None else ' (not among these scores)'}.</p>",
+           _table(headers, rows, classes)]
+
+    by_metric: dict[str, dict[str, float]] = {}
+    for s in scores:
+        by_metric.setdefault(s.metric, {})[s.name] = s.value if s.status == "ok" else math.nan
+    targets = bench.targets()
+    all_ks = plots.log_ks(n)
+    curves = {}
+    out.append("<h2 id='scatter'>Metric against the trained result</h2>")
+    for r in results:
+        values = by_metric[r.metric]
+        names = [name for name in targets if name in values]
+        v, t = [values[x] for x in names], [targets[x] for x in names]
+        spec = get_metric(r.metric)
+        orient = {"higher_is_better": spec.higher_is_better, "target_lower_is_better": bench.lower_is_better}
+        curves[r.metric] = (all_ks, [topk_precision(v, t, k, **orient) for k in all_ks])
+        out.append(f"<h3><code>{html.escape(r.metric)}</code></h3>")
+        out.append(_img(plots.scatter(r.metric, v, t, bench.target, r.correlation.kendall_tau),
+                        f"{r.metric} against {bench.target}"))
+    out.append("<h2 id='topk'>Top-k precision</h2>")
+    out.append(_img(plots.topk_curves(curves, n), "top-k precision curves"))
+    return "\n".join(out)
+
+
+def search_section(search: dict, bench=None) -> str:
+    from trainfree.search import arch_targets
+
+    metric, higher = search["metric"], search.get("metric_higher_is_better", True)
+    sign = 1.0 if higher else -1.0
+    trials = search["trials"]
+    steps = [t["step"] for t in trials]
+    fitness = [sign * t["values"].get(metric, math.nan) if t["values"].get(metric) is not None else math.nan
+               for t in trials]
+    title = (f"{search['strategy']} search of {search['space']} by <code>{html.escape(metric)}</code>, "
+             f"seed {search['seed']}, {len(trials)} evaluations")
+    out = [f"<h2>{title}</h2>"]
+    targets_line = None
+    if bench is not None and search.get("benchmark") == bench.name:
+        by_id = arch_targets(bench)
+        best, best_f, line = None, -math.inf, []
+        for t, f in zip(trials, fitness):
+            if math.isfinite(f) and f > best_f:
+                best, best_f = t, f
+            line.append(by_id.get(best["arch_id"], math.nan) if best else math.nan)
+        targets_line = line
+    out.append(_img(plots.trajectory(steps, fitness, metric, targets_line, bench.target if bench else ""),
+                    "search trajectory"))
+    if search.get("evaluation"):
+        ev = search["evaluation"]
+        out.append(_table(["chosen", "target", "percentile (0 = best)", "regret", "benchmark best"],
+                          [[f"<code>{search['chosen']['arch_id']}</code>", _num(ev["target"], 4),
+                            _num(ev["percentile"], 1), _num(ev["regret"], 4), _num(ev["best"], 4)]]))
+    objective = search.get("objective")
+    if objective:
+        front = {t["arch_id"] for t in search["pareto"]}
+        costs = [t["values"].get(objective, math.nan) for t in trials]
+        out.append(f"<h3>Pareto front: <code>{html.escape(metric)}</code> against <code>{html.escape(objective)}"
+                   f"</code></h3>")
+        out.append(_img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
+                        "Pareto front"))
+        out.append(_table(["architecture", metric, objective],
+                          [[f"<code>{t['arch_id']}</code>", _num(t["values"][metric], 4),
+                            _num(t["values"][objective], 4)] for t in search["pareto"]]))
+    return "\n".join(out)
+
+
+def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resamples: int = 1000, seed: int = 0,
+           title: str | None = None) -> str:
+    """The whole page: correlation table with intervals, scatter plots, top-k curves, searches, provenance."""
+    import json
+
+    from trainfree import __version__
+
+    title = title or f"trainfree report: {bench.name}"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p>Benchmark <b>{html.escape(bench.name)}</b> ({html.escape(bench.space)}): {len(bench.records)} "
+             f"architectures with a trained <b>{html.escape(bench.target)}</b>. Generated by trainfree {__version__} "
+             f"on {datetime.date.today().isoformat()}.</p>",
+             "<p>" + " · ".join(f"<a href='#{a}'>{t}</a>" for a, t, on in (
+                 ("correlation", "correlation", scores), ("scatter", "scatter plots", scores),
+                 ("topk", "top-k precision", scores), ("searches", "searches", searches),
+                 ("provenance", "provenance", True)) if on) + "</p>"]
+    if scores:
+        parts.append(correlation_section(bench, scores, resamples, seed))
+    if searches:
+        parts.append("<h2 id='searches'>Searches</h2>")
+        parts += [search_section(s, bench) for s in searches]
+    parts.append("<h2 id='provenance'>Provenance</h2><p class=note>The settings and versions that produced these "
+                 "numbers.</p><pre>" + html.escape(json.dumps(provenance, indent=1, sort_keys=True, default=str))
+                 + "</pre></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,115 @@
+"""Figures for reports, as PNG bytes. Matplotlib is an extra (``trainfree[report]``), imported here only."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from trainfree.errors import MissingExtra
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtra("reports need matplotlib: pip install 'trainfree[report]'") from None
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x) / len(x)
+
+
+def scatter(metric: str, values, targets, target_name: str, tau: float) -> bytes:
+    """The metric against the trained target, on raw values (left) and as rank fractions (right)."""
+    plt = _pyplot()
+    v, t = np.asarray(values, float), np.asarray(targets, float)
+    keep = np.isfinite(v) & np.isfinite(t)
+    v, t = v[keep], t[keep]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    axes[0].scatter(v, t, s=6, alpha=0.5, color="tab:blue", edgecolors="none")
+    axes[0].set_xlabel(metric)
+    axes[0].set_ylabel(target_name)
+    axes[0].set_title("raw")
+    if len(v):
+        axes[1].scatter(_ranks(v), _ranks(t), s=6, alpha=0.5, color="tab:orange", edgecolors="none")
+    axes[1].set_xlabel(f"rank of {metric} (fraction)")
+    axes[1].set_ylabel(f"rank of {target_name} (fraction)")
+    axes[1].set_title("ranks")
+    fig.suptitle(f"{metric}: n = {len(v)}, Kendall tau (signed) = {tau:.3f}", fontsize=10)
+    return _png(fig)
+
+
+def topk_curves(curves: dict[str, tuple[list[int], list[float]]], n: int) -> bytes:
+    """Top-k precision against k per metric, with the random expectation k / n."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (ks, ps) in curves.items():
+        ax.plot(ks, ps, label=name, linewidth=1.5 if name != "params" else 2.5,
+                linestyle="-" if name != "params" else "--")
+    if curves:
+        ks = next(iter(curves.values()))[0]
+        ax.plot(ks, [k / n for k in ks], color="grey", linestyle=":", label="random (k / n)")
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("share of the true top-k in the metric's top-k")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def trajectory(steps, fitness, metric: str, targets=None, target_name: str = "") -> bytes:
+    """A search's metric per evaluation and the best so far; with a benchmark, the trained target of the
+    best-so-far architecture on a second axis."""
+    plt = _pyplot()
+    f = np.asarray(fitness, float)
+    best = np.maximum.accumulate(np.where(np.isfinite(f), f, -np.inf))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.scatter(steps, np.where(np.isfinite(f), f, np.nan), s=8, alpha=0.5, label="evaluated")
+    ax.plot(steps, np.where(np.isfinite(best), best, np.nan), color="tab:red", label="best so far")
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel(f"{metric} (higher = better)")
+    if targets is not None:
+        ax2 = ax.twinx()
+        ax2.plot(steps, targets, color="tab:green", linestyle="--", label=f"{target_name} of the best so far")
+        ax2.set_ylabel(target_name)
+        ax2.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", fontsize=7)
+    return _png(fig)
+
+
+def pareto(fitness, costs, front_mask, metric: str, objective: str) -> bytes:
+    """Every evaluated architecture by cost and metric, the Pareto front joined."""
+    plt = _pyplot()
+    f, c = np.asarray(fitness, float), np.asarray(costs, float)
+    m = np.asarray(front_mask, bool)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(c[~m], f[~m], s=8, alpha=0.4, color="tab:grey", label="evaluated")
+    order = np.argsort(c[m])
+    ax.plot(c[m][order], f[m][order], "o-", color="tab:red", markersize=4, label="Pareto front")
+    ax.set_xlabel(f"{objective} (lower = better)")
+    ax.set_ylabel(f"{metric} (higher = better)")
+    if len(c) and np.all(c[np.isfinite(c)] > 0) and np.nanmax(c) / max(np.nanmin(c), 1e-300) > 100:
+        ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def log_ks(n: int, points: int = 30) -> list[int]:
+    """About ``points`` values of k from 1 to n, evenly spaced on a log scale."""
+    if n < 1:
+        return []
+    return sorted({max(1, min(n, int(round(math.exp(x))))) for x in np.linspace(0, math.log(n), points)})
