@@ -41,11 +41,13 @@ def main() -> None:
                   f"({'lower' if bench.lower_is_better else 'higher'} is better), best {summary['best']:.4f}, "
                   f"10th percentile {summary['p10']:.4f}; budget {args.budget}, {args.seeds} seeds; "
                   f"{time.perf_counter() - start:.0f} s with scoring")
-            print("| strategy | metric | runs | mean target | sd | mean percentile (0 = best) | mean regret |")
-            print("|---|---|---|---|---|---|---|")
+            print("| strategy | metric | runs | mean target | sd | percentile (0 = best): mean | median | "
+                  "share at or beyond the 10th percentile | mean regret |")
+            print("|---|---|---|---|---|---|---|---|---|")
             for r in rows:
                 print(f"| {r['strategy']} | {r['metric']} | {r['seeds']} | {r['target_mean']:.4f} | "
-                      f"{r['target_sd']:.4f} | {r['percentile_mean']:.1f} | {r['regret_mean']:.4f} |")
+                      f"{r['target_sd']:.4f} | {r['percentile_mean']:.1f} | {r['percentile_median']:.1f} | "
+                      f"{r['share_beyond_p10']:.2f} | {r['regret_mean']:.4f} |")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,18 @@ from tests.conftest import LSTM
 
 # tiny model, tiny batch, per space
 TINY = {"nasbench-nlp": ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu"),
-        "nasbench-bert": ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=16, device="cpu")}
+        "nasbench-bert": ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=16, device="cpu"),
+        "decoder": ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=16, device="cpu")}
 _LAYER = {"operation_type": "SA", "operation_parameter": "WMA", "num_operation_heads": 4,
           "feed_forward_dimension": 512, "num_feed_forward": 3}
 BERT = {"hidden_size": 256, "encoder_layers": [  # every operation family once
     _LAYER, dict(_LAYER, operation_type="LT", operation_parameter="DCT", num_operation_heads=2),
     dict(_LAYER, operation_type="DSC", operation_parameter=9, num_feed_forward=1),
     dict(_LAYER, operation_parameter="SDP")]}
-SPACE_ARCHS = {"nasbench-nlp": LSTM, "nasbench-bert": BERT}
+DECODER = {"family": "TransXL", "n_layer": 3, "d_model": 128, "n_head": [2, 8, 4], "d_inner": [900, 512, 1500],
+           "d_embed": 256, "div_val": 2, "n_token": 267736, "cutoffs": [19997, 39997, 199997, 267736],
+           "tie_projs": [False, True, True, True], "tgt_len": 192}
+SPACE_ARCHS = {"nasbench-nlp": LSTM, "nasbench-bert": BERT, "decoder": DECODER}
 
 
 def _cases():

@@ -8,7 +8,8 @@ from trainfree.spaces import get_space
 from trainfree.spaces.choices import GENE_RANGE
 
 TINY = {"nasbench-nlp": ScoreSettings(size="tiny", batch_size=2, seq_len=4, device="cpu"),
-        "nasbench-bert": ScoreSettings(size="tiny", batch_size=2, seq_len=8, device="cpu")}
+        "nasbench-bert": ScoreSettings(size="tiny", batch_size=2, seq_len=8, device="cpu"),
+        "decoder": ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=2, seq_len=8, device="cpu")}
 N = 1000
 
 
@@ -21,7 +22,7 @@ def _check_valid_and_runs(space, arch, inputs):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert"])
+@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert", "decoder"])
 def test_samples_and_mutations_are_valid_and_build(name):
     space = get_space(name)
     inputs = space.inputs(TINY[name])
@@ -31,10 +32,10 @@ def test_samples_and_mutations_are_valid_and_build(name):
     for arch in samples + children:
         _check_valid_and_runs(space, arch, inputs)
     assert all(space.arch_id(c) != space.arch_id(p) for p, c in zip(samples, children))
-    assert len({space.arch_id(a) for a in samples}) > (0.3 if name == "nasbench-bert" else 0.5) * N  # small cells repeat, as in the benchmark
+    assert len({space.arch_id(a) for a in samples}) > {"nasbench-bert": 0.3, "nasbench-nlp": 0.5, "decoder": 0.99}[name] * N  # small cells repeat, as in the benchmark
 
 
-@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert"])
+@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert", "decoder"])
 def test_generation_is_seeded(name):
     space = get_space(name)
     ids = lambda seed: [space.arch_id(space.mutate(space.sample(rng := np.random.default_rng(seed)), rng))
@@ -44,7 +45,7 @@ def test_generation_is_seeded(name):
     assert first == second and ids(1) == ids(1)
 
 
-@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert"])
+@pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert", "decoder"])
 def test_every_gene_vector_decodes_to_a_valid_architecture(name):
     space = get_space(name)
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trainfree.errors import TrainfreeError
 
-SPACE_NAMES = ("nasbench-nlp", "nasbench-bert")
+SPACE_NAMES = ("nasbench-nlp", "nasbench-bert", "decoder")
 
 
 def _space_settings(args, space_name: str, corpus: str | None = None):
@@ -87,8 +87,9 @@ def cmd_search(args) -> int:
 
 
 def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None):
-    """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches, plus the
-    expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
+    """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
+    mean and median percentile, share of searches whose choice is at least as good as the benchmark's
+    10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
     parallel pass through the store, so the searches read their values back instead of recomputing."""
     from trainfree.runner import score_architectures
     from trainfree.search import arch_targets, lookup, run_search
@@ -101,6 +102,10 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
     rows = [{"strategy": "random choice", "metric": "-", "seeds": len(targets), "target_mean": statistics.fmean(
         targets.values()), "target_sd": statistics.pstdev(targets.values()), "percentile_mean": statistics.fmean(
         r["percentile"] for r in all_lookups), "regret_mean": statistics.fmean(r["regret"] for r in all_lookups)}]
+    p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
+    sign = 1.0 if bench.lower_is_better else -1.0
+    rows[0]["percentile_median"] = statistics.median(r["percentile"] for r in all_lookups)
+    rows[0]["share_beyond_p10"] = statistics.fmean(sign * t <= sign * p10 for t in targets.values())
     for metric in metrics:
         for strategy in strategies:
             evs = [run_search(bench.space, metric, strategy, budget, seed, settings, benchmark=bench, store=store,
@@ -109,8 +114,9 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
             rows.append({"strategy": strategy, "metric": metric, "seeds": len(seeds), "target_mean": statistics.fmean(ts),
                          "target_sd": statistics.pstdev(ts),
                          "percentile_mean": statistics.fmean(e["percentile"] for e in evs),
+                         "percentile_median": statistics.median(e["percentile"] for e in evs),
+                         "share_beyond_p10": statistics.fmean(sign * t <= sign * p10 for t in ts),
                          "regret_mean": statistics.fmean(e["regret"] for e in evs)})
-    p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
     return rows, {"distinct_architectures": len(targets), "best": values[0], "p10": p10}
 
 
@@ -135,7 +141,8 @@ def cmd_search_eval(args) -> int:
     print(f"{bench.name}: {summary['distinct_architectures']} distinct architectures, target {bench.target} "
           f"({'lower' if bench.lower_is_better else 'higher'} is better); best {summary['best']:.4f}, "
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, seeds 0..{args.seeds - 1}")
-    columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "regret_mean"]
+    columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "percentile_median",
+               "share_beyond_p10", "regret_mean"]
     _print_table(rows, columns)
     if args.output:
         _write_csv(args.output, rows, columns)

@@ -13,16 +13,38 @@ SHIPPED = {
     "nasbench-bert": ("nasbench_bert/bert_benchmark.json.gz", "nasbench-bert"),
 }
 
-__all__ = ["Benchmark", "Record", "SHIPPED", "load_benchmark"]
+LTS_FILE = "lts/lts_decoder_benchmark.json.gz"
+
+__all__ = ["Benchmark", "Record", "SHIPPED", "load_benchmark", "shipped_names"]
+
+
+def shipped_names() -> list[str]:
+    """Every shipped benchmark name, the LTS settings as ``lts:SETTING``."""
+    from trainfree.benchmarks.lts import settings_of
+    from trainfree.data import data_path
+
+    return list(SHIPPED) + [f"lts:{s}" for s in settings_of(Path(str(data_path(*LTS_FILE.split("/")))))]
 
 
 def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
     """Load a shipped benchmark by name, or a file: NAS-Bench-NLP ``.csv``/``.csv.gz`` results or a
-    ``.zip``/folder of training logs; NAS-Bench-BERT ``.json``/``.json.gz`` (``target``: glue or a task)."""
+    ``.zip``/folder of training logs; NAS-Bench-BERT ``.json``/``.json.gz`` (``target``: glue or a task);
+    LTS settings as ``lts:SETTING`` (shipped) or ``PATH.json#SETTING`` (``target``: valid_ppl, test_ppl,
+    latency or memory)."""
     from trainfree.benchmarks import nasbench_bert, nasbench_nlp
 
     text = str(source)
     name = None
+    if text.startswith("lts:") or "#" in text:
+        from trainfree.benchmarks.lts import load_lts
+        from trainfree.data import data_path
+
+        if text.startswith("lts:"):
+            return load_lts(Path(str(data_path(*LTS_FILE.split("/")))), text[4:], name=text, target=target)
+        file, setting = text.rsplit("#", 1)
+        if not Path(file).exists():
+            raise InvalidBenchmark(f"{file}: no such file")
+        return load_lts(Path(file), setting, target=target)
     if text in SHIPPED:
         from trainfree.data import data_path
 

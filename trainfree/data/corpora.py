@@ -81,3 +81,22 @@ def paper_window(corpus: str = "ptb", split: str = "test", batch_size: int = 50,
         raise TrainfreeError(f"{corpus} {split} has {data.shape[0]} rows at batch size {batch_size}; "
                              f"offset {offset} + seq_len {seq_len} does not fit")
     return data[offset: offset + seq_len]
+
+
+@lru_cache(maxsize=None)
+def frequency_ranks(corpus: str) -> np.ndarray:
+    """id -> rank of the word by its frequency in the train split (0 = most frequent; ties by first
+    appearance). Word-level adaptive softmaxes put frequent words in low ids; ranked ids keep that."""
+    c = load_corpus(corpus)
+    counts = np.bincount(c.splits["train"], minlength=c.vocab_size)
+    order = np.lexsort((np.arange(c.vocab_size), -counts))  # by count desc, then id
+    ranks = np.empty(c.vocab_size, dtype=np.int64)
+    ranks[order] = np.arange(c.vocab_size)
+    return ranks
+
+
+def ranked_window(corpus: str = "wikitext-2", split: str = "test", batch_size: int = 16, seq_len: int = 32,
+                  offset: int = 0) -> np.ndarray:
+    """(batch_size, seq_len + 1) frequency-ranked word ids: the paper window's columns as rows, one token
+    longer so that inputs are [:, :-1] and next-token targets [:, 1:]."""
+    return frequency_ranks(corpus)[paper_window(corpus, split, batch_size, seq_len + 1, offset).T]

@@ -16,7 +16,7 @@ import torch
 
 from trainfree.metrics.base import Probe, metric
 
-SPACES = ("nasbench-nlp", "nasbench-bert")
+SPACES = ("nasbench-nlp", "nasbench-bert", "decoder")
 NEEDS = {"forward", "gradients", "labels"}
 
 

@@ -7,7 +7,8 @@ from trainfree.metrics.base import Probe, metric
 SPACES = ("nasbench-nlp", "nasbench-bert")
 
 
-@metric("params", higher_is_better=True, needs={"weights"}, spaces=SPACES, published_column="Number of Parameters")
+@metric("params", higher_is_better=True, needs={"weights"}, spaces=SPACES + ("decoder",),
+        published_column="Number of Parameters")
 def params(probe: Probe) -> float:
     """Number of parameters of the built model (tied weights counted once)."""
     return float(sum(p.numel() for p in probe.model.parameters()))

@@ -9,8 +9,10 @@ SPACES: Registry = Registry("search space")
 def get_space(name: str):
     if not len(SPACES):  # registered lazily: the spaces import torch, their genotype modules do not
         from trainfree.spaces.bert.space import NASBenchBERTSpace
+        from trainfree.spaces.decoder.space import DecoderSpace
         from trainfree.spaces.nasbench_nlp.space import NASBenchNLPSpace
 
         SPACES.add(NASBenchNLPSpace.name, NASBenchNLPSpace())
         SPACES.add(NASBenchBERTSpace.name, NASBenchBERTSpace())
+        SPACES.add(DecoderSpace.name, DecoderSpace())
     return SPACES.get(name)

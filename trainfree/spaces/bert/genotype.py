@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from trainfree.errors import InvalidArchitecture
+from trainfree.errors import InvalidArchitecture, json_object
 
 LAYER_FIELDS = ("operation_type", "operation_parameter", "num_operation_heads", "feed_forward_dimension",
                 "num_feed_forward")
@@ -62,13 +62,7 @@ def parse_genotype(source: str | Mapping[str, Any], where: str = "") -> BertGeno
     Every value must be one the search space allows; errors name the field, e.g.
     ``encoder_layers[2].operation_parameter``.
     """
-    if isinstance(source, str):
-        try:
-            source = json.loads(source)
-        except ValueError as err:
-            raise _fail(where, f"not valid JSON ({err})") from None
-    if not isinstance(source, Mapping):
-        raise _fail(where, f"expected a JSON object, got {type(source).__name__}")
+    source = json_object(source, where)
     space = search_space()
     if "hidden_size" not in source:
         raise _fail(where, "missing field 'hidden_size'")
