@@ -1,9 +1,10 @@
 """Seconds per architecture of each metric on its own (a fresh probe each time), and of a set of
 metrics scored together on one probe (shared passes computed once), at the paper's protocol for
 the space: NAS-Bench-NLP paper-size model on 50 x 70 PTB tokens, or the NAS-Bench-BERT paper metric
-model on 32 x 128 WordPiece tokens. Model build is timed separately.
+model on 32 x 128 WordPiece tokens, or LTS decoders (the first distinct ones of random_GPT2_wt103) on
+16 x 32 words. Model build is timed separately.
 
-    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert] [--n 3] [--metrics a,b] [--together default|a,b]
+    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b] [--together default|a,b]
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from trainfree.benchmarks import load_benchmark
 from trainfree.metrics import METRICS, Probe, get_metric
 from trainfree.spaces import get_space
 
-BENCH = {"nasbench-nlp": "nasbench-nlp-ptb", "nasbench-bert": "nasbench-bert"}
+BENCH = {"nasbench-nlp": "nasbench-nlp-ptb", "nasbench-bert": "nasbench-bert", "decoder": "lts:random_GPT2_wt103"}
 
 
 def main() -> None:

@@ -214,7 +214,7 @@ def cmd_reproduce(args) -> int:
     _write_csv(out / f"{args.name}.csv", dicts, list(dicts[0]))
     meta = api.provenance(settings, metrics, bench.head(args.limit))
     note = (f"Benchmark `{bench.name}` ({len(bench.head(args.limit))} architectures, target `{bench.target}`, "
-            f"lower is better); signed so that positive = the metric ranks better-trained architectures higher. "
+            f"{'lower' if bench.lower_is_better else 'higher'} is better); signed so that positive = the metric ranks better-trained architectures higher. "
             f"Settings fingerprint `{meta['fingerprint']}`, trainfree {meta['trainfree_version']}, "
             f"torch {meta['torch_version']}, corpus `{settings.corpus}`.\n\n"
             f"Command: `{_invocation('reproduce', 'reproduce ' + args.part)}`")

@@ -75,6 +75,11 @@ def cmd_report(args) -> int:
     if not entries and not searches:
         raise TrainfreeError("nothing to report: give --scores, --store or --search")
     provenance["command"] = _invocation("report", "report")
+    if args.figures:
+        from trainfree.report import html as report_html
+
+        args.figures.mkdir(parents=True, exist_ok=True)
+        report_html.FIGURES_DIR = args.figures
     page = render(bench, entries, provenance, searches, resamples=args.resamples, seed=args.bootstrap_seed,
                   title=args.title)
     atomic_write(args.output, lambda fh: fh.write(page))
@@ -95,6 +100,7 @@ def add_parser(sub, settings_args, positive) -> None:
     p.add_argument("--limit", type=positive, default=None, help="only the first N benchmark records")
     p.add_argument("--output", type=Path, required=True, help="the HTML file to write")
     p.add_argument("--title", default=None)
+    p.add_argument("--figures", type=Path, default=None, help="also write every figure as a PNG into this folder")
     p.add_argument("--resamples", type=positive, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--bootstrap-seed", type=int, default=0)
     settings_args(p, seed_flag="--model-seed", execution=False)

@@ -22,7 +22,15 @@ pre { padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 """
 
 
+#: when set (a Path), every figure is also written there as a PNG named after its alt text
+FIGURES_DIR = None
+
+
 def _img(png: bytes, alt: str) -> str:
+    if FIGURES_DIR is not None:
+        import re
+
+        (FIGURES_DIR / (re.sub(r"[^A-Za-z0-9_.-]+", "_", alt).strip("_") + ".png")).write_bytes(png)
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 

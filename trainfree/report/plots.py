@@ -22,7 +22,7 @@ def _pyplot():
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     _pyplot().close(fig)
     return buf.getvalue()
 
