@@ -128,6 +128,8 @@ def test_malformed_scores_file(csv_sample, tmp_path):
 
 def test_metrics_listing_and_version():
     assert "hidden_cov" in run("metrics").stdout
+    decoder = run("metrics", "--space", "decoder").stdout
+    assert "decoder_params" in decoder and "snip" in decoder and "hidden_cov " not in decoder
     assert run("--version").stdout.startswith("trainfree ")
 
 

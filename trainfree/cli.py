@@ -289,9 +289,11 @@ def _invocation(command: str, fallback: str) -> str:
 def cmd_metrics(args) -> int:
     from trainfree.metrics import METRICS
 
-    for m in METRICS:
+    shown = [m for m in METRICS if not args.space or args.space in m.spaces]
+    width = max(len(m.name) for m in shown)
+    for m in shown:
         direction = "higher" if m.higher_is_better else "lower"
-        print(f"{m.name:16s} {direction:6s} v{m.version:3s} needs={','.join(sorted(m.needs)):24s} "
+        print(f"{m.name:{width}s} {direction:6s} v{m.version:3s} needs={','.join(sorted(m.needs)):24s} "
               f"spaces={','.join(m.spaces):14s} {m.description}")
     return 0
 
@@ -351,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("metrics", help="list the registered metrics")
+    p.add_argument("--space", choices=["nasbench-nlp", "nasbench-bert", "decoder"], default=None,
+                   help="only the metrics of this space")
     p.set_defaults(func=cmd_metrics)
 
     from trainfree import cli_report, cli_search
