@@ -51,3 +51,58 @@ def test_ray_matches_in_process(one_thread):
 def test_unknown_executor():
     with pytest.raises(UnknownName, match="choose from: local, process, ray"):
         _values("slurm", 1)
+
+
+def _pool_workers(parent: int) -> list[int]:
+    """Pids of the spawned pool workers of ``parent`` (not its resource tracker)."""
+    import os
+
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            out.append(int(pid))
+    return out
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="needs /proc to find the workers")
+def test_a_dying_worker_gives_a_clear_error_and_keeps_finished_work(tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_store import _sample_csv
+
+    bench, store = tmp_path / "b.csv", tmp_path / "s.db"
+    _sample_csv(bench, 300)
+    proc = subprocess.Popen([sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics",
+                             "hidden_cov", "--size", "tiny", "--jobs", "2", "--store", str(store), "--output",
+                             str(tmp_path / "o.csv"), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline, stored = time.time() + 120, 0
+    while time.time() < deadline and proc.poll() is None and stored == 0:
+        time.sleep(0.05)
+        if store.exists():
+            try:
+                with sqlite3.connect(store, timeout=1) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+    workers = _pool_workers(proc.pid)
+    assert proc.poll() is None and workers, "the run ended before a worker could be killed"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "a worker process died" in err and "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] >= stored > 0

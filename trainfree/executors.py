@@ -9,12 +9,13 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator, Sequence
 
 import torch
 
 from trainfree.config import ScoreSettings
-from trainfree.errors import MissingExtra, UnknownName
+from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -59,7 +60,13 @@ def run_process_pool(space_name, chunks, settings, jobs: int) -> Iterator[tuple[
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                yield pending.pop(fut), fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise TrainfreeError("a worker process died while scoring (killed, or out of memory?); what "
+                                         "finished is kept in the store: rerun to resume, with fewer --jobs if memory "
+                                         "ran out") from None
+                yield pending.pop(fut), result
     finally:  # on Ctrl-C or an error: drop queued chunks, keep what finished
         executor.shutdown(wait=True, cancel_futures=True)
 
