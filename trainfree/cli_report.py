@@ -46,7 +46,8 @@ def cmd_report(args) -> int:
 
     if args.scores and args.store:
         raise TrainfreeError("give --scores or --store, not both")
-    bench = load_benchmark(args.benchmark, target=args.target).head(args.limit)
+    whole = load_benchmark(args.benchmark, target=args.target)
+    bench = whole.head(args.limit)
     if args.scores:
         entries = read_scores(args.scores)
         meta_path = Path(str(args.scores) + ".meta.json")
@@ -81,7 +82,7 @@ def cmd_report(args) -> int:
         args.figures.mkdir(parents=True, exist_ok=True)
         report_html.FIGURES_DIR = args.figures
     page = render(bench, entries, provenance, searches, resamples=args.resamples, seed=args.bootstrap_seed,
-                  title=args.title)
+                  title=args.title, search_benchmark=whole)
     atomic_write(args.output, lambda fh: fh.write(page))
     print(f"wrote {args.output} ({len(page) // 1024} KiB; {len({e.metric for e in entries})} metrics over "
           f"{len(bench.records)} architectures, {len(searches)} searches)")

@@ -123,8 +123,9 @@ def search_section(search: dict, bench=None) -> str:
                 best, best_f = t, f
             line.append(by_id.get(best["arch_id"], math.nan) if best else math.nan)
         targets_line = line
+    label = f"{search['strategy']} search by {metric}, seed {search['seed']}"
     out.append(_img(plots.trajectory(steps, fitness, metric, targets_line, bench.target if bench else ""),
-                    "search trajectory"))
+                    f"trajectory of the {label}"))
     if search.get("evaluation"):
         ev = search["evaluation"]
         out.append(_table(["chosen", "target", "percentile (0 = best)", "regret", "benchmark best"],
@@ -137,7 +138,7 @@ def search_section(search: dict, bench=None) -> str:
         out.append(f"<h3>Pareto front: <code>{html.escape(metric)}</code> against <code>{html.escape(objective)}"
                    f"</code></h3>")
         out.append(_img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
-                        "Pareto front"))
+                        f"Pareto front of the {label}"))
         out.append(_table(["architecture", metric, objective],
                           [[f"<code>{t['arch_id']}</code>", _num(t["values"][metric], 4),
                             _num(t["values"][objective], 4)] for t in search["pareto"]]))
@@ -145,8 +146,9 @@ def search_section(search: dict, bench=None) -> str:
 
 
 def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resamples: int = 1000, seed: int = 0,
-           title: str | None = None) -> str:
-    """The whole page: correlation table with intervals, scatter plots, top-k curves, searches, provenance."""
+           title: str | None = None, search_benchmark=None) -> str:
+    """The whole page: correlation table with intervals, scatter plots, top-k curves, searches, provenance.
+    ``search_benchmark`` (default ``bench``) is where the searches' choices are looked up."""
     import json
 
     from trainfree import __version__
@@ -166,7 +168,7 @@ def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resam
         parts.append(correlation_section(bench, scores, resamples, seed))
     if searches:
         parts.append("<h2 id='searches'>Searches</h2>")
-        parts += [search_section(s, bench) for s in searches]
+        parts += [search_section(s, search_benchmark or bench) for s in searches]
     parts.append("<h2 id='provenance'>Provenance</h2><p class=note>The settings and versions that produced these "
                  "numbers.</p><pre>" + html.escape(json.dumps(provenance, indent=1, sort_keys=True, default=str))
                  + "</pre></body></html>")

@@ -27,6 +27,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _auto_scale(ax, values, axis: str = "y") -> None:
+    """A symmetric-log axis when the values span more than three orders of magnitude (hidden covariance
+    runs from -1e3 to -1e7): a linear axis would squash all but the outliers into one line."""
+    v = np.asarray(values, float)
+    v = np.abs(v[np.isfinite(v) & (v != 0)])
+    if len(v) < 2 or v.max() / v.min() < 1e3:
+        return
+    kwargs = {"linthresh": float(np.percentile(v, 5))}
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("symlog", **kwargs)
+
+
 def _ranks(x: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
@@ -44,6 +55,7 @@ def scatter(metric: str, values, targets, target_name: str, tau: float) -> bytes
     axes[0].set_xlabel(metric)
     axes[0].set_ylabel(target_name)
     axes[0].set_title("raw")
+    _auto_scale(axes[0], v, "x")
     if len(v):
         axes[1].scatter(_ranks(v), _ranks(t), s=6, alpha=0.5, color="tab:orange", edgecolors="none")
     axes[1].set_xlabel(f"rank of {metric} (fraction)")
@@ -82,6 +94,7 @@ def trajectory(steps, fitness, metric: str, targets=None, target_name: str = "")
     ax.plot(steps, np.where(np.isfinite(best), best, np.nan), color="tab:red", label="best so far")
     ax.set_xlabel("evaluation")
     ax.set_ylabel(f"{metric} (higher = better)")
+    _auto_scale(ax, f)
     if targets is not None:
         ax2 = ax.twinx()
         ax2.plot(steps, targets, color="tab:green", linestyle="--", label=f"{target_name} of the best so far")
@@ -102,6 +115,7 @@ def pareto(fitness, costs, front_mask, metric: str, objective: str) -> bytes:
     ax.plot(c[m][order], f[m][order], "o-", color="tab:red", markersize=4, label="Pareto front")
     ax.set_xlabel(f"{objective} (lower = better)")
     ax.set_ylabel(f"{metric} (higher = better)")
+    _auto_scale(ax, f)
     if len(c) and np.all(c[np.isfinite(c)] > 0) and np.nanmax(c) / max(np.nanmin(c), 1e-300) > 100:
         ax.set_xscale("log")
     ax.legend(fontsize=7)
