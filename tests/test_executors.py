@@ -78,9 +78,8 @@ def test_a_dying_worker_gives_a_clear_error_and_keeps_finished_work(tmp_path):
     import sqlite3
     import subprocess
     import sys
-    import time
 
-    from tests.test_store import _sample_csv
+    from tests.test_store import _sample_csv, wait_for_rows
 
     bench, store = tmp_path / "b.csv", tmp_path / "s.db"
     _sample_csv(bench, 300)
@@ -88,15 +87,7 @@ def test_a_dying_worker_gives_a_clear_error_and_keeps_finished_work(tmp_path):
                              "hidden_cov", "--size", "tiny", "--jobs", "2", "--store", str(store), "--output",
                              str(tmp_path / "o.csv"), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline, stored = time.time() + 120, 0
-    while time.time() < deadline and proc.poll() is None and stored == 0:
-        time.sleep(0.05)
-        if store.exists():
-            try:
-                with sqlite3.connect(store, timeout=1) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
+    stored = wait_for_rows(proc, store, 1)
     workers = _pool_workers(proc.pid)
     assert proc.poll() is None and workers, "the run ended before a worker could be killed"
     os.kill(workers[0], signal.SIGKILL)

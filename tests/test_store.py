@@ -74,10 +74,9 @@ def _sample_csv(path, n):
         csv.writer(dst).writerows(rows[: n + 1])
 
 
-def kill_when_stored(cmd, store_path, rows: int) -> None:
-    """Run ``cmd`` and SIGKILL it (its whole process group) once the store holds ``rows`` scores."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline, stored = time.time() + 120, 0
+def wait_for_rows(proc, store_path, rows: int, timeout: float = 120) -> int:
+    """Poll the store until it holds ``rows`` scores or ``proc`` ends; the count last seen."""
+    deadline, stored = time.time() + timeout, 0
     while time.time() < deadline and proc.poll() is None and stored < rows:
         time.sleep(0.05)
         if store_path.exists():
@@ -86,6 +85,13 @@ def kill_when_stored(cmd, store_path, rows: int) -> None:
                     stored = conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
+    return stored
+
+
+def kill_when_stored(cmd, store_path, rows: int) -> None:
+    """Run ``cmd`` and SIGKILL it (its whole process group) once the store holds ``rows`` scores."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for_rows(proc, store_path, rows)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
