@@ -137,8 +137,11 @@ class Problem:
         spent = len(fresh) > room
         fresh = dict(list(fresh.items())[:room])
         if fresh:
+            # a pool is started per call: worth it for a batch, not for evolution's one child at a time
+            small = len(fresh) < 2 * self.jobs
             run = score_architectures(self.space.name, [(a, arch) for a, arch in fresh.items()], self.metrics,
-                                      self.settings, jobs=self.jobs, executor=self.executor, store=self.store,
+                                      self.settings, jobs=1 if small else self.jobs,
+                                      executor="local" if small else self.executor, store=self.store,
                                       address=self.address)
             by_id: dict[str, dict] = {}
             for row in run.rows:
