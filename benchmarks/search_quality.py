@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from trainfree.benchmarks import load_benchmark
-from trainfree.cli_search import search_eval
+from trainfree.search import search_eval
 from trainfree.spaces import get_space
 from trainfree.store import Store
 

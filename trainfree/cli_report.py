@@ -77,12 +77,10 @@ def cmd_report(args) -> int:
         raise TrainfreeError("nothing to report: give --scores, --store or --search")
     provenance["command"] = _invocation("report", "report")
     if args.figures:
-        from trainfree.report import html as report_html
-
         args.figures.mkdir(parents=True, exist_ok=True)
-        report_html.FIGURES_DIR = args.figures
     page = render(bench, entries, provenance, searches, resamples=args.resamples, seed=args.bootstrap_seed,
-                  title=args.title, search_benchmark=whole)
+                  title=args.title, search_benchmark=whole,
+                  figures_dir=args.figures)
     atomic_write(args.output, lambda fh: fh.write(page))
     print(f"wrote {args.output} ({len(page) // 1024} KiB; {len({e.metric for e in entries})} metrics over "
           f"{len(bench.records)} architectures, {len(searches)} searches)")

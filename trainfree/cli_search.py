@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -20,13 +18,12 @@ def _space_settings(args, space_name: str, corpus: str | None = None):
     return _settings(args, argparse.Namespace(space=space_name, corpus=corpus))
 
 
-def _open_store(args, scratch: bool = False):
+def _open_store(args, scratch_dir: str | None = None):
+    """The store the flags ask for; with --no-store, None, or a throwaway one in ``scratch_dir``."""
     from trainfree.store import Store, default_store_path
 
     if args.no_store:
-        if not scratch:
-            return None
-        return Store(Path(tempfile.mkdtemp(prefix="trainfree-")) / "scores.sqlite")
+        return Store(Path(scratch_dir) / "scores.sqlite") if scratch_dir else None
     return Store(args.store or default_store_path())
 
 
@@ -86,58 +83,26 @@ def cmd_search(args) -> int:
     return 0
 
 
-def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None):
-    """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
-    mean and median percentile, share of searches whose choice is at least as good as the benchmark's
-    10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
-    parallel pass through the store, so the searches read their values back instead of recomputing."""
-    from trainfree.runner import score_architectures
-    from trainfree.search import arch_targets, lookup, run_search
-
-    score_architectures(bench.space, [(r.name, r.arch) for r in bench.records], list(dict.fromkeys(metrics)), settings,
-                        jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress)
-    targets = arch_targets(bench)
-    values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
-    all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]
-    rows = [{"strategy": "random choice", "metric": "-", "seeds": len(targets), "target_mean": statistics.fmean(
-        targets.values()), "target_sd": statistics.pstdev(targets.values()), "percentile_mean": statistics.fmean(
-        r["percentile"] for r in all_lookups), "regret_mean": statistics.fmean(r["regret"] for r in all_lookups)}]
-    p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
-    sign = 1.0 if bench.lower_is_better else -1.0
-    rows[0]["percentile_median"] = statistics.median(r["percentile"] for r in all_lookups)
-    rows[0]["share_beyond_p10"] = statistics.fmean(sign * t <= sign * p10 for t in targets.values())
-    for metric in metrics:
-        for strategy in strategies:
-            evs = [run_search(bench.space, metric, strategy, budget, seed, settings, benchmark=bench, store=store,
-                              jobs=1, executor="local").evaluation() for seed in seeds]
-            ts = [e["target"] for e in evs]
-            rows.append({"strategy": strategy, "metric": metric, "seeds": len(seeds), "target_mean": statistics.fmean(ts),
-                         "target_sd": statistics.pstdev(ts),
-                         "percentile_mean": statistics.fmean(e["percentile"] for e in evs),
-                         "percentile_median": statistics.median(e["percentile"] for e in evs),
-                         "share_beyond_p10": statistics.fmean(sign * t <= sign * p10 for t in ts),
-                         "regret_mean": statistics.fmean(e["regret"] for e in evs)})
-    return rows, {"distinct_architectures": len(targets), "best": values[0], "p10": p10}
-
-
 def cmd_search_eval(args) -> int:
     from trainfree.benchmarks import load_benchmark
     from trainfree.cli import _Progress, _print_table, _write_csv
     from trainfree.executors import default_jobs
+    from trainfree.search import search_eval
     from trainfree.spaces import get_space
 
     bench = load_benchmark(args.benchmark)
     metrics = args.metrics or [get_space(bench.space).default_metrics[0]]
     settings = _space_settings(args, bench.space, bench.corpus)
-    store = _open_store(args, scratch=True)
     progress = _Progress(args)
-    try:
-        rows, summary = search_eval(bench, metrics, args.strategies, list(range(args.seeds)), args.budget, settings,
-                                    store, jobs=args.jobs or default_jobs(), executor=args.executor,
-                                    on_progress=progress)
-    finally:
-        progress.close()
-        store.close()
+    with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards
+        store = _open_store(args, scratch)
+        try:
+            rows, summary = search_eval(bench, metrics, args.strategies, list(range(args.seeds)), args.budget,
+                                        settings, store, jobs=args.jobs or default_jobs(), executor=args.executor,
+                                        on_progress=progress)
+        finally:
+            progress.close()
+            store.close()
     print(f"{bench.name}: {summary['distinct_architectures']} distinct architectures, target {bench.target} "
           f"({'lower' if bench.lower_is_better else 'higher'} is better); best {summary['best']:.4f}, "
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, seeds 0..{args.seeds - 1}")

@@ -22,15 +22,12 @@ pre { padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 """
 
 
-#: when set (a Path), every figure is also written there as a PNG named after its alt text
-FIGURES_DIR = None
-
-
-def _img(png: bytes, alt: str) -> str:
-    if FIGURES_DIR is not None:
+def _img(png: bytes, alt: str, figures_dir=None) -> str:
+    """An embedded image; with ``figures_dir`` (a Path) also a PNG there, named after its alt text."""
+    if figures_dir is not None:
         import re
 
-        (FIGURES_DIR / (re.sub(r"[^A-Za-z0-9_.-]+", "_", alt).strip("_") + ".png")).write_bytes(png)
+        (figures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", alt).strip("_") + ".png")).write_bytes(png)
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -52,7 +49,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Seque
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def correlation_section(bench, scores, resamples: int, seed: int) -> str:
+def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> str:
     from trainfree.api import correlate
     from trainfree.evaluation.correlation import topk_precision
     from trainfree.metrics import get_metric
@@ -95,14 +92,14 @@ def correlation_section(bench, scores, resamples: int, seed: int) -> str:
         orient = {"higher_is_better": spec.higher_is_better, "target_lower_is_better": bench.lower_is_better}
         curves[r.metric] = (all_ks, [topk_precision(v, t, k, **orient) for k in all_ks])
         out.append(f"<h3><code>{html.escape(r.metric)}</code></h3>")
-        out.append(_img(plots.scatter(r.metric, v, t, bench.target, r.correlation.kendall_tau),
+        out.append(img(plots.scatter(r.metric, v, t, bench.target, r.correlation.kendall_tau),
                         f"{r.metric} against {bench.target}"))
     out.append("<h2 id='topk'>Top-k precision</h2>")
-    out.append(_img(plots.topk_curves(curves, n), "top-k precision curves"))
+    out.append(img(plots.topk_curves(curves, n), "top-k precision curves"))
     return "\n".join(out)
 
 
-def search_section(search: dict, bench=None) -> str:
+def search_section(search: dict, bench=None, img=_img) -> str:
     from trainfree.search import arch_targets
 
     metric, higher = search["metric"], search.get("metric_higher_is_better", True)
@@ -124,7 +121,7 @@ def search_section(search: dict, bench=None) -> str:
             line.append(by_id.get(best["arch_id"], math.nan) if best else math.nan)
         targets_line = line
     label = f"{search['strategy']} search by {metric}, seed {search['seed']}"
-    out.append(_img(plots.trajectory(steps, fitness, metric, targets_line, bench.target if bench else ""),
+    out.append(img(plots.trajectory(steps, fitness, metric, targets_line, bench.target if bench else ""),
                     f"trajectory of the {label}"))
     if search.get("evaluation"):
         ev = search["evaluation"]
@@ -137,7 +134,7 @@ def search_section(search: dict, bench=None) -> str:
         costs = [t["values"].get(objective, math.nan) for t in trials]
         out.append(f"<h3>Pareto front: <code>{html.escape(metric)}</code> against <code>{html.escape(objective)}"
                    f"</code></h3>")
-        out.append(_img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
+        out.append(img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
                         f"Pareto front of the {label}"))
         out.append(_table(["architecture", metric, objective],
                           [[f"<code>{t['arch_id']}</code>", _num(t["values"][metric], 4),
@@ -146,14 +143,17 @@ def search_section(search: dict, bench=None) -> str:
 
 
 def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resamples: int = 1000, seed: int = 0,
-           title: str | None = None, search_benchmark=None) -> str:
+           title: str | None = None, search_benchmark=None, figures_dir=None) -> str:
     """The whole page: correlation table with intervals, scatter plots, top-k curves, searches, provenance.
-    ``search_benchmark`` (default ``bench``) is where the searches' choices are looked up."""
+    ``search_benchmark`` (default ``bench``) is where the searches' choices are looked up; ``figures_dir``
+    (a Path) also receives every figure as a PNG."""
+    from functools import partial
     import json
 
     from trainfree import __version__
 
     title = title or f"trainfree report: {bench.name}"
+    img = partial(_img, figures_dir=figures_dir)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
@@ -165,10 +165,10 @@ def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resam
                  ("topk", "top-k precision", scores), ("searches", "searches", searches),
                  ("provenance", "provenance", True)) if on) + "</p>"]
     if scores:
-        parts.append(correlation_section(bench, scores, resamples, seed))
+        parts.append(correlation_section(bench, scores, resamples, seed, img))
     if searches:
         parts.append("<h2 id='searches'>Searches</h2>")
-        parts += [search_section(s, search_benchmark or bench) for s in searches]
+        parts += [search_section(s, search_benchmark or bench, img) for s in searches]
     parts.append("<h2 id='provenance'>Provenance</h2><p class=note>The settings and versions that produced these "
                  "numbers.</p><pre>" + html.escape(json.dumps(provenance, indent=1, sort_keys=True, default=str))
                  + "</pre></body></html>")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,3 +112,36 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
     if not problem.trials:
         raise TrainfreeError("the search evaluated no architecture")
     return SearchResult(problem, strategy, seed, benchmark)
+
+
+def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None):
+    """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
+    mean and median percentile, share of searches whose choice is at least as good as the benchmark's
+    10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
+    parallel pass through the store, so the searches read their values back instead of recomputing."""
+    from trainfree.runner import score_architectures
+
+    score_architectures(bench.space, [(r.name, r.arch) for r in bench.records], list(dict.fromkeys(metrics)), settings,
+                        jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress)
+    targets = arch_targets(bench)
+    values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
+    all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]
+    rows = [{"strategy": "random choice", "metric": "-", "seeds": len(targets), "target_mean": statistics.fmean(
+        targets.values()), "target_sd": statistics.pstdev(targets.values()), "percentile_mean": statistics.fmean(
+        r["percentile"] for r in all_lookups), "regret_mean": statistics.fmean(r["regret"] for r in all_lookups)}]
+    p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
+    sign = 1.0 if bench.lower_is_better else -1.0
+    rows[0]["percentile_median"] = statistics.median(r["percentile"] for r in all_lookups)
+    rows[0]["share_beyond_p10"] = statistics.fmean(sign * t <= sign * p10 for t in targets.values())
+    for metric in metrics:
+        for strategy in strategies:
+            evs = [run_search(bench.space, metric, strategy, budget, seed, settings, benchmark=bench, store=store,
+                              jobs=1, executor="local").evaluation() for seed in seeds]
+            ts = [e["target"] for e in evs]
+            rows.append({"strategy": strategy, "metric": metric, "seeds": len(seeds), "target_mean": statistics.fmean(ts),
+                         "target_sd": statistics.pstdev(ts),
+                         "percentile_mean": statistics.fmean(e["percentile"] for e in evs),
+                         "percentile_median": statistics.median(e["percentile"] for e in evs),
+                         "share_beyond_p10": statistics.fmean(sign * t <= sign * p10 for t in ts),
+                         "regret_mean": statistics.fmean(e["regret"] for e in evs)})
+    return rows, {"distinct_architectures": len(targets), "best": values[0], "p10": p10}

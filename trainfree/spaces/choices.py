@@ -66,10 +66,22 @@ class GeneChooser(RandomChooser):
 
 
 class GeneratedSpace:
-    """Generation methods of a space, from its ``generator`` module (``sample``, ``mutate``, ``decode``,
-    ``n_genes``, ``features``): what trainfree.search needs."""
+    """What every space shares: identity and JSON from the architecture's own ``arch_id``,
+    ``canonical_json()`` and ``to_dict()``, and generation from the space's ``generator`` module
+    (``sample``, ``mutate``, ``decode``, ``n_genes``, ``features``), which trainfree.search needs."""
 
     generator = None
+
+    def arch_id(self, arch) -> str:
+        return arch.arch_id
+
+    def canonical_json(self, arch) -> str:
+        return arch.canonical_json()
+
+    def to_json(self, arch) -> str:
+        import json
+
+        return json.dumps(arch.to_dict())
 
     def sample(self, rng: np.random.Generator):
         return self.generator.sample(rng)

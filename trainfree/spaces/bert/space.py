@@ -1,8 +1,6 @@
 """The NAS-Bench-BERT search space: genotypes in, seeded encoders and WordPiece batches out."""
 from __future__ import annotations
 
-import json
-
 import torch
 
 from trainfree.config import ScoreSettings
@@ -27,15 +25,6 @@ class NASBenchBERTSpace(GeneratedSpace):
 
     def from_json(self, text, where: str = "") -> BertGenotype:
         return parse_genotype(text, where)
-
-    def to_json(self, arch: BertGenotype) -> str:
-        return json.dumps(arch.to_dict())
-
-    def arch_id(self, arch: BertGenotype) -> str:
-        return arch.arch_id
-
-    def canonical_json(self, arch: BertGenotype) -> str:
-        return arch.canonical_json()
 
     def check(self, settings: ScoreSettings) -> None:
         size_for(settings.size)

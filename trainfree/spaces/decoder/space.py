@@ -1,8 +1,6 @@
 """The decoder space: LTS GPT-2 / Transformer-XL genotypes in, seeded models and token batches out."""
 from __future__ import annotations
 
-import json
-
 import torch
 
 from trainfree.config import ScoreSettings
@@ -27,15 +25,6 @@ class DecoderSpace(GeneratedSpace):
 
     def from_json(self, text, where: str = "") -> DecoderGenotype:
         return parse_decoder(text, where)
-
-    def to_json(self, arch: DecoderGenotype) -> str:
-        return json.dumps(arch.to_dict())
-
-    def arch_id(self, arch: DecoderGenotype) -> str:
-        return arch.arch_id
-
-    def canonical_json(self, arch: DecoderGenotype) -> str:
-        return arch.canonical_json()
 
     def check(self, settings: ScoreSettings) -> None:
         size = size_for(settings.size)

@@ -24,15 +24,6 @@ class NASBenchNLPSpace(GeneratedSpace):
     def from_json(self, text, where: str = "") -> Recipe:
         return parse_recipe(text, where)
 
-    def to_json(self, arch: Recipe) -> str:
-        return arch.to_json()
-
-    def arch_id(self, arch: Recipe) -> str:
-        return arch.arch_id
-
-    def canonical_json(self, arch: Recipe) -> str:
-        return arch.canonical_json()
-
     def check(self, settings: ScoreSettings) -> None:
         """Raise a clear error for settings this space cannot use, before any work starts."""
         from trainfree.spaces.nasbench_nlp.lm import get_size
