@@ -42,6 +42,18 @@ def test_hidden_covariance_against_numpy_reference():
     assert hidden_covariance(torch.tensor(states, dtype=torch.float32)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_eig_score_equals_the_eigenvalue_sum_and_is_nan_below_minus_k():
+    from trainfree.metrics.linalg import correlation_rows, eig_score
+
+    rng = np.random.default_rng(3)
+    for n, d in ((40, 10), (8, 30), (500, 120)):  # full rank, rank deficient, larger
+        corr = correlation_rows(torch.tensor(rng.normal(size=(n, d)) @ rng.normal(size=(d, d))))
+        lam = np.linalg.eigvalsh(corr.numpy())
+        expected = -np.sum(np.log(lam + EIG_K) + 1 / (lam + EIG_K))
+        assert eig_score(corr) == pytest.approx(expected, rel=1e-9)
+    assert math.isnan(eig_score(torch.diag(torch.tensor([1.0, -0.5], dtype=torch.float64))))
+
+
 def test_rank_deficiency_costs_about_one_over_k_per_direction():
     rng = np.random.default_rng(1)
     base = rng.normal(size=(400, 6))

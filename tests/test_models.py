@@ -2,7 +2,8 @@
 import torch
 
 from trainfree.spaces.nasbench_nlp.cell import RecipeRNN
-from trainfree.spaces.nasbench_nlp.lm import build_lm
+from trainfree.spaces.nasbench_nlp import draws
+from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm, get_size
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 from tests.conftest import LSTM, RNN
 
@@ -132,6 +133,53 @@ def test_build_is_seeded_and_leaves_global_rng_alone():
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.encoder.weight, c.encoder.weight)
+
+
+def _torch_drawn(recipe, vocab, size, seed):
+    """The reference: the model drawing its own weights from torch's generator, in the benchmark's order."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return RecipeLM(recipe, vocab, get_size(size))
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
+
+
+def test_stream_build_equals_torch_draws_bit_for_bit(ptb):
+    # Cells of several shapes (hidden tuple sizes, input fan-ins), two seeds, growing the stream.
+    recipes, seen = [], set()
+    for record in ptb.records:
+        if record.arch.arch_id not in seen and len(recipes) < 12:
+            seen.add(record.arch.arch_id)
+            recipes.append(record.arch)
+    recipes += [parse_recipe(LSTM), parse_recipe(RNN)]
+    assert draws.stream(0, (300, 16)).formula is not None  # this torch's rounding is a known one
+    for seed in (0, 7):
+        for recipe in recipes:
+            _assert_same_weights(build_lm(recipe, 300, "tiny", seed), _torch_drawn(recipe, 300, "tiny", seed))
+    # paper size: the stream grows past its first chunk
+    _assert_same_weights(build_lm(recipes[0], 10000, "paper", 0), _torch_drawn(recipes[0], 10000, "paper", 0))
+
+
+def test_build_without_a_known_rounding_draws_with_torch(monkeypatch):
+    monkeypatch.setattr(draws, "_FORMULAS", ())
+    monkeypatch.setattr(draws, "_CACHE", {})
+    assert draws.stream(0, (50, 16)).formula is None
+    _assert_same_weights(build_lm(parse_recipe(LSTM), 50, "tiny", 0), _torch_drawn(parse_recipe(LSTM), 50, "tiny", 0))
+
+
+def test_stream_refuses_a_wrong_rounding(monkeypatch):
+    # a formula that is off by one ulp must not be picked
+    def off(u, lo, width, out):
+        draws._fma(u, lo, width, out)
+        out.copy_(torch.nextafter(out, torch.full_like(out, 2.0)))
+
+    monkeypatch.setattr(draws, "_FORMULAS", (off, draws._float64))
+    assert draws.UniformStream(0, (50, 16)).formula is draws._float64
 
 
 def test_init_ranges_follow_the_benchmark():

@@ -29,8 +29,11 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
     hook = (lambda _name, act: codes.append(act > 0)) if kernel else None
 
     with torch.no_grad():
-        h = model.encoder(probe.inputs) if layer == 1 else layer_outputs(probe, layer - 1, kernel)
-        out = model.layers[layer - 1](h, activation_hook=hook)
+        if layer == 1:  # embed and project each distinct token once
+            tokens, rows = torch.unique(probe.inputs, return_inverse=True)
+            out = model.layers[0](model.encoder(tokens), activation_hook=hook, rows=rows)
+        else:
+            out = model.layers[layer - 1](layer_outputs(probe, layer - 1, kernel), activation_hook=hook)
         if kernel:
             probe._cache[("activation_kernel", layer)] = binary_code_kernel(torch.cat(codes, dim=1))
     probe._cache[key] = out

@@ -18,10 +18,12 @@ _ACT = {
 class MultiLinear(nn.Module):
     """y = in_0 W_0^T + b + sum_{i>=1} in_i W_i^T: one weight per input, a single bias."""
 
-    def __init__(self, input_sizes: list[int], out_size: int):
+    def __init__(self, input_sizes: list[int], out_size: int, init: bool = True):
         super().__init__()
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(out_size, s)) for s in input_sizes)
         self.bias = nn.Parameter(torch.empty(out_size))
+        if not init:  # the caller sets the values (trainfree.spaces.nasbench_nlp.draws)
+            return
         # Construction-time init, kept because it advances the seeded RNG exactly as the benchmark did;
         # RecipeRNN then re-draws every parameter.
         for w in self.weights:
@@ -33,7 +35,8 @@ class MultiLinear(nn.Module):
 class RecipeRNN(nn.Module):
     """One recurrent layer: the hidden tuple starts at zeros and is updated by the recipe each step."""
 
-    def __init__(self, recipe: Recipe, input_size: int, hidden_size: int):
+    def __init__(self, recipe: Recipe, input_size: int, hidden_size: int, init: bool = True):
+        """With ``init`` False no random draws are made and the parameters are left uninitialised."""
         super().__init__()
         self.recipe = recipe
         self.input_size = input_size
@@ -43,38 +46,63 @@ class RecipeRNN(nn.Module):
         for node in recipe.nodes:  # recipe order fixes the order of the seeded draws
             if node.op == "linear":
                 sizes = [input_size if i == "x" else hidden_size for i in node.inputs]
-                self.components[node.name] = MultiLinear(sizes, hidden_size)
+                self.components[node.name] = MultiLinear(sizes, hidden_size, init)
         self._order = recipe.topological_order()
-        # value name -> the (linear node, input position) terms that read it
+        live = recipe.live_nodes()
+        self._live_order = [node for node in self._order if node.name in live]
+        # value name -> the (linear node, input position) terms that read it; all nodes, or live ones
         self._consumers: dict[str, list[tuple[str, int]]] = {}
+        self._live_consumers: dict[str, list[tuple[str, int]]] = {}
         for node in recipe.nodes:
             if node.op == "linear":
                 for k, inp in enumerate(node.inputs):
                     self._consumers.setdefault(inp, []).append((node.name, k))
-        self.reset_parameters()
+                    if node.name in live:
+                        self._live_consumers.setdefault(inp, []).append((node.name, k))
+        if init:
+            self.reset_parameters()
+
+    def init_bound(self) -> float:
+        return 1.0 / math.sqrt(self.hidden_size)
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
+        bound = self.init_bound()
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, inputs: torch.Tensor, activation_hook=None, state_hook=None) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, activation_hook=None, state_hook=None,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
         """inputs (T, B, input_size) -> outputs (T, B, hidden): h_new_0 after each step.
 
+        With ``rows`` (T, B), ``inputs`` (U, input_size) are the distinct input vectors and step t of
+        sequence b reads ``inputs[rows[t, b]]``: each distinct vector is projected once (a batch of
+        token embeddings repeats most tokens).
         ``activation_hook(node_name, tensor)`` sees every activation output (B, H);
         ``state_hook(t, h)`` sees the h_prev_0 that step t receives (the zero state at t = 0).
+        Without an activation hook, nodes that cannot reach the output (``Recipe.live_nodes``) are
+        skipped: the outputs are the same, with less work.
         """
-        steps, batch = inputs.shape[0], inputs.shape[1]
+        every_node = activation_hook is not None
+        order = self._order if every_node else self._live_order
+        consumers = self._consumers if every_node else self._live_consumers
+        steps, batch = (inputs.shape[0], inputs.shape[1]) if rows is None else rows.shape
         # Every linear term reading the same value is one matmul with the weights concatenated;
         # the x-terms do not depend on the recurrence, so they are done for all steps at once.
         fused = {}
-        for value, terms in self._consumers.items():
+        for value, terms in consumers.items():
             weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
             fused[value] = (terms, weight.t())
         x_parts = {}
         if "x" in fused:
             terms, weight = fused.pop("x")
-            x_parts = dict(zip(terms, (inputs @ weight).split(self.hidden_size, dim=-1)))
+            projected = inputs @ weight
+            if rows is not None:
+                projected = projected[rows]
+            x_parts = dict(zip(terms, projected.split(self.hidden_size, dim=-1)))
+            for (name, k), part in x_parts.items():
+                if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
+                    x_parts[(name, k)] = part + self.components[name].bias
+        biased = {name for name, k in x_parts if k == 0}
         hidden = [inputs.new_zeros(batch, self.hidden_size) for _ in range(self.tuple_size)]
         outputs = []
         for t in range(steps):
@@ -84,10 +112,11 @@ class RecipeRNN(nn.Module):
             parts = {term: part[t] for term, part in x_parts.items()}
             for name in list(values):
                 self._project(name, values[name], fused, parts)
-            for node in self._order:
+            for node in order:
                 if node.op == "linear":
-                    bias = self.components[node.name].bias
-                    out = parts[(node.name, 0)] + bias
+                    out = parts[(node.name, 0)]
+                    if node.name not in biased:
+                        out = out + self.components[node.name].bias
                     for k in range(1, len(node.inputs)):
                         out = out + parts[(node.name, k)]
                 elif node.op in _ACT:
@@ -103,7 +132,8 @@ class RecipeRNN(nn.Module):
                     out = z * a + (1 - z) * b
                 values[node.name] = out
                 self._project(node.name, out, fused, parts)
-            hidden = [values[f"h_new_{i}"] for i in range(self.tuple_size)]
+            # a skipped h_new_i is never read: its h_prev_i feeds no live node
+            hidden = [values.get(f"h_new_{i}", hidden[i]) for i in range(self.tuple_size)]
             outputs.append(hidden[0])
         return torch.stack(outputs, dim=0)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from trainfree.errors import UnknownName
 from trainfree.spaces.nasbench_nlp.cell import RecipeRNN
+from trainfree.spaces.nasbench_nlp.draws import UniformStream, stream
 from trainfree.spaces.nasbench_nlp.recipe import Recipe
 
 
@@ -48,19 +49,44 @@ class RecipeLM(nn.Module):
     ``logits`` applies the tied decoder for metrics that need a next-token loss.
     """
 
-    def __init__(self, recipe: Recipe, vocab_size: int, size: LMSize):
+    def __init__(self, recipe: Recipe, vocab_size: int, size: LMSize, init: bool = True):
+        """``init`` draws the weights from torch's global generator in the benchmark's order; without
+        it the weights are left for ``fill_from`` to set."""
         super().__init__()
         self.recipe = recipe
         self.size = size
-        self.encoder = nn.Embedding(vocab_size, size.emsize)  # draws N(0, 1), as the benchmark did
+        # draws N(0, 1), as the benchmark did (later overwritten, but it advances the generator)
+        self.encoder = nn.Embedding(vocab_size, size.emsize, _weight=None if init else torch.empty(vocab_size, size.emsize))
         widths = [size.emsize] + [size.nhid] * (size.nlayers - 1) + [size.emsize]
-        self.layers = nn.ModuleList(RecipeRNN(recipe, widths[i], widths[i + 1]) for i in range(size.nlayers))
+        self.layers = nn.ModuleList(RecipeRNN(recipe, widths[i], widths[i + 1], init) for i in range(size.nlayers))
+        self.decoder_bias = nn.Parameter(torch.zeros(vocab_size))
+        if not init:
+            return
         # The benchmark built an untied nhid-wide decoder first and then tied it; replay its draws.
         nn.init.kaiming_uniform_(torch.empty(vocab_size, size.nhid), a=math.sqrt(5))
         nn.init.uniform_(torch.empty(vocab_size), -1 / math.sqrt(size.nhid), 1 / math.sqrt(size.nhid))
-        self.decoder_bias = nn.Parameter(torch.zeros(vocab_size))
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)  # the tied decoder weight's own re-draw
+
+    @torch.no_grad()
+    def fill_from(self, stream: UniformStream) -> None:
+        """Set every weight to what ``init`` draws, taking the values from the seed's shared stream.
+
+        Offsets count the draws ``init`` makes after the embedding's normal draw: each layer's
+        construction-time draws (discarded) then its kept re-draw, the untied decoder's weight and
+        bias, and the embedding's two uniform draws, of which the second is kept.
+        """
+        offset = 0
+        for layer in self.layers:
+            params = list(layer.parameters())
+            offset += sum(p.numel() for p in params)
+            bound = layer.init_bound()
+            for p in params:
+                stream.fill_(p.data, offset, -bound, bound)
+                offset += p.numel()
+        vocab = self.encoder.num_embeddings
+        offset += vocab * self.size.nhid + vocab + self.encoder.weight.numel()
+        stream.fill_(self.encoder.weight.data, offset, -0.1, 0.1)
 
     def layer_outputs(self, tokens: torch.Tensor, upto: int | None = None,
                       embedded: torch.Tensor | None = None, activation_hook=None,
@@ -111,9 +137,18 @@ def build_lm(recipe: Recipe, vocab_size: int, size: str | LMSize = "paper", seed
              device: str | torch.device = "cpu") -> RecipeLM:
     """Build the model under ``seed`` exactly as NAS-Bench-NLP did (CPU construction), in eval mode.
 
-    The global torch RNG is forked, so callers' random state is left untouched.
+    The weights come from this process's cached stream of the seed's draws (``draws``), bit for bit
+    what ``RecipeLM(..., init=True)`` under ``torch.manual_seed(seed)`` gives; where this torch's
+    rounding is not one the stream knows, the model draws them itself. The global torch RNG is
+    left untouched either way.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = RecipeLM(recipe, vocab_size, get_size(size))
+    size = get_size(size)
+    shared = stream(seed, (vocab_size, size.emsize))
+    if shared.formula is not None:
+        model = RecipeLM(recipe, vocab_size, size, init=False)
+        model.fill_from(shared)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = RecipeLM(recipe, vocab_size, size)
     return model.to(device).eval()

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 from trainfree.errors import InvalidArchitecture
@@ -72,10 +73,27 @@ class Recipe:
     def canonical_json(self) -> str:
         return json.dumps(self.canonical().to_dict(), separators=(",", ":"))
 
-    @property
+    @cached_property  # a benchmark asks for it per record, several times
     def arch_id(self) -> str:
         """sha1 of the canonical JSON (first 16 hex digits): stable across runs and machines."""
         return hashlib.sha1(self.canonical_json().encode()).hexdigest()[:16]
+
+    def live_nodes(self) -> set[str]:
+        """Names of the nodes that can affect h_new_0 at some step: its ancestors, and the ancestors
+        of every h_new_i whose h_prev_i is read by a live node (the state carries them to later steps)."""
+        by_name = {n.name: n for n in self.nodes}
+        needed, live = {"h_new_0"}, set()
+        while True:
+            live, stack = set(), list(needed)
+            while stack:
+                name = stack.pop()
+                if name not in live:
+                    live.add(name)
+                    stack.extend(by_name[name].inputs if name in by_name else ())
+            more = needed | {f"h_new_{i}" for i in range(self.hidden_tuple_size) if f"h_prev_{i}" in live}
+            if more == needed:
+                return {name for name in live if name in by_name}
+            needed = more
 
     def topological_order(self) -> list[Node]:
         """Nodes in an evaluation order (inputs before the nodes that use them)."""
