@@ -43,6 +43,37 @@ def test_thread_count_changes_only_rounding():
         assert (n1, m1, s1) == (n2, m2, s2) and v1 == pytest.approx(v2, rel=1e-6)
 
 
+def test_in_process_threads_apply_for_the_run_and_are_restored(monkeypatch):
+    import trainfree.executors as ex
+
+    seen = []
+    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append(torch.get_num_threads()) or [])
+    before = torch.get_num_threads()
+    list(ex.run_local("nasbench-nlp", [[], []], TINY, threads=1))
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    list(ex.run_local("nasbench-nlp", [[]], TINY))  # no thread count: the caller's own
+    assert seen[-1] == before
+
+
+def test_limit_threads_gives_torch_the_threads_and_every_openblas_one():
+    # scipy ships its own OpenBLAS, loaded after the worker starts; unlimited, its idle threads spin
+    # and take the cores of torch's threads (and of the other workers)
+    import ast
+    import subprocess
+    import sys
+
+    code = ("import torch; from trainfree.executors import limit_threads; limit_threads(2); "
+            "import scipy.linalg; from threadpoolctl import threadpool_info; "
+            "print(torch.get_num_threads(), sorted((i['internal_api'], i['num_threads']) for i in threadpool_info()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    torch_threads, pools = out.split(" ", 1)
+    pools = ast.literal_eval(pools)
+    assert torch_threads == "2"
+    blas = [n for api, n in pools if api == "openblas"]  # numpy's and scipy's, with the wheels from PyPI
+    assert blas and all(n == 1 for n in blas)
+    assert all(n == 2 for api, n in pools if api == "openmp")
+
+
 def test_ray_matches_in_process(one_thread):
     pytest.importorskip("ray")
     assert _values("ray", 2) == _values("local", 1)

@@ -34,10 +34,13 @@ def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Bench
 
 def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSettings | None = None,
           limit: int | None = None, jobs: int = 1, executor: str | None = None, store=None,
-          address: str | None = None, on_progress: Callable[[int, int], None] | None = None) -> ScoreRun:
+          address: str | None = None, on_progress: Callable[[int, int], None] | None = None,
+          threads: int | None = None) -> ScoreRun:
     """Score the first ``limit`` architectures of a benchmark with each metric.
 
     ``store`` (a :class:`trainfree.store.Store`) makes the run resumable and skips stored keys.
+    ``jobs`` worker processes run ``threads`` torch threads each (default one; in-process, with
+    ``jobs=1``, the caller's own setting).
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
     """
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
@@ -52,7 +55,7 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
             raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
     items = [(r.name, r.arch) for r in bench.records]
     return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=store,
-                               benchmark=bench.name, address=address, on_progress=on_progress)
+                               benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
 
 
 @dataclass(frozen=True)

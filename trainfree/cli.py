@@ -50,7 +50,10 @@ def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed", execut
         return
     g = p.add_argument_group("execution and storage")
     g.add_argument("--jobs", type=_positive, default=None,
-                   help="worker processes (default: the number of cores)")
+                   help="parallel jobs, each on --threads cores (default: the number of cores)")
+    g.add_argument("--threads", type=_positive, default=1,
+                   help="torch/BLAS threads per job (default 1, so --jobs N uses N cores: separate jobs "
+                        "scale better than threads on the small recurrent matmuls)")
     g.add_argument("--executor", choices=["local", "process", "ray"], default=None,
                    help="local (in-process), process (a process pool; the default when --jobs > 1), "
                         "or ray (needs trainfree[ray]; with --address for a cluster)")
@@ -104,7 +107,8 @@ def _run_scoring(args, bench, metrics, settings):
     progress = _Progress(args)
     try:
         return api.score(bench, metrics, settings, limit=args.limit, jobs=args.jobs or default_jobs(),
-                         executor=args.executor, store=store, address=args.address, on_progress=progress)
+                         executor=args.executor, store=store, address=args.address, on_progress=progress,
+                         threads=args.threads)
     except KeyboardInterrupt:
         if store is not None:
             print(f"\ninterrupted: finished scores are kept in {store.path}; rerun to resume", file=sys.stderr)

@@ -51,7 +51,7 @@ def cmd_search(args) -> int:
     try:
         result = run_search(space_name, metric, args.strategy, args.budget, args.search_seed, settings,
                             objective=args.objective, benchmark=bench, store=store, jobs=args.jobs or default_jobs(),
-                            executor=args.executor, address=args.address, on_progress=progress,
+                            executor=args.executor, address=args.address, on_progress=progress, threads=args.threads,
                             **({"population": args.population} if args.population else {}))
     except KeyboardInterrupt:
         if store is not None:
@@ -99,7 +99,7 @@ def cmd_search_eval(args) -> int:
         try:
             rows, summary = search_eval(bench, metrics, args.strategies, list(range(args.seeds)), args.budget,
                                         settings, store, jobs=args.jobs or default_jobs(), executor=args.executor,
-                                        on_progress=progress)
+                                        on_progress=progress, threads=args.threads)
         finally:
             progress.close()
             store.close()

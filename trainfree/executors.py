@@ -5,9 +5,11 @@ which alone writes the store. Every executor yields ``(task index, outcomes)`` a
 """
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator, Sequence
@@ -25,11 +27,22 @@ def default_jobs() -> int:
 
 
 def limit_threads(threads: int) -> None:
-    """Workers must not fight over cores: cap torch's and the BLAS libraries' thread pools."""
+    """Workers must not fight over cores: torch gets ``threads``, numpy's and scipy's OpenBLAS one.
+
+    The OpenBLAS work here is small float64 algebra (600 x 600 correlations and factors) that threads
+    barely speed up, while idle OpenBLAS threads spin and take cores from torch's. threadpoolctl only
+    reaches libraries already loaded and scipy brings its own OpenBLAS: the variables cover libraries
+    loaded later, and scipy.linalg is loaded now.
+    """
     from threadpoolctl import threadpool_limits
 
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    importlib.import_module("scipy.linalg")
+
     torch.set_num_threads(threads)
-    threadpool_limits(threads)
+    threadpool_limits(threads, user_api="openmp")
+    threadpool_limits(1, user_api="blas")
 
 
 def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
@@ -41,9 +54,30 @@ def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], 
     return [o for arch, metrics in chunk for o in score_one(space, arch, metrics, settings)]
 
 
-def run_local(space_name, chunks, settings) -> Iterator[tuple[int, list]]:
+@contextmanager
+def _threads_for_now(threads: int | None):
+    """In-process scoring with a thread count: set for the run, then restored for the caller."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    importlib.import_module("scipy.linalg")  # its OpenBLAS must be loaded to be limited
+
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads, user_api="openmp"), threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_local(space_name, chunks, settings, threads: int | None = None) -> Iterator[tuple[int, list]]:
     for i, chunk in enumerate(chunks):
-        yield i, score_chunk(space_name, chunk, settings)
+        with _threads_for_now(threads):
+            result = score_chunk(space_name, chunk, settings)
+        yield i, result
 
 
 def _init_pool_worker(threads: int) -> None:
@@ -51,8 +85,8 @@ def _init_pool_worker(threads: int) -> None:
     limit_threads(threads)
 
 
-def run_process_pool(space_name, chunks, settings, jobs: int) -> Iterator[tuple[int, list]]:
-    threads = max(1, default_jobs() // jobs)
+def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | None = None) -> Iterator[tuple[int, list]]:
+    threads = threads or 1
     ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
     executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_pool_worker, initargs=(threads,))
     try:
@@ -71,7 +105,8 @@ def run_process_pool(space_name, chunks, settings, jobs: int) -> Iterator[tuple[
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def run_ray(space_name, chunks, settings, jobs: int, address: str | None) -> Iterator[tuple[int, list]]:
+def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
+            threads: int | None = None) -> Iterator[tuple[int, list]]:
     try:
         import ray
     except ImportError:
@@ -79,11 +114,11 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None) -> Ite
     started = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": jobs}))
+                 **({} if address else {"num_cpus": jobs * (threads or 1)}))
         started = True
     try:
-        remote = ray.remote(num_cpus=1)(_ray_chunk)
-        refs = {remote.remote(space_name, c, settings): i for i, c in enumerate(chunks)}
+        remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
+        refs = {remote.remote(space_name, c, settings, threads or 1): i for i, c in enumerate(chunks)}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -95,17 +130,19 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None) -> Ite
             ray.shutdown()
 
 
-def _ray_chunk(space_name, chunk, settings):
-    limit_threads(1)
+def _ray_chunk(space_name, chunk, settings, threads):
+    limit_threads(threads)
     return score_chunk(space_name, chunk, settings)
 
 
 def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSettings, jobs: int,
-               address: str | None = None) -> Iterator[tuple[int, list]]:
+               address: str | None = None, threads: int | None = None) -> Iterator[tuple[int, list]]:
+    """``threads``: torch/BLAS threads per worker. Worker processes (pool, Ray) default to one, so
+    ``jobs`` workers use ``jobs`` cores; in-process scoring keeps the caller's setting unless given."""
     if executor == "local":
-        return run_local(space_name, chunks, settings)
+        return run_local(space_name, chunks, settings, threads)
     if executor == "process":
-        return run_process_pool(space_name, chunks, settings, jobs)
+        return run_process_pool(space_name, chunks, settings, jobs, threads)
     if executor == "ray":
-        return run_ray(space_name, chunks, settings, jobs, address)
+        return run_ray(space_name, chunks, settings, jobs, address, threads)
     raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")

@@ -78,6 +78,7 @@ class Problem:
     executor: str | None = None
     address: str | None = None
     on_progress: object = None
+    threads: int | None = None
     trials: list[Trial] = field(default_factory=list)
     _seen: dict[str, Trial] = field(default_factory=dict)
 
@@ -142,7 +143,7 @@ class Problem:
             run = score_architectures(self.space.name, [(a, arch) for a, arch in fresh.items()], self.metrics,
                                       self.settings, jobs=1 if small else self.jobs,
                                       executor="local" if small else self.executor, store=self.store,
-                                      address=self.address)
+                                      address=self.address, threads=self.threads)
             by_id: dict[str, dict] = {}
             for row in run.rows:
                 by_id.setdefault(row.arch_id, {})[row.metric] = row

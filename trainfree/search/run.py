@@ -81,7 +81,7 @@ def lookup(targets: dict[str, float], arch_id: str, lower_is_better: bool) -> di
 def run_search(space_name: str, metric: str, strategy: str = "random", budget: int = 100, seed: int = 0,
                settings: ScoreSettings | None = None, objective: str | None = None, benchmark=None,
                store=None, jobs: int = 1, executor: str | None = None, address: str | None = None,
-               on_progress=None, **options) -> SearchResult:
+               on_progress=None, threads: int | None = None, **options) -> SearchResult:
     """Search ``space_name`` for architectures the ``metric`` ranks best (and, with an ``objective``,
     cheapest). ``benchmark`` (a Benchmark of that space) keeps the search within its architectures."""
     from trainfree.spaces import get_space
@@ -104,7 +104,7 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
         candidates = Candidates(space, [r.arch for r in benchmark.records if math.isfinite(r.target)])
     settings = settings or space.default_settings()
     problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs,
-                      executor or ("process" if jobs > 1 else "local"), address, on_progress)
+                      executor or ("process" if jobs > 1 else "local"), address, on_progress, threads)
     try:
         fn(problem, seed, **options)
     except BudgetSpent:
@@ -114,7 +114,8 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
     return SearchResult(problem, strategy, seed, benchmark)
 
 
-def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None):
+def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None,
+                threads=None):
     """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
     mean and median percentile, share of searches whose choice is at least as good as the benchmark's
     10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
@@ -122,7 +123,8 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
     from trainfree.runner import score_architectures
 
     score_architectures(bench.space, [(r.name, r.arch) for r in bench.records], list(dict.fromkeys(metrics)), settings,
-                        jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress)
+                        jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress,
+                        threads=threads)
     targets = arch_targets(bench)
     values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
     all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]
