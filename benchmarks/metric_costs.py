@@ -15,6 +15,7 @@ import time
 import torch
 
 from trainfree.benchmarks import load_benchmark
+from trainfree.executors import limit_threads
 from trainfree.metrics import METRICS, Probe, get_metric
 from trainfree.spaces import get_space
 
@@ -30,7 +31,7 @@ def main() -> None:
                         help="also time this comma-separated set on one probe ('default': the space's default set)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    limit_threads(args.threads)  # torch's threads; numpy's and scipy's BLAS one, as in trainfree's workers
     names = args.metrics.split(",") if args.metrics else [m.name for m in METRICS if args.space in m.spaces]
     bench = load_benchmark(BENCH[args.space])
     archs, seen = [], set()
@@ -42,7 +43,7 @@ def main() -> None:
             break
     space = get_space(args.space)
     settings = space.default_settings().with_(device="cpu")
-    Probe(archs[0], space, settings).inputs  # load the corpus once
+    Probe(archs[0], space, settings).model  # load the corpus, and draw the seed's weight stream, once
     builds = []
     for arch in archs:
         start = time.perf_counter()
