@@ -75,6 +75,25 @@ def test_evolution_over_the_generator_improves_on_its_first_population():
     assert len({t.arch_id for t in p.trials}) == 40
 
 
+def test_a_search_starts_its_worker_pool_once(monkeypatch, small_ptb):
+    import trainfree.executors as ex
+
+    started = []
+
+    class Counting(ex.ProcessPoolExecutor):
+        def __init__(self, *a, **k):
+            started.append(1)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(ex, "ProcessPoolExecutor", Counting)
+    pooled = run_search("nasbench-nlp", "hidden_cov", "random", 24, seed=2, settings=TINY, benchmark=small_ptb,
+                        jobs=2, threads=1)  # batches of 8: three batches
+    assert started == [1]
+    local = run_search("nasbench-nlp", "hidden_cov", "random", 24, seed=2, settings=TINY, benchmark=small_ptb)
+    assert [(t.arch_id, t.values) for t in pooled.problem.trials] == [
+        (t.arch_id, pytest.approx(t.values, rel=1e-6)) for t in local.problem.trials]
+
+
 def test_nearest_candidate():
     space = get_space("nasbench-bert")
     rng = np.random.default_rng(0)

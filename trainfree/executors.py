@@ -85,10 +85,63 @@ def _init_pool_worker(threads: int) -> None:
     limit_threads(threads)
 
 
-def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | None = None) -> Iterator[tuple[int, list]]:
-    threads = threads or 1
-    ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
-    executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_pool_worker, initargs=(threads,))
+class WorkerPool:
+    """Worker processes kept for several scoring calls (a search's batches), so they start once:
+    a start costs seconds (torch's import, a model's seeded draws), a batch a few more."""
+
+    def __init__(self, jobs: int, threads: int | None = None):
+        self.jobs, self.threads = jobs, threads or 1
+        self._executor: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
+            self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_pool_worker,
+                                                 initargs=(self.threads,))
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextmanager
+def session(executor: str, jobs: int, threads: int | None = None, address: str | None = None):
+    """Keep an executor's workers up across several ``run_chunks`` calls; yields the ``pool`` to pass them.
+
+    A process pool starts once; a Ray instance this session starts is shut down at its end. In-process
+    scoring needs nothing.
+    """
+    if executor == "process":
+        with WorkerPool(jobs, threads) as pool:
+            yield pool
+    elif executor == "ray":
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            _init_ray(ray, jobs, threads, address)
+        try:
+            yield None
+        finally:
+            if started:
+                ray.shutdown()
+    else:
+        yield None
+
+
+def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | None = None,
+                     pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
+    own = pool is None
+    pool = pool or WorkerPool(jobs, threads)
+    executor = pool.executor()
+    pending = {}
     try:
         pending = {executor.submit(score_chunk, space_name, c, settings): i for i, c in enumerate(chunks)}
         while pending:
@@ -102,19 +155,32 @@ def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | Non
                                          "ran out") from None
                 yield pending.pop(fut), result
     finally:  # on Ctrl-C or an error: drop queued chunks, keep what finished
-        executor.shutdown(wait=True, cancel_futures=True)
+        if own:
+            pool.close()
+        else:
+            for fut in pending:
+                fut.cancel()
 
 
-def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
-            threads: int | None = None) -> Iterator[tuple[int, list]]:
+def _import_ray():
     try:
         import ray
     except ImportError:
         raise MissingExtra("the ray executor needs Ray: pip install 'trainfree[ray]'") from None
+    return ray
+
+
+def _init_ray(ray, jobs: int, threads: int | None, address: str | None) -> None:
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             **({} if address else {"num_cpus": jobs * (threads or 1)}))
+
+
+def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
+            threads: int | None = None) -> Iterator[tuple[int, list]]:
+    ray = _import_ray()
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": jobs * (threads or 1)}))
+        _init_ray(ray, jobs, threads, address)
         started = True
     try:
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
@@ -136,13 +202,15 @@ def _ray_chunk(space_name, chunk, settings, threads):
 
 
 def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSettings, jobs: int,
-               address: str | None = None, threads: int | None = None) -> Iterator[tuple[int, list]]:
+               address: str | None = None, threads: int | None = None,
+               pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
     """``threads``: torch/BLAS threads per worker. Worker processes (pool, Ray) default to one, so
-    ``jobs`` workers use ``jobs`` cores; in-process scoring keeps the caller's setting unless given."""
+    ``jobs`` workers use ``jobs`` cores; in-process scoring keeps the caller's setting unless given.
+    ``pool``, from :func:`session`, reuses running workers instead of starting a pool for this call."""
     if executor == "local":
         return run_local(space_name, chunks, settings, threads)
     if executor == "process":
-        return run_process_pool(space_name, chunks, settings, jobs, threads)
+        return run_process_pool(space_name, chunks, settings, jobs, threads, pool)
     if executor == "ray":
         return run_ray(space_name, chunks, settings, jobs, address, threads)
     raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")

@@ -69,14 +69,15 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
                         settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
                         chunk_size: int = 4, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
-                        on_progress: Callable[[int, int], None] | None = None) -> ScoreRun:
+                        on_progress: Callable[[int, int], None] | None = None, pool=None) -> ScoreRun:
     """Score ``(name, arch)`` items; one row per (item, metric), in input order.
 
     Architectures with the same id are computed once. With a ``store``, keys it already holds are
     reused and every finished chunk is committed as it arrives, so an interrupted run resumes where it
     stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
     the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch/BLAS thread count:
-    one per worker process by default, the caller's own setting in-process.
+    one per worker process by default, the caller's own setting in-process. ``pool`` (from
+    :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
     """
     from trainfree import __version__
     from trainfree.executors import run_chunks
@@ -109,7 +110,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     executor = executor or ("process" if jobs > 1 else "local")
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     finished = 0
-    for index, outcomes in run_chunks(executor, space_name, chunks, settings, jobs, address, threads):
+    for index, outcomes in run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool):
         if store is not None:
             store.put(outcomes, versions, fingerprint, __version__)
         for o in outcomes:

@@ -79,6 +79,7 @@ class Problem:
     address: str | None = None
     on_progress: object = None
     threads: int | None = None
+    pool: object = None  # workers kept up for the whole search (trainfree.executors.session)
     trials: list[Trial] = field(default_factory=list)
     _seen: dict[str, Trial] = field(default_factory=dict)
 
@@ -138,12 +139,12 @@ class Problem:
         spent = len(fresh) > room
         fresh = dict(list(fresh.items())[:room])
         if fresh:
-            # a pool is started per call: worth it for a batch, not for evolution's one child at a time
+            # workers pay for a batch, not for evolution's one child at a time
             small = len(fresh) < 2 * self.jobs
             run = score_architectures(self.space.name, [(a, arch) for a, arch in fresh.items()], self.metrics,
                                       self.settings, jobs=1 if small else self.jobs,
                                       executor="local" if small else self.executor, store=self.store,
-                                      address=self.address, threads=self.threads)
+                                      address=self.address, threads=self.threads, pool=self.pool)
             by_id: dict[str, dict] = {}
             for row in run.rows:
                 by_id.setdefault(row.arch_id, {})[row.metric] = row

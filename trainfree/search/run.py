@@ -84,6 +84,7 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
                on_progress=None, threads: int | None = None, **options) -> SearchResult:
     """Search ``space_name`` for architectures the ``metric`` ranks best (and, with an ``objective``,
     cheapest). ``benchmark`` (a Benchmark of that space) keeps the search within its architectures."""
+    from trainfree.executors import session
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
@@ -103,12 +104,15 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
             raise TrainfreeError(f"benchmark {benchmark.name} holds {benchmark.space} architectures, not {space_name}")
         candidates = Candidates(space, [r.arch for r in benchmark.records if math.isfinite(r.target)])
     settings = settings or space.default_settings()
-    problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs,
-                      executor or ("process" if jobs > 1 else "local"), address, on_progress, threads)
-    try:
-        fn(problem, seed, **options)
-    except BudgetSpent:
-        pass
+    executor = executor or ("process" if jobs > 1 else "local")
+    problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs, executor, address,
+                      on_progress, threads)
+    with session(executor, jobs, threads, address) as pool:
+        problem.pool = pool
+        try:
+            fn(problem, seed, **options)
+        except BudgetSpent:
+            pass
     if not problem.trials:
         raise TrainfreeError("the search evaluated no architecture")
     return SearchResult(problem, strategy, seed, benchmark)
