@@ -52,7 +52,7 @@ def _settings_args(p: argparse.ArgumentParser, seed_flag: str = "--seed", execut
     g.add_argument("--jobs", type=_positive, default=None,
                    help="parallel jobs, each on --threads cores (default: the number of cores)")
     g.add_argument("--threads", type=_positive, default=1,
-                   help="torch/BLAS threads per job (default 1, so --jobs N uses N cores: separate jobs "
+                   help="torch threads per job (default 1, so --jobs N uses N cores: separate jobs "
                         "scale better than threads on the small recurrent matmuls)")
     g.add_argument("--executor", choices=["local", "process", "ray"], default=None,
                    help="local (in-process), process (a process pool; the default when --jobs > 1), "
