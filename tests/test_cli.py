@@ -74,6 +74,17 @@ def test_score_and_correlate_csv(csv_sample, tmp_path):
     assert float(result["kendall_tau_low"]) <= float(result["kendall_tau"]) <= float(result["kendall_tau_high"])
     assert 0 <= float(result["top5_precision"]) <= 1
 
+    proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--baseline", "params", "--resamples", 50,
+               "--output", table)
+    result = {r["metric"]: r for r in _read(table)}
+    assert float(result["params"]["tau_minus_baseline"]) == 0.0
+    h = result["hidden_cov"]
+    assert float(h["tau_minus_baseline"]) == pytest.approx(
+        float(h["kendall_tau"]) - float(result["params"]["kendall_tau"]), abs=1e-9) or int(h["dropped"]) > 0
+    assert float(h["tau_minus_baseline_low"]) <= float(h["tau_minus_baseline"]) <= float(h["tau_minus_baseline_high"])
+    proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--baseline", "snip", check=False)
+    assert proc.returncode != 0 and "baseline 'snip' is not among the scored metrics" in proc.stderr
+
 
 def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"

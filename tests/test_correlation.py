@@ -55,6 +55,26 @@ def test_bootstrap_interval_contains_the_estimate_and_is_seeded():
     assert again == ci
 
 
+def test_paired_difference_against_a_baseline():
+    from trainfree.evaluation.correlation import paired_difference
+
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=200)  # a loss: lower is better
+    good = -t + 0.3 * rng.normal(size=200)  # higher is better, close to the loss order
+    weak = t + 3.0 * rng.normal(size=200)  # lower is better, mostly noise
+    d = paired_difference(good, weak, t, higher_is_better=True, baseline_higher_is_better=False,
+                          target_lower_is_better=True, resamples=200, seed=0)
+    expected = stats.kendalltau(good, -t).statistic - stats.kendalltau(-weak, -t).statistic
+    assert d.n == 200 and d.kendall_tau == pytest.approx(expected)
+    assert 0 < d.low <= d.kendall_tau <= d.high
+    same = paired_difference(good, good, t, higher_is_better=True, baseline_higher_is_better=True,
+                             target_lower_is_better=True, resamples=50)
+    assert (same.kendall_tau, same.low, same.high) == (0.0, 0.0, 0.0)  # paired: no spread at all
+    weak[:10] = np.nan  # pairs with a non-finite value on either side are dropped
+    assert paired_difference(good, weak, t, higher_is_better=True, baseline_higher_is_better=False,
+                             target_lower_is_better=True, resamples=20).n == 190
+
+
 def test_topk_precision():
     from trainfree.evaluation.correlation import topk_precision
 

@@ -94,6 +94,26 @@ def test_a_search_starts_its_worker_pool_once(monkeypatch, small_ptb):
         (t.arch_id, pytest.approx(t.values, rel=1e-6)) for t in local.problem.trials]
 
 
+def test_single_children_run_in_process_on_every_jobs_threads(monkeypatch):
+    import trainfree.runner as runner
+    from trainfree.search.problem import Problem
+
+    calls = []
+    real = runner.score_architectures
+
+    def spy(*a, **k):
+        calls.append((k["executor"], k["threads"]))
+        return real(*a, **{**k, "executor": "local", "jobs": 1, "pool": None})
+
+    monkeypatch.setattr(runner, "score_architectures", spy)
+    space = get_space("nasbench-nlp")
+    problem = Problem(space, "hidden_cov", TINY, budget=10, jobs=2, executor="process", threads=1)
+    archs = [space.sample(np.random.default_rng(i)) for i in range(5)]
+    problem.evaluate(archs[:1])  # one child: in-process, on both jobs' threads
+    problem.evaluate(archs[1:])  # a batch of four: the workers, one thread each
+    assert calls == [("local", 2), ("process", 1)]
+
+
 def test_nearest_candidate():
     space = get_space("nasbench-bert")
     rng = np.random.default_rng(0)

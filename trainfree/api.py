@@ -10,7 +10,8 @@ from trainfree import __version__
 from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidBenchmark, TrainfreeError
-from trainfree.evaluation.correlation import Correlation, bootstrap_ci, correlate_values, topk_precision
+from trainfree.evaluation.correlation import (Correlation, Difference, bootstrap_ci, correlate_values,
+                                             paired_difference, topk_precision)
 from trainfree.metrics import get_metric
 from trainfree.runner import ScoreRow, ScoreRun, score_architectures
 from trainfree.scores import ScoreEntry
@@ -64,19 +65,26 @@ class MetricCorrelation:
     correlation: Correlation
     ci: dict | None = None  # statistic -> Interval (bootstrap)
     topk: dict = field(default_factory=dict)  # k -> precision
+    versus: Difference | None = None  # tau minus the baseline's, paired bootstrap
 
     def as_dict(self) -> dict:
         d = {"metric": self.metric, **self.correlation.as_dict()}
         for stat, interval in (self.ci or {}).items():
             d[f"{stat}_low"], d[f"{stat}_high"] = interval.low, interval.high
         d.update({f"top{k}_precision": p for k, p in self.topk.items()})
+        if self.versus is not None:
+            d.update({"tau_minus_baseline": self.versus.kendall_tau, "tau_minus_baseline_low": self.versus.low,
+                      "tau_minus_baseline_high": self.versus.high})
         return d
 
 
 def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow], ci_resamples: int = 0,
-              topk: Sequence[int] = (), seed: int = 0) -> list[MetricCorrelation]:
+              topk: Sequence[int] = (), seed: int = 0, baseline: str | None = None,
+              resamples: int = 1000) -> list[MetricCorrelation]:
     """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target, with
     percentile-bootstrap intervals when ``ci_resamples`` > 0 and top-k precision for each k.
+    With a ``baseline`` metric (one of the scores, e.g. ``params``), each metric's tau minus the
+    baseline's, with a paired bootstrap interval of ``resamples`` draws.
 
     Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
     """
@@ -87,6 +95,9 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
     if not by_metric:
         raise InvalidBenchmark("the scores hold no rows")
     names = set(bench.targets())
+    if baseline is not None and baseline not in by_metric:
+        raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "
+                             f"({', '.join(sorted(by_metric))})")
     out = []
     for metric_name, values in by_metric.items():
         spec = get_metric(metric_name)
@@ -99,5 +110,11 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
         corr = correlate_values(vals, targets, **orient)
         ci = bootstrap_ci(vals, targets, resamples=ci_resamples, seed=seed, **orient) if ci_resamples else None
         precision = {k: topk_precision(vals, targets, k, **orient) for k in topk}
-        out.append(MetricCorrelation(metric_name, corr, ci, precision))
+        versus = None
+        if baseline is not None:
+            base = [by_metric[baseline].get(r.name, math.nan) for r in matched]
+            versus = paired_difference(vals, base, targets, higher_is_better=spec.higher_is_better,
+                                       baseline_higher_is_better=get_metric(baseline).higher_is_better,
+                                       target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
+        out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
     return out

@@ -170,13 +170,19 @@ def cmd_correlate(args) -> int:
 
     results = [r.as_dict() for r in api.correlate(args.benchmark, read_scores(args.scores),
                                                   ci_resamples=args.resamples if args.ci else 0,
-                                                  topk=args.topk, seed=args.seed)]
+                                                  topk=args.topk, seed=args.seed, baseline=args.baseline,
+                                                  resamples=args.resamples)]
     columns = ["metric", "n", "dropped", "kendall_tau", "spearman", "pearson"]
     if args.ci:
         columns += [f"{s}_{e}" for s in ("kendall_tau", "spearman", "pearson") for e in ("low", "high")]
     columns += [f"top{k}_precision" for k in args.topk]
+    if args.baseline:
+        columns += ["tau_minus_baseline", "tau_minus_baseline_low", "tau_minus_baseline_high"]
     _print_table(results, columns)
     print("(signed: positive = the metric ranks better-trained architectures higher)")
+    if args.baseline:
+        print(f"(tau_minus_baseline: Kendall tau minus {args.baseline}'s on the architectures both scored, with a "
+              f"95% paired-bootstrap interval; an interval above 0 means the metric ranks better)")
     if args.output:
         _write_csv(args.output, results, columns)
     return 0
@@ -327,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--topk", type=_int_list, default=[], help="comma-separated k for top-k precision, e.g. 10,50")
+    p.add_argument("--baseline", default=None,
+                   help="a metric among the scores (e.g. params): add each metric's tau minus the baseline's, "
+                        "with a paired-bootstrap 95%% interval")
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's tables")

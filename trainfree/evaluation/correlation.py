@@ -91,6 +91,50 @@ def bootstrap_ci(values, targets, *, higher_is_better: bool, target_lower_is_bet
     return out
 
 
+@dataclass(frozen=True)
+class Difference:
+    """tau-b of a metric minus tau-b of a baseline on the architectures both scored, with a paired
+    percentile-bootstrap interval (the same resampled architectures for both)."""
+
+    n: int
+    kendall_tau: float
+    low: float
+    high: float
+
+
+def paired_difference(values, baseline, targets, *, higher_is_better: bool, baseline_higher_is_better: bool,
+                      target_lower_is_better: bool, resamples: int = 1000, level: float = 0.95,
+                      seed: int = 0) -> Difference:
+    """Does a metric rank better than a baseline (e.g. the parameter count)? The two taus share their
+    architectures, so their difference is resampled in pairs: an interval that excludes 0 is a
+    difference this benchmark supports, where two overlapping per-metric intervals say little."""
+    v = np.asarray(values, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    if not (v.shape == b.shape == t.shape):
+        raise ValueError(f"expected values, baseline and targets of one length, got {v.shape}, {b.shape}, {t.shape}")
+    keep = np.isfinite(v) & np.isfinite(b) & np.isfinite(t)
+    v = v[keep] if higher_is_better else -v[keep]
+    b = b[keep] if baseline_higher_is_better else -b[keep]
+    t = -t[keep] if target_lower_is_better else t[keep]
+    n = len(t)
+    if n < 3:
+        return Difference(n, math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        point = stats.kendalltau(v, t).statistic - stats.kendalltau(b, t).statistic
+        draws = []
+        for _ in range(resamples):
+            idx = rng.integers(0, n, n)
+            draws.append(stats.kendalltau(v[idx], t[idx]).statistic - stats.kendalltau(b[idx], t[idx]).statistic)
+    draws = np.asarray(draws, dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail]) if len(draws) else (math.nan, math.nan)
+    return Difference(n, float(point), float(low), float(high))
+
+
 def topk_precision(values, targets, k: int, *, higher_is_better: bool, target_lower_is_better: bool) -> float:
     """Share of the true top-k architectures (by target) that the metric also puts in its top-k."""
     v, t = _oriented(values, targets, higher_is_better, target_lower_is_better)

@@ -139,12 +139,16 @@ class Problem:
         spent = len(fresh) > room
         fresh = dict(list(fresh.items())[:room])
         if fresh:
-            # workers pay for a batch, not for evolution's one child at a time
+            # workers pay for a batch, not for evolution's one child at a time: that runs in-process,
+            # on the threads of all the jobs (their workers are idle meanwhile)
             small = len(fresh) < 2 * self.jobs
+            threads = self.threads
+            if small and self.jobs > 1:
+                threads = self.jobs * (self.threads or 1)
             run = score_architectures(self.space.name, [(a, arch) for a, arch in fresh.items()], self.metrics,
                                       self.settings, jobs=1 if small else self.jobs,
                                       executor="local" if small else self.executor, store=self.store,
-                                      address=self.address, threads=self.threads, pool=self.pool)
+                                      address=self.address, threads=threads, pool=self.pool)
             by_id: dict[str, dict] = {}
             for row in run.rows:
                 by_id.setdefault(row.arch_id, {})[row.metric] = row

@@ -3,7 +3,8 @@
 Every model is built under the same seed, so every architecture's weights are slices of one random
 stream: after the embedding's N(0, 1) draw (the same for all), each ``uniform_(a, b)`` on a float32
 tensor takes one 32-bit Mersenne-Twister output per element, u = (r & 2^24 - 1) / 2^24, and stores
-fl32(u * (b - a) + a), computed as one fused multiply-add. An architecture only moves the offsets.
+fl32(u * (b - a) + a), rounded once (a fused multiply-add; which rounding this torch build uses is
+checked against real draws when a stream starts). An architecture only moves the offsets.
 ``UniformStream`` keeps the stream's u values, so a process that scores many architectures draws
 the stream once and turns its slices into weights (a multiply-add per weight instead of a
 Mersenne-Twister step per draw, kept or discarded). Tests check the weights bit for bit against

@@ -55,8 +55,9 @@ class RecipeLM(nn.Module):
         super().__init__()
         self.recipe = recipe
         self.size = size
-        # draws N(0, 1), as the benchmark did (later overwritten, but it advances the generator)
-        self.encoder = nn.Embedding(vocab_size, size.emsize, _weight=None if init else torch.empty(vocab_size, size.emsize))
+        # with init: draws N(0, 1), as the benchmark did (overwritten later, but it advances the generator)
+        weight = None if init else torch.empty(vocab_size, size.emsize)
+        self.encoder = nn.Embedding(vocab_size, size.emsize, _weight=weight)
         widths = [size.emsize] + [size.nhid] * (size.nlayers - 1) + [size.emsize]
         self.layers = nn.ModuleList(RecipeRNN(recipe, widths[i], widths[i + 1], init) for i in range(size.nlayers))
         self.decoder_bias = nn.Parameter(torch.zeros(vocab_size))
