@@ -68,6 +68,16 @@ def test_constant_unit_gives_nan_not_a_sentinel():
     assert math.isnan(hidden_covariance(states))
 
 
+def test_exploded_state_gives_nan_quietly():
+    import warnings
+
+    states = torch.randn(10, 4, 5)
+    states[3, 1, 2] = math.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the command line's stderr
+        assert math.isnan(hidden_covariance(states))
+
+
 def test_incoming_states_start_at_zero_and_lag_outputs():
     p = _probe(LSTM)
     inc = incoming_hidden_states(p, 1)

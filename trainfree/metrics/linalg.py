@@ -17,12 +17,13 @@ def correlation_rows(samples: torch.Tensor) -> torch.Tensor | None:
     Returns None when a column is constant: its correlation is undefined.
     """
     x = samples.detach().to("cpu", torch.float64).numpy()
-    x = x - x.mean(axis=0, keepdims=True)
-    cov = x.T @ x  # numpy runs a.T @ a as a symmetric rank-k update: half the work of a general matmul
-    std = np.sqrt(np.diag(cov))
-    if not np.all(std > 0):
-        return None
-    corr = cov / std[:, None] / std[None, :]
+    with np.errstate(invalid="ignore", over="ignore"):  # an exploded state (inf) ends as NaN, reported as such
+        x = x - x.mean(axis=0, keepdims=True)
+        cov = x.T @ x  # numpy runs a.T @ a as a symmetric rank-k update: half the work of a general matmul
+        std = np.sqrt(np.diag(cov))
+        if not np.all(std > 0):
+            return None
+        corr = cov / std[:, None] / std[None, :]
     return torch.from_numpy((corr + corr.T) / 2)  # exact symmetry for eigvalsh
 
 
