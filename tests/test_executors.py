@@ -44,13 +44,22 @@ def test_thread_count_changes_only_rounding():
 
 
 def test_in_process_threads_apply_for_the_run_and_are_restored(monkeypatch):
+    import scipy.linalg  # noqa: F401  (both OpenBLAS libraries loaded before the "before" snapshot)
+    from threadpoolctl import threadpool_info
+
     import trainfree.executors as ex
 
+    def pools():
+        return sorted((i["internal_api"], i["num_threads"]) for i in threadpool_info())
+
     seen = []
-    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append(torch.get_num_threads()) or [])
-    before = torch.get_num_threads()
+    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append((torch.get_num_threads(), pools())) or [])
+    before, pools_before = torch.get_num_threads(), pools()
     list(ex.run_local("nasbench-nlp", [[], []], TINY, threads=1))
-    assert seen == [1, 1] and torch.get_num_threads() == before
+    assert [n for n, _ in seen] == [1, 1] and all(count == 1 for _, p in seen for _, count in p)
+    assert torch.get_num_threads() == before and pools() == pools_before
+    seen = [n for n, _ in seen]
+    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append(torch.get_num_threads()) or [])
     list(ex.run_local("nasbench-nlp", [[]], TINY))  # no thread count: the caller's own
     assert seen[-1] == before
 

@@ -26,23 +26,26 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _set_limits(threads: int) -> list:
+    """torch and OpenMP get ``threads``, every loaded OpenBLAS one; returns threadpoolctl's limiters,
+    which can restore what was there before."""
+    from threadpoolctl import threadpool_limits
+
+    importlib.import_module("scipy.linalg")  # scipy's own OpenBLAS: loaded now, so that it is limited too
+    torch.set_num_threads(threads)
+    return [threadpool_limits(threads, user_api="openmp"), threadpool_limits(1, user_api="blas")]
+
+
 def limit_threads(threads: int) -> None:
     """Workers must not fight over cores: torch gets ``threads``, numpy's and scipy's OpenBLAS one.
 
     The OpenBLAS work here is small float64 algebra (600 x 600 correlations and factors) that threads
     barely speed up, while idle OpenBLAS threads spin and take cores from torch's. threadpoolctl only
-    reaches libraries already loaded and scipy brings its own OpenBLAS: the variables cover libraries
-    loaded later, and scipy.linalg is loaded now.
+    reaches libraries already loaded: the variables cover libraries loaded later.
     """
-    from threadpoolctl import threadpool_limits
-
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    importlib.import_module("scipy.linalg")
-
-    torch.set_num_threads(threads)
-    threadpool_limits(threads, user_api="openmp")
-    threadpool_limits(1, user_api="blas")
+    _set_limits(threads)
 
 
 def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
@@ -60,16 +63,13 @@ def _threads_for_now(threads: int | None):
     if threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
-    importlib.import_module("scipy.linalg")  # its OpenBLAS must be loaded to be limited
-
-    torch.set_num_threads(threads)
+    limiters = _set_limits(threads)
     try:
-        with threadpool_limits(threads, user_api="openmp"), threadpool_limits(1, user_api="blas"):
-            yield
+        yield
     finally:
+        for limiter in reversed(limiters):
+            limiter.restore_original_limits()
         torch.set_num_threads(before)
 
 
