@@ -2,6 +2,7 @@
 browser rendering it (headless Chromium; skipped only when no browser is installed)."""
 import base64
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,7 @@ def test_report_content_and_only_embedded_images(report):
     for text in ("Kendall tau-b [95% CI]", "<code>hidden_cov</code>", "<code>params</code>", "top-10 precision",
                  "tau − params", "Pareto front", "percentile (0 = best)", "&quot;fingerprint&quot;", "torch_version"):
         assert text in page, text
+    assert re.search(r"<td>[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]</td>", page)  # paired vs params
 
 
 def test_report_from_a_store_and_errors(tmp_path):

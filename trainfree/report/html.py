@@ -56,25 +56,30 @@ def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> s
 
     n = len(bench.records)
     ks = [k for k in (10, 50, 100) if k <= n // 2] or [max(1, n // 10)]
-    results = correlate(bench, scores, ci_resamples=resamples, topk=ks, seed=seed)
+    has_params = any(s.metric == "params" for s in scores)
+    results = correlate(bench, scores, ci_resamples=resamples, topk=ks, seed=seed,
+                        baseline="params" if has_params else None, resamples=resamples)
     results.sort(key=lambda r: (r.metric != "params", -(r.correlation.kendall_tau
                                                          if math.isfinite(r.correlation.kendall_tau) else -9)))
-    params_tau = next((r.correlation.kendall_tau for r in results if r.metric == "params"), None)
     rows, classes = [], []
     for r in results:
         d = r.as_dict()
-        vs = "–" if params_tau is None or r.metric == "params" else f"{d['kendall_tau'] - params_tau:+.3f}"
+        vs = "–"
+        if r.versus is not None and r.metric != "params":
+            vs = (f"{r.versus.kendall_tau:+.3f} [{r.versus.low:+.3f}, {r.versus.high:+.3f}]"
+                  if math.isfinite(r.versus.kendall_tau) else "n/a")
         rows.append([f"<code>{html.escape(r.metric)}</code>", _num(d["n"]), _num(d["dropped"]), _ci(d, "kendall_tau"),
                      _ci(d, "spearman"), _ci(d, "pearson"), vs] + [_num(d[f"top{k}_precision"], 2) for k in ks])
         classes.append("baseline" if r.metric == "params" else "")
     headers = ["metric", "n", "dropped", "Kendall tau-b [95% CI]", "Spearman [95% CI]", "Pearson [95% CI]",
-               "tau − params"] + [f"top-{k} precision" for k in ks]
+               "tau − params [paired 95% CI]"] + [f"top-{k} precision" for k in ks]
     out = [f"<h2 id='correlation'>Correlation with {html.escape(bench.target)}</h2>",
            f"<p class=note>Signed so that positive means the metric ranks better-trained architectures higher "
            f"({'lower' if bench.lower_is_better else 'higher'} {html.escape(bench.target)} is better). Intervals: "
            f"percentile bootstrap over architectures, {resamples} resamples, seed {seed}. Top-k precision: share of "
            f"the true top-k the metric also puts in its top-k. The <code>params</code> row is the baseline every "
-           f"metric must beat{'' if params_tau is not None else ' (not among these scores)'}.</p>",
+           f"metric must beat{'' if has_params else ' (not among these scores)'}; tau − params is resampled in "
+           f"pairs (both taus on the same architectures), so an interval above 0 is a win the data supports.</p>",
            _table(headers, rows, classes)]
 
     by_metric: dict[str, dict[str, float]] = {}
