@@ -98,6 +98,7 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
     if baseline is not None and baseline not in by_metric:
         raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "
                              f"({', '.join(sorted(by_metric))})")
+    baseline_higher = get_metric(baseline).higher_is_better if baseline is not None else None
     out = []
     for metric_name, values in by_metric.items():
         spec = get_metric(metric_name)
@@ -114,7 +115,7 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
         if baseline is not None:
             base = [by_metric[baseline].get(r.name, math.nan) for r in matched]
             versus = paired_difference(vals, base, targets, higher_is_better=spec.higher_is_better,
-                                       baseline_higher_is_better=get_metric(baseline).higher_is_better,
+                                       baseline_higher_is_better=baseline_higher,
                                        target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
         out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
     return out

@@ -75,7 +75,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     Architectures with the same id are computed once. With a ``store``, keys it already holds are
     reused and every finished chunk is committed as it arrives, so an interrupted run resumes where it
     stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
-    the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch/BLAS thread count:
+    the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
     one per worker process by default, the caller's own setting in-process. ``pool`` (from
     :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
     """

@@ -82,13 +82,17 @@ def bootstrap_ci(values, targets, *, higher_is_better: bool, target_lower_is_bet
             draws["kendall_tau"].append(stats.kendalltau(a, b).statistic)
             draws["spearman"].append(stats.spearmanr(a, b).statistic)
             draws["pearson"].append(stats.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan)
+    return {key: _percentile_interval(xs, level) for key, xs in draws.items()}
+
+
+def _percentile_interval(draws, level: float) -> Interval:
+    """The central ``level`` share of the finite bootstrap draws."""
+    xs = np.asarray(draws, dtype=np.float64)
+    xs = xs[np.isfinite(xs)]
+    if not len(xs):
+        return Interval(math.nan, math.nan)
     tail = (1 - level) / 2 * 100
-    out = {}
-    for key, xs in draws.items():
-        xs = np.asarray(xs, dtype=np.float64)
-        xs = xs[np.isfinite(xs)]
-        out[key] = Interval(*map(float, np.percentile(xs, [tail, 100 - tail]))) if len(xs) else nan
-    return out
+    return Interval(*map(float, np.percentile(xs, [tail, 100 - tail])))
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,8 @@ def paired_difference(values, baseline, targets, *, higher_is_better: bool, base
         for _ in range(resamples):
             idx = rng.integers(0, n, n)
             draws.append(stats.kendalltau(v[idx], t[idx]).statistic - stats.kendalltau(b[idx], t[idx]).statistic)
-    draws = np.asarray(draws, dtype=np.float64)
-    draws = draws[np.isfinite(draws)]
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail]) if len(draws) else (math.nan, math.nan)
-    return Difference(n, float(point), float(low), float(high))
+    interval = _percentile_interval(draws, level)
+    return Difference(n, float(point), interval.low, interval.high)
 
 
 def topk_precision(values, targets, k: int, *, higher_is_better: bool, target_lower_is_better: bool) -> float:
