@@ -150,7 +150,7 @@ def test_bad_search_requests_fail_clearly(small_ptb):
 
 def _search_cmd(store, out):
     return [sys.executable, "-m", "trainfree", "search", "--space", "nasbench-nlp", "--strategy", "evolution",
-            "--budget", "60", "--seed", "7", "--population", "10", "--size", "tiny", "--batch-size", "10",
+            "--budget", "60", "--search-seed", "7", "--population", "10", "--size", "tiny", "--batch-size", "10",
             "--seq-len", "20", "--jobs", "1", "--store", str(store), "--output", str(out), "--quiet"]
 
 

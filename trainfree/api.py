@@ -1,15 +1,18 @@
-"""The verbs the command line and notebooks call: score, correlate, reproduce."""
+"""The verbs the command line and notebooks call: score, correlate, reproduce, search, search_eval,
+report, export (and the settings and provenance they share)."""
 from __future__ import annotations
 
+import json
 import math
 import platform
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from trainfree import __version__
 from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.config import ScoreSettings
-from trainfree.errors import InvalidBenchmark, TrainfreeError
+from trainfree.errors import InvalidBenchmark, MissingExtra, TrainfreeError
 from trainfree.evaluation.correlation import (Correlation, Difference, bootstrap_ci, correlate_values,
                                              paired_difference, topk_precision)
 from trainfree.metrics import get_metric
@@ -33,6 +36,14 @@ def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Bench
     }
 
 
+def default_settings(bench: Benchmark) -> ScoreSettings:
+    """The benchmark's space's default settings on the corpus the benchmark was trained on, when known."""
+    from trainfree.spaces import get_space
+
+    base = get_space(bench.space).default_settings()
+    return base.with_(corpus=bench.corpus) if bench.corpus else base
+
+
 def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSettings | None = None,
           limit: int | None = None, jobs: int = 1, executor: str | None = None, store=None,
           address: str | None = None, on_progress: Callable[[int, int], None] | None = None,
@@ -46,9 +57,7 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
     """
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
     if settings is None:
-        from trainfree.spaces import get_space
-
-        settings = get_space(bench.space).default_settings()
+        settings = default_settings(bench)
     bench = bench.head(limit)
     for m in metrics:
         spec = get_metric(m)
@@ -119,3 +128,173 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
                                        target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
         out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
     return out
+
+
+def _store(store):
+    """A Store from a path or a Store (None stays None)."""
+    if store is None or not isinstance(store, (str, Path)):
+        return store
+    from trainfree.store import Store
+
+    return Store(store)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    table: list  # ReproRow per metric
+    benchmark: Benchmark
+    settings: ScoreSettings
+    provenance: dict
+
+    def markdown(self, title: str, command: str) -> str:
+        from trainfree.evaluation.reproduce import to_markdown
+
+        b, meta = self.benchmark, self.provenance
+        note = (f"Benchmark `{b.name}` ({len(b)} architectures, target `{b.target}`, "
+                f"{'lower' if b.lower_is_better else 'higher'} is better); signed so that positive = the metric "
+                f"ranks better-trained architectures higher. Settings fingerprint `{meta['fingerprint']}`, trainfree "
+                f"{meta['trainfree_version']}, torch {meta['torch_version']}, corpus `{self.settings.corpus}`.\n\n"
+                f"Command: `{command}`")
+        return to_markdown(self.table, title, note)
+
+
+def reproduce(part: str, benchmark: str | Benchmark | None = None, metrics: Sequence[str] | None = None,
+              published: str | None = "shipped", settings: ScoreSettings | None = None, limit: int | None = None,
+              **score_options) -> Reproduction:
+    """The paper's table ``part`` (``rnn`` or ``bert``): trainfree's metrics on the benchmark beside the
+    published columns (``published``: ``"shipped"``, a path, or None for none). ``score_options`` go to
+    :func:`score` (jobs, executor, store, ...)."""
+    from trainfree.benchmarks.published import load_published
+    from trainfree.evaluation.reproduce import PARTS, default_metrics, reproduce_table
+
+    if part not in PARTS:
+        raise TrainfreeError(f"no reproduce part {part!r} (choose from {', '.join(PARTS)})")
+    spec = PARTS[part]
+    bench = benchmark if isinstance(benchmark, Benchmark) else load_benchmark(benchmark or spec["benchmark"])
+    if bench.space != spec["space"]:
+        raise TrainfreeError(f"reproduce {part} needs a {spec['space']} benchmark, got {bench.space}")
+    pub = None
+    if published is not None:
+        pub = load_published(spec["published"] if published == "shipped" else published, key=spec["key"])
+    metrics = list(metrics or default_metrics(bench.space))
+    settings = settings or default_settings(bench)
+    run = score(bench, metrics, settings, limit=limit, store=_store(score_options.pop("store", None)),
+                **score_options)
+    head = bench.head(limit)
+    return Reproduction(reproduce_table(head, run.rows, pub), head, settings, provenance(settings, metrics, head))
+
+
+def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[list[ScoreEntry], dict]:
+    """Score entries for the benchmark's records from a store: every metric scored under these settings'
+    fingerprint at its current version. Returns (entries, provenance)."""
+    from trainfree.metrics import METRICS
+    from trainfree.spaces import get_space
+
+    space = get_space(bench.space)
+    fingerprint = settings.fingerprint()
+    store = _store(store)
+    current = {m.name: m.version for m in METRICS}
+    versions = {m: v for m, v in store.metric_versions(fingerprint) if current.get(m) == v}
+    if not versions:
+        raise TrainfreeError(f"{store.path}: no scores under settings fingerprint {fingerprint} "
+                             f"({json.dumps(settings.identity(), sort_keys=True)}); pass the settings they were "
+                             f"computed with")
+    stored = store.get(versions, fingerprint)
+    entries = []
+    for r in bench.records:
+        arch_id = space.arch_id(r.arch)
+        for metric in versions:
+            if (arch_id, metric) in stored:
+                value, status, _, _ = stored[(arch_id, metric)]
+                entries.append(ScoreEntry(r.name, metric, value, status, arch_id))
+    return entries, provenance(settings, sorted(versions), bench)
+
+
+def search(space: str | None, metric: str | None = None, strategy: str = "random", budget: int = 100,
+           seed: int = 0, settings: ScoreSettings | None = None, benchmark: str | Benchmark | None = None,
+           store=None, **options):
+    """A training-free search (see :func:`trainfree.search.run_search`); ``space`` defaults to the
+    benchmark's and ``metric`` to the space's first default metric. Returns a SearchResult."""
+    from trainfree.search import run_search
+    from trainfree.spaces import get_space
+
+    bench = load_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    space = space or (bench.space if bench is not None else None)
+    if space is None:
+        raise TrainfreeError("give a space or a benchmark to search")
+    metric = metric or get_space(space).default_metrics[0]
+    return run_search(space, metric, strategy, budget, seed, settings, benchmark=bench, store=_store(store),
+                      **options)
+
+
+def search_eval(benchmark: str | Benchmark, metrics: Sequence[str] | None = None,
+                strategies: Sequence[str] = ("random", "evolution"), seeds: int | Sequence[int] = 20,
+                budget: int = 100, settings: ScoreSettings | None = None, store=None, **options):
+    """Compare strategies and metrics by what their searches choose in a benchmark: (rows, summary).
+    ``store`` is required in effect (the searches read the benchmark's scores back from it); with None a
+    scratch store in a temporary folder is used and removed."""
+    import tempfile
+
+    from trainfree.search import search_eval as run_eval
+    from trainfree.spaces import get_space
+    from trainfree.store import Store
+
+    bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    space = get_space(bench.space)
+    metrics = list(metrics or [space.default_metrics[0]])
+    settings = settings or default_settings(bench)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if store is not None:
+        return run_eval(bench, metrics, list(strategies), seeds, budget, settings, _store(store), **options)
+    with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:
+        with Store(Path(scratch) / "scores.sqlite") as scratch_store:
+            return run_eval(bench, metrics, list(strategies), seeds, budget, settings, scratch_store, **options)
+
+
+def report(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] = (), provenance: dict | None = None,
+           searches: Sequence[dict] = (), limit: int | None = None, **options) -> str:
+    """One self-contained HTML page (see :func:`trainfree.report.render`) for those of the first ``limit``
+    benchmark records that were scored; searches are looked up in the whole benchmark."""
+    from trainfree.report import render
+
+    whole = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    bench = whole.head(limit)
+    bench = bench.only({e.name for e in scores}) if scores else bench
+    return render(bench, list(scores), dict(provenance or {}), list(searches), search_benchmark=whole, **options)
+
+
+#: the columns of :func:`export`
+EXPORT_COLUMNS = ["arch_id", "benchmark", "name", "space", "metric", "metric_version", "fingerprint", "value",
+                  "status", "error", "seconds", "trainfree_version", "settings"]
+
+
+def export(store, path: str | Path, format: str = "csv") -> int:
+    """Write every stored score to ``path`` as CSV or Parquet (atomically); returns the row count."""
+    import csv
+
+    from trainfree.scores import atomic_write, atomic_write_binary
+    from trainfree.store import Store
+
+    source = Path(store) if isinstance(store, (str, Path)) else store.path
+    if not Path(source).exists():
+        raise TrainfreeError(f"{source}: no such store")
+    with Store(source) as opened:
+        rows = opened.export_rows()
+    if format == "csv":
+        def write(fh):
+            out = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+            out.writeheader()
+            out.writerows(rows)
+
+        atomic_write(Path(path), write)
+    elif format == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise MissingExtra("parquet export needs pyarrow: pip install 'trainfree[parquet]'") from None
+        table = pa.Table.from_pylist([{c: r[c] for c in EXPORT_COLUMNS} for r in rows])
+        atomic_write_binary(Path(path), lambda fh: pq.write_table(table, fh))
+    else:
+        raise TrainfreeError(f"unknown export format {format!r} (choose csv or parquet)")
+    return len(rows)

@@ -5,8 +5,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 
-import torch
-
 
 @dataclass(frozen=True)
 class ScoreSettings:
@@ -36,7 +34,9 @@ class ScoreSettings:
         text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
-    def resolved_device(self) -> torch.device:
+    def resolved_device(self) -> "torch.device":
+        import torch  # here, not at the top: `trainfree --help` must not import torch
+
         from trainfree.errors import TrainfreeError
 
         if self.device == "auto":

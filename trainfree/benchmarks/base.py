@@ -48,5 +48,11 @@ class Benchmark:
         return Benchmark(self.name, self.space, self.records[:limit], self.target, self.lower_is_better,
                          self.skipped, self.source, self.corpus)
 
+    def only(self, names) -> "Benchmark":
+        """The records whose name is in ``names``, in the benchmark's order."""
+        keep = set(names)
+        return Benchmark(self.name, self.space, [r for r in self.records if r.name in keep], self.target,
+                         self.lower_is_better, self.skipped, self.source, self.corpus)
+
     def targets(self) -> dict[str, float]:
         return {r.name: r.target for r in self.records}

@@ -34,6 +34,16 @@ class ReproRow:
         return d
 
 
+#: what ``reproduce PART`` compares by default: the benchmark, its space, the published metrics file
+#: (shipped with the package) and the column that names a record in it
+PARTS = {
+    "rnn": {"benchmark": "nasbench-nlp-ptb", "space": "nasbench-nlp", "published": None, "key": "log name",
+            "title": "RNN"},
+    "bert": {"benchmark": "nasbench-bert", "space": "nasbench-bert",
+             "published": "nasbench_bert/paper_bert_metrics.csv.gz", "key": "ID", "title": "Transformer"},
+}
+
+
 def default_metrics(space: str) -> list[str]:
     """Every registered metric for ``space`` that has a published column, plus the params baseline."""
     names = [m.name for m in METRICS if space in m.spaces and m.published_column]

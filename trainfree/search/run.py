@@ -119,7 +119,7 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
 
 
 def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None,
-                threads=None):
+                threads=None, address=None):
     """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
     mean and median percentile, share of searches whose choice is at least as good as the benchmark's
     10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
@@ -128,7 +128,7 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
 
     score_architectures(bench.space, [(r.name, r.arch) for r in bench.records], list(dict.fromkeys(metrics)), settings,
                         jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress,
-                        threads=threads)
+                        threads=threads, address=address)
     targets = arch_targets(bench)
     values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
     all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]

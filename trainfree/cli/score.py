@@ -1,0 +1,41 @@
+"""`trainfree score`: score a benchmark's architectures with training-free metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainfree.cli._common import execution, metric_list, positive, settings_args, settings_for, stored_run
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("score", help="score a benchmark's architectures with training-free metrics")
+    p.add_argument("--benchmark", required=True, help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
+                                                      "path: results .csv/.csv.gz, or a .zip/folder of training logs")
+    p.add_argument("--metrics", type=metric_list, default=None,
+                   help="comma-separated metric names (default: the space's default set, hidden_cov,params for "
+                        "NAS-Bench-NLP; see `trainfree metrics`)")
+    p.add_argument("--limit", type=positive, default=None, help="score only the first N records")
+    p.add_argument("--output", type=Path, required=True, help="scores CSV to write (with a .meta.json beside it)")
+    settings_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.scores import write_scores
+    from trainfree.spaces import get_space
+
+    bench = load_benchmark(args.benchmark)
+    settings = settings_for(args, bench.space, bench.corpus)
+    metrics = args.metrics or list(get_space(bench.space).default_metrics)
+    with stored_run(args) as (store, progress):
+        scored = api.score(bench, metrics, settings, limit=args.limit, store=store, on_progress=progress,
+                           **execution(args))
+    rows = scored.rows
+    meta = api.provenance(settings, metrics, bench.head(args.limit))
+    write_scores(args.output, rows, meta)
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
+    print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
+          f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output} "
+          f"(computed {scored.computed}, reused {scored.reused} from the store)")
+    return 0
