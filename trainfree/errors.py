@@ -25,16 +25,8 @@ class MissingExtra(TrainfreeError, ImportError):
 
 
 def json_object(source, where: str = ""):
-    """``source`` (JSON text or an already-decoded value) as a mapping, or InvalidArchitecture saying why not."""
-    import json
-    from collections.abc import Mapping
+    """``source`` (JSON text or an already-decoded value) as a mapping, or InvalidArchitecture saying why
+    not; the text's length and nesting are checked first (trainfree.spaces.parsing)."""
+    from trainfree.spaces.parsing import load_object
 
-    prefix = f"{where}: " if where else ""
-    if isinstance(source, (str, bytes)):
-        try:
-            source = json.loads(source)
-        except ValueError as err:
-            raise InvalidArchitecture(f"{prefix}not valid JSON ({err})") from None
-    if not isinstance(source, Mapping):
-        raise InvalidArchitecture(f"{prefix}expected a JSON object, got {type(source).__name__}")
-    return source
+    return load_object(source, where)
