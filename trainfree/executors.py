@@ -18,6 +18,7 @@ import torch
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
+from trainfree.outcomes import score_one
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -50,7 +51,6 @@ def limit_threads(threads: int) -> None:
 
 def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
     """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
-    from trainfree.runner import score_one
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
