@@ -10,7 +10,8 @@ import zipfile
 import pytest
 
 from trainfree.data import data_path
-from trainfree.errors import InvalidArchitecture, json_object
+from trainfree.errors import InvalidArchitecture
+from trainfree.spaces.parsing import load_object as json_object
 from trainfree.spaces.bert.genotype import parse_genotype
 from trainfree.spaces.decoder.genotype import MAX_LAYERS, MAX_MATRIX, parse_decoder
 from trainfree.spaces.nasbench_nlp.recipe import MAX_NODES, parse_recipe

@@ -22,11 +22,3 @@ class UnknownName(TrainfreeError, KeyError):
 
 class MissingExtra(TrainfreeError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
-
-
-def json_object(source, where: str = ""):
-    """``source`` (JSON text or an already-decoded value) as a mapping, or InvalidArchitecture saying why
-    not; the text's length and nesting are checked first (trainfree.spaces.parsing)."""
-    from trainfree.spaces.parsing import load_object
-
-    return load_object(source, where)
