@@ -103,7 +103,7 @@ def load_json(source: Any, where: str, object_pairs_hook: Callable | None = None
         raise fail(where, f"not valid JSON ({str(err)[:QUOTE_CHARS]})") from None
 
 
-def load_object(source: Any, where: str) -> Mapping:
+def load_object(source: Any, where: str = "") -> Mapping:
     """``source`` (JSON text or an already-decoded value) as a mapping within the limits."""
     data = load_json(source, where)
     if not isinstance(data, Mapping):
