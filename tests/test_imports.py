@@ -3,17 +3,9 @@ including those inside functions, counts: a lazy import only hides a cycle until
 import ast
 import pathlib
 
-import pytest
-
 import trainfree
 
 ROOT = pathlib.Path(trainfree.__file__).parent
-
-# The command-line modules (cli.py, cli_report.py, cli_search.py) import each other today; they are being
-# split into a package that nothing imports back from (issue #13, item 3). Until then cycles made only of
-# `trainfree.cli*` modules are tolerated here, and only those: remove this exception with the split.
-TOLERATED_PREFIX = "trainfree.cli"
-
 
 def _modules() -> dict[str, pathlib.Path]:
     mods = {}
@@ -106,12 +98,5 @@ def test_the_graph_sees_lazy_relative_and_package_imports():
 
 
 def test_no_import_cycles():
-    real = [c for c in cycles(import_graph()) if not all(m.startswith(TOLERATED_PREFIX) for m in c)]
-    assert not real, "import cycles: " + "; ".join(" <-> ".join(c) for c in real)
-
-
-def test_no_import_cycles_among_the_cli_modules():
     found = cycles(import_graph())
-    if found:  # only cli-only cycles can be left here (the test above fails on any other)
-        pytest.skip("cli modules import each other until the cli package split (issue #13): "
-                    + "; ".join(" <-> ".join(c) for c in found))
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
