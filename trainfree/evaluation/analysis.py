@@ -172,22 +172,25 @@ def simplify(conditions) -> tuple[Condition, ...]:
     return tuple(out)
 
 
-def _max_gain(masks: np.ndarray, ys: np.ndarray, min_leaf: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each column of ``ys`` (n x k), the largest between-group sum of squares over the candidate
-    splits (rows of ``masks``, c x n) whose kept side is better and both sides hold >= min_leaf, and
-    which candidate gave it."""
+def _node_splits(masks: np.ndarray, min_leaf: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate splits of a node (rows of ``masks``, c x n) leaving both sides >= min_leaf, as
+    float masks, their kept sizes, and their candidate indices."""
     n = masks.shape[1]
     nk = masks.sum(axis=1)
     ok = (nk >= min_leaf) & (n - nk >= min_leaf)
-    m, nk = masks[ok].astype(float), nk[ok].astype(float)
-    if not len(m):
-        return np.zeros(ys.shape[1]), np.full(ys.shape[1], -1)
+    return masks[ok].astype(float), nk[ok].astype(float), np.flatnonzero(ok)
+
+
+def _max_gain(m: np.ndarray, nk: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each column of ``ys`` (n x k), the largest between-group sum of squares over the splits
+    ``m`` whose kept side is better, and which split gave it."""
+    n = m.shape[1]
     s = m @ ys
     total = ys.sum(axis=0)
     diff = s / nk[:, None] - (total - s) / (n - nk)[:, None]
     gain = np.where(diff > 0, (nk * (n - nk) / n)[:, None] * diff ** 2, 0.0)
     best = gain.argmax(axis=0)
-    return gain[best, np.arange(ys.shape[1])], np.flatnonzero(ok)[best]
+    return gain[best, np.arange(ys.shape[1])], best
 
 
 @dataclass(frozen=True)
@@ -206,15 +209,19 @@ def descend(y: np.ndarray, masks: np.ndarray, conds: list[Condition], rng: np.ra
     steps: list[Step] = []
     while len(steps) < max_conditions:
         idx = np.flatnonzero(keep)
-        node_y, node_m = y[idx], masks[:, idx]
-        obs, which = _max_gain(node_m, node_y[:, None], min_leaf)
-        if which[0] < 0 or obs[0] <= 0:
+        node_y = y[idx]
+        m, nk, rows = _node_splits(masks[:, idx], min_leaf)
+        if not len(rows):
+            return steps, None
+        obs, best = _max_gain(m, nk, node_y[:, None])
+        which = rows[best]
+        if obs[0] <= 0:
             return steps, None
         exceed, done = 0, 0
         while done < permutations:
             k = min(_CHUNK, permutations - done)
             perm = rng.permuted(np.tile(node_y, (k, 1)), axis=1).T
-            null, _ = _max_gain(node_m, perm, min_leaf)
+            null, _ = _max_gain(m, nk, perm)
             exceed += int((null >= obs[0] * (1 - 1e-12)).sum())
             done += k
             if (1 + exceed) / (1 + permutations) >= alpha:
