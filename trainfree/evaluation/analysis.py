@@ -349,7 +349,7 @@ def rule_stability(bench: Benchmark, rule: Rule, facts: list[dict] | None = None
     return Stability(resamples, seed,
                      sum(set(f) == set(rule.simplified) for f in found) / resamples,
                      share(Counter(str(c) for f in found for c in f)),
-                     share(Counter(fac for f in found for fac in {c.factor for c in f})),
+                     share(Counter(fac for f in found for fac in dict.fromkeys(c.factor for c in f))),
                      {k: v / resamples for k, v in sorted(Counter(len(f) for f in found).items())},
                      dict(Counter(rule_text(f) for f in found).most_common()))
 
@@ -460,7 +460,9 @@ def to_markdown(bench: Benchmark, table: list[LevelStats], rule: Rule, command: 
               f"- best architecture the rule drops: rank {rule.best_outside_rank}", ""]
     if stability is not None:
         lines += [f"## Stability over {stability.resamples} bootstrap resamples (seed {stability.seed})", "",
-                  f"The same rule (these conditions, in any order) in {100 * stability.same_rule:.0f}% of resamples.", "",
+                  f"The same rule (these conditions, in any order) in {100 * stability.same_rule:.0f}% of resamples. "
+                  "A resample repeats some architectures, which makes it look larger to the permutation test than "
+                  "it is, so resamples tend to keep more conditions than the full data.", "",
                   "| condition | share of resamples |", "|---|---|"]
         lines += [f"| `{c}` | {s:.2f} |" for c, s in stability.conditions.items()]
         lines += ["", "| rule found | resamples |", "|---|---|"]
