@@ -4,14 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainfree.cli._common import invocation, positive, write_csv
-from trainfree.errors import TrainfreeError
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="analyse a benchmark's search space and find a shrinking rule from the data")
     p.add_argument("--benchmark", required=True, help="a shipped name (e.g. nasbench-bert) or a benchmark file")
     p.add_argument("--target", default=None, help="NAS-Bench-BERT: glue (default) or a task (cola, mnli, ...)")
-    p.add_argument("--min-keep", type=float, default=0.25, help="smallest share of architectures a rule keeps (default 0.25)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="a split is kept only if it beats the permutation null of the best of all candidate "
+                        "splits at this level (default 0.01)")
+    p.add_argument("--permutations", type=positive, default=999, help="permutations per test (default 999)")
+    p.add_argument("--min-leaf", type=positive, default=5, help="fewest architectures on either side of a split (default 5)")
+    p.add_argument("--resamples", type=int, default=100,
+                   help="bootstrap refits for the rule's stability; 0 skips it (default 100)")
+    p.add_argument("--analysis-seed", type=int, default=0,
+                   help="seed of the permutations and resamples (default 0)")
     p.add_argument("--max-conditions", type=positive, default=3, help="most conditions in the rule (default 3)")
     p.add_argument("--output-dir", default="results", help="where to write NAME.csv and NAME.md (default results/)")
     p.add_argument("--name", default="analysis", help="output file stem (default analysis)")
@@ -19,30 +26,17 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from trainfree.benchmarks import load_benchmark
-    from trainfree.evaluation.analysis import BERT_CAVEAT, factor_table, induce_rule, to_markdown
+    from trainfree import api
     from trainfree.scores import atomic_write
 
-    bench = load_benchmark(args.benchmark, target=args.target)
-    if not 0 < args.min_keep <= 1:
-        raise TrainfreeError(f"--min-keep must be in (0, 1], got {args.min_keep}")
-    table = factor_table(bench)
-    rule = induce_rule(bench, min_keep=args.min_keep, max_conditions=args.max_conditions)
-    print(f"{bench.name}: {len(bench)} architectures, target {bench.target}")
-    if rule.conditions:
-        print("rule: keep " + " and ".join(str(c) for c in rule.conditions))
-    else:
-        print("rule: none (no condition separates the architectures significantly)")
-    print(f"kept {rule.kept}/{rule.total}, mean {rule.kept_mean:.3f}, population median {rule.population_median:.3f}; "
-          f"rule score Kendall tau {rule.kendall_tau:.3f}, Spearman {rule.spearman:.3f}; top-k inside: "
-          + ", ".join(f"top-{k} {v:.2f}" for k, v in rule.topk_hits.items()))
-    if bench.space == "nasbench-bert":
-        print(BERT_CAVEAT)
+    result = api.analyze(args.benchmark, target=args.target, alpha=args.alpha, permutations=args.permutations,
+                         max_conditions=args.max_conditions, min_leaf=args.min_leaf, resamples=args.resamples,
+                         seed=args.analysis_seed)
+    print("\n".join(result.summary()))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [{"scope": r.scope, "factor": r.factor, "level": r.level, "n": r.n, "mean": r.mean, "sd": r.sd} for r in table]
-    write_csv(out / f"{args.name}.csv", rows, ["scope", "factor", "level", "n", "mean", "sd"])
+    write_csv(out / f"{args.name}.csv", result.table_rows(), ["factor", "level", "n", "mean", "sd"])
     command = invocation("analyze", "analyze")
-    atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(bench, table, rule, command)))
+    atomic_write(out / f"{args.name}.md", lambda fh: fh.write(result.markdown(command)))
     print(f"wrote {out / (args.name + '.csv')} and {out / (args.name + '.md')}")
     return 0
