@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainfree.cli._common import invocation, positive, write_csv
+from trainfree.cli._common import check_outputs, invocation, positive, write_csv
 from trainfree.errors import TrainfreeError
 
 
@@ -23,6 +23,7 @@ def run(args) -> int:
     from trainfree.evaluation.analysis import BERT_CAVEAT, factor_table, induce_rule, to_markdown
     from trainfree.scores import atomic_write
 
+    check_outputs(args, dirs={"--output-dir": args.output_dir})
     bench = load_benchmark(args.benchmark, target=args.target)
     if not 0 < args.min_keep <= 1:
         raise TrainfreeError(f"--min-keep must be in (0, 1], got {args.min_keep}")
