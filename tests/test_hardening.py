@@ -170,7 +170,8 @@ def files(tmp_path_factory):
 
 
 def _cases(f):
-    """case -> (argv, what the one line must name)."""
+    """case -> (argv, what the one line must name); a ``score`` case's store, named by the case, must not
+    be created: nothing may run before the refusal."""
     d, out = f["dir"], f["dir"] / "out"
     member = f["log_member"]
 
@@ -183,8 +184,12 @@ def _cases(f):
     def report(*args):
         return ["report", "--benchmark", f["sample"], "--output", d / "report.html", "--resamples", "20", *args]
 
-    def score(*args):  # the store a case must not create: nothing may run before the refusal
-        return ["score", "--benchmark", f["sample"], "--metrics", "params", "--store", d / "never.sqlite", *TINY, *args]
+    made = []
+
+    def score(*args):
+        made.append(args)
+        store = d / f"never-{len(made)}.sqlite"
+        return ["score", "--benchmark", f["sample"], "--metrics", "params", "--store", store, *TINY, *args]
 
     cases = {
         "truncated .csv.gz": bench("truncated_gz", "cannot read"),
@@ -224,7 +229,8 @@ def _cases(f):
                                           d / "a_file" / "s.sqlite", "--output", d / "o.csv", *TINY],
                                          ["--store", "a_file", "not a directory"]),
         "report --output a folder": (report("--scores", f["scores"]) + ["--output", d / "a_folder"], ["--output"]),
-        "export --output a folder": (["export", "--store", d / "never.sqlite", "--output", d / "a_folder"], ["--output"]),
+        "export --output a folder": (["export", "--store", d / "never-export.sqlite", "--output", d / "a_folder"],
+                                     ["--output"]),
         "--output-dir a regular file": (["analyze", "--benchmark", f["sample"], "--output-dir", d / "a_file"],
                                         ["--output-dir", "not a directory"]),
         "BERT tiny at the default seq-len": (["score", "--benchmark", f["bert_sample"], "--size", "tiny", "--metrics",
@@ -294,7 +300,9 @@ def test_bad_input_is_one_line_naming_the_place(case, outcomes, files):
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in: {lines[0]}"
-    assert not (files["dir"] / "never.sqlite").exists(), "work started before the refusal"
+    argv = [str(a) for a in cases[case][0]]
+    if "--store" in argv and "never-" in argv[argv.index("--store") + 1]:
+        assert not os.path.exists(argv[argv.index("--store") + 1]), "work started before the refusal"
 
 
 @pytest.mark.parametrize("case", list(FLAG_CASES))
