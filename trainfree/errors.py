@@ -13,6 +13,10 @@ class InvalidBenchmark(TrainfreeError, ValueError):
     """A benchmark or scores file is malformed; the message names the file and line."""
 
 
+class InvalidSetting(TrainfreeError, ValueError):
+    """A setting (seed, device, dtype) is outside what it can take; the message names the setting."""
+
+
 class UnknownName(TrainfreeError, KeyError):
     """A name (metric, space, preset, corpus) is not registered; the message lists the choices."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainfree.cli._common import invocation, positive, write_csv
+from trainfree.cli._common import check_outputs, invocation, positive, write_csv
 
 
 def add_parser(sub) -> None:
@@ -29,6 +29,7 @@ def run(args) -> int:
     from trainfree import api
     from trainfree.scores import atomic_write
 
+    check_outputs(args, dirs={"--output-dir": args.output_dir})
     result = api.analyze(args.benchmark, target=args.target, alpha=args.alpha, permutations=args.permutations,
                          max_conditions=args.max_conditions, min_leaf=args.min_leaf, resamples=args.resamples,
                          seed=args.analysis_seed)

@@ -32,8 +32,9 @@ class NASBenchBERTSpace(GeneratedSpace):
         if settings.seq_len > size_for(settings.size).max_positions:
             from trainfree.errors import TrainfreeError
 
-            raise TrainfreeError(f"seq_len {settings.seq_len} exceeds the model's {size_for(settings.size).max_positions} "
-                                 f"positions")
+            cap = size_for(settings.size).max_positions
+            raise TrainfreeError(f"seq_len {settings.seq_len} exceeds the {settings.size!r} model's {cap} positions; "
+                                 f"give --seq-len {cap} or less (settings.with_(seq_len={cap}) in Python)")
         settings.resolved_device()
 
     def build(self, arch: BertGenotype, settings: ScoreSettings, device: torch.device | str = "cpu") -> BertEncoder:
