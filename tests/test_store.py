@@ -481,3 +481,26 @@ def json_equal(a, b):
     import json
 
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_quick_check_runs_unless_the_file_is_as_a_checked_close_left_it(tmp_path):
+    path = tmp_path / "s.db"
+    _filled(path, n=20).close()
+    assert (tmp_path / "s.db-checked").exists()
+    with Store(path) as store:
+        assert not store.checked  # unchanged since the last clean close
+    with Store(path, verify="always") as store:
+        assert store.checked
+    with sqlite3.connect(path) as conn:  # written by something else: checked again
+        conn.execute("INSERT INTO settings VALUES ('x', '{}')")
+    conn.close()
+    with Store(path) as store:
+        assert store.checked
+    (tmp_path / "copy.db").write_bytes(path.read_bytes())  # a copy is another file
+    with Store(tmp_path / "copy.db") as store:
+        assert store.checked
+    with pytest.raises(sqlite3.DatabaseError):  # damage reported during a session leaves no stamp
+        with Store(path) as store:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+    with Store(path) as store:
+        assert store.checked

@@ -6,7 +6,10 @@ batch of results is one transaction: a killed run leaves whole rows or none. Sea
 trials (what was proposed, in which order, when, and its values), keyed by what defines the search.
 
 Only trainfree stores (or new, empty paths) are opened: the file is identified and checked
-(``PRAGMA quick_check``) before anything is written to it. The schema version is ``PRAGMA
+(``PRAGMA quick_check``) before anything is written to it. The check reads the whole file (seconds
+for a million scores), so it is skipped when the file is exactly as trainfree left it after its last
+clean close: ``<store>-checked`` records the file's device, inode, size, mtime and ctime then, and no
+write-ahead log is pending (``verify="always"`` checks every time). The schema version is ``PRAGMA
 user_version`` (and ``meta.schema_version``, which older trainfree reads); older stores are upgraded
 in one transaction on the first writable open.
 """
@@ -102,6 +105,26 @@ def _is_new(path: Path) -> bool:
     return False
 
 
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + "-checked")
+
+
+def _file_state(path: Path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _unchanged_since_check(path: Path) -> bool:
+    """True when the file is as a clean, checked close left it (any write since changes mtime and ctime)."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return False
+        return json.loads(_stamp_path(path).read_text()) == _file_state(path)
+    except (OSError, ValueError):
+        return False
+
+
 def _chunks(ids: Sequence[str]):
     for i in range(0, len(ids), CHUNK):
         yield ids[i:i + CHUNK]
@@ -114,9 +137,14 @@ class Store:
     created, upgraded or written, and a read-only file works.
     """
 
-    def __init__(self, path: str | Path, readonly: bool = False):
+    def __init__(self, path: str | Path, readonly: bool = False, verify: str = "changed"):
+        if verify not in ("changed", "always"):
+            raise TrainfreeError(f"verify must be 'changed' or 'always', got {verify!r}")
         self.path = Path(path)
         self.readonly = readonly
+        self.verify = verify
+        self.checked = False  # quick_check ran (and passed) on this open
+        self._clean = False  # the file is known sound: new, checked, or unchanged since a checked close
         new = _is_new(self.path)
         if readonly and new:
             raise TrainfreeError(f"{self.path}: no such store")
@@ -133,6 +161,7 @@ class Store:
             raise TrainfreeError(f"{self.path}: cannot open the store ({err})") from None
         try:
             self.version = 0 if new else self._identify()
+            self._clean = True
             if not readonly:
                 self._prepare()
             elif self.version == 0:
@@ -171,10 +200,12 @@ class Store:
             raise TrainfreeError(f"{self.path}: store schema version {version}, written by a newer trainfree (this "
                                  f"one reads up to version {SCHEMA_VERSION}); upgrade trainfree or use another "
                                  f"--store path")
-        problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise TrainfreeError(f"{self.path}: " + _DAMAGED.format(problem="quick_check: " + "; ".join(problems),
-                                                                     path=self.path))
+        if self.verify == "always" or not _unchanged_since_check(self.path):
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise TrainfreeError(f"{self.path}: " + _DAMAGED.format(problem="quick_check: " + "; ".join(problems),
+                                                                         path=self.path))
+            self.checked = True
         return version
 
     def _prepare(self) -> None:
@@ -203,14 +234,31 @@ class Store:
             raise
         self.version = SCHEMA_VERSION
 
-    def close(self) -> None:
+    def close(self, sound: bool = True) -> None:
+        """Close; a writable store that was sound and is fully checkpointed gets its stamp, so the next
+        open can skip the integrity check."""
         self.conn.close()
+        if self.readonly or not self._clean:
+            return
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            if not sound:
+                _stamp_path(self.path).unlink(missing_ok=True)
+                return
+            if wal.exists() and wal.stat().st_size > 0:  # another connection is still open
+                return
+            tmp = self.path.with_name(self.path.name + "-checked.tmp")
+            tmp.write_text(json.dumps(_file_state(self.path)))
+            os.replace(tmp, _stamp_path(self.path))
+        except OSError:
+            pass  # no stamp: the next open checks the whole file
 
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # SQLite reporting damage during the session: leave no stamp, so the next open checks
+        self.close(sound=not (exc_type is not None and issubclass(exc_type, sqlite3.DatabaseError)))
 
     # -- writing ---------------------------------------------------------------------------------
     def add_architectures(self, space: str, archs: Iterable[tuple[str, str]]) -> None:
