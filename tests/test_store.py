@@ -167,7 +167,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     assert proc.poll() is None, "the run finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the whole foreground group
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "rerun to resume" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
     assert not (tmp_path / "o.csv").exists()
     with Store(store_path) as store:
         kept = store.count()
