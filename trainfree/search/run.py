@@ -1,6 +1,7 @@
 """Run a search and, within a benchmark, look up what it chose."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -81,8 +82,6 @@ def lookup(targets: dict[str, float], arch_id: str, lower_is_better: bool) -> di
 
 def search_identity(problem: Problem, strategy: str, seed: int, options: dict, benchmark=None) -> dict:
     """Everything that decides which architectures a search proposes and the values it sees."""
-    import hashlib
-
     from trainfree.metrics import get_metric
 
     identity = {"space": problem.space.name, "strategy": strategy, "seed": seed, "budget": problem.budget,
@@ -96,8 +95,6 @@ def search_identity(problem: Problem, strategy: str, seed: int, options: dict, b
 
 
 def search_key(identity: dict) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
