@@ -82,3 +82,87 @@ def test_unknown_path_and_format(tmp_path):
     other.write_text("x")
     with pytest.raises(InvalidBenchmark, match="unknown benchmark format"):
         load_benchmark(other)
+
+
+# -- the format registry: extension plus a look at the content --------------------------------------
+def _bert_and_lts_files(tmp_path):
+    """Two-record NAS-Bench-BERT and LTS files cut from the shipped ones, under neutral names."""
+    import gzip
+
+    from trainfree.data import data_path
+
+    with gzip.open(str(data_path("nasbench_bert", "bert_benchmark.json.gz")), "rt") as fh:
+        bert = json.load(fh)[:2]
+    with gzip.open(str(data_path("lts", "lts_decoder_benchmark.json.gz")), "rt") as fh:
+        lts = {k: v[:2] for k, v in sorted(json.load(fh).items())[:2]}
+    (tmp_path / "bert.json").write_text(json.dumps(bert))
+    (tmp_path / "lts.json").write_text(json.dumps(lts))
+    return tmp_path / "bert.json", tmp_path / "lts.json", sorted(lts)
+
+
+def test_each_format_is_sniffed(tmp_path):
+    from trainfree.benchmarks import formats
+    from trainfree.benchmarks.base import detect_format
+
+    registry = formats()
+    assert list(registry) == ["nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts"]
+    bert, lts, settings = _bert_and_lts_files(tmp_path)
+    assert registry["nasbench-bert"].sniff(bert) and not registry["lts"].sniff(bert)
+    assert registry["lts"].sniff(lts) and not registry["nasbench-bert"].sniff(lts)
+    assert detect_format(bert).name == "nasbench-bert" and detect_format(lts).name == "lts"
+    assert len(load_benchmark(bert)) == 2 and load_benchmark(bert).space == "nasbench-bert"
+    b = load_benchmark(f"{lts}#{settings[1]}")
+    assert b.space == "decoder" and len(b) == 2 and b.records[0].name.startswith(settings[1])
+    with pytest.raises(InvalidBenchmark, match=f"name one as .*lts.json#SETTING .*{settings[0]}"):
+        load_benchmark(lts)
+
+    table = tmp_path / "t.csv"
+    table.write_text(HEADER + f"a,1,4.5,90,{RECIPE}\n")
+    scores = tmp_path / "scores.csv"
+    scores.write_text("name,metric,value\na,params,1\n")
+    assert registry["nasbench-nlp-csv"].sniff(table) and not registry["nasbench-nlp-csv"].sniff(scores)
+
+    recipe = {"f": {"op": "linear", "input": ["x", "h_prev_0"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "log_stats_model_1_a.json").write_text(_log(recipe, [4.0]))
+    good, other = tmp_path / "logs.zip", tmp_path / "other.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.write(logs / "log_stats_model_1_a.json", "x/log_stats_model_1_a.json")
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("readme.txt", "no logs")
+    sniff = registry["nasbench-nlp-logs"].sniff
+    assert sniff(logs) and sniff(good) and not sniff(other) and not sniff(tmp_path)
+    assert detect_format(logs).name == detect_format(good).name == "nasbench-nlp-logs"
+
+
+def test_a_json_of_neither_format_gets_one_error_listing_the_formats(tmp_path):
+    search = tmp_path / "search.json"
+    search.write_text(json.dumps({"space": "nasbench-nlp", "trials": []}))
+    with pytest.raises(InvalidBenchmark) as info:
+        load_benchmark(search)
+    message = str(info.value)
+    assert "\n" not in message and "search.json: unknown benchmark format" in message
+    for name in ("nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts"):
+        assert f"{name}: " in message  # each format and what it reads
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps([{"space": "x"}]))  # a list, but not of NAS-Bench-BERT records
+    with pytest.raises(InvalidBenchmark, match="unknown benchmark format"):
+        load_benchmark(listed)
+
+
+def test_hash_names_an_lts_setting_only_after_an_existing_file(tmp_path):
+    odd = tmp_path / "runs#1.csv"  # a CSV whose name holds '#': not LTS
+    odd.write_text(HEADER + f"a,1,4.5,90,{RECIPE}\n")
+    assert load_benchmark(odd).records[0].target == 4.5
+    with pytest.raises(InvalidBenchmark, match="missing.json#random_GPT2_wt103: no such file"):
+        load_benchmark(tmp_path / "missing.json#random_GPT2_wt103")
+    table = tmp_path / "t.csv"
+    table.write_text(HEADER + f"a,1,4.5,90,{RECIPE}\n")
+    with pytest.raises(InvalidBenchmark, match="is a nasbench-nlp-csv file, which holds one benchmark"):
+        load_benchmark(f"{table}#setting")
+    bert, lts, settings = _bert_and_lts_files(tmp_path)
+    with pytest.raises(InvalidBenchmark, match="no setting 'nope'"):
+        load_benchmark(f"{lts}#nope")
+    for name in ("nasbench-nlp-ptb", "nasbench-bert", "lts:random_GPT2_wt103"):  # shipped names still work
+        assert len(load_benchmark(name)) > 100

@@ -167,7 +167,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     assert proc.poll() is None, "the run finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the whole foreground group
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "rerun to resume" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
     assert not (tmp_path / "o.csv").exists()
     with Store(store_path) as store:
         kept = store.count()
@@ -183,3 +183,324 @@ def test_failed_keys_are_retried(tmp_path):
         store.put([Outcome("a", "m", math.nan, "failed", "RuntimeError: x", 0.1),
                    Outcome("a", "n", math.nan, "nonfinite", "", 0.1)], {"m": "1", "n": "1"}, "fp", "0.1.0")
         assert store.done({"m": "1", "n": "1"}, "fp") == {("a", "n")}
+
+
+# -- queries touch only the architectures asked for ------------------------------------------------
+def _filled(path, n=300):
+    store = Store(path)
+    store.add_architectures("nasbench-nlp", [(f"a{i}", "{}") for i in range(n)])
+    store.add_settings("fp", {})
+    store.put([Outcome(f"a{i}", m, float(i), "ok", "", 0.1) for i in range(n) for m in ("m", "n")],
+              {"m": "1", "n": "1"}, "fp", "0.1.0")
+    return store
+
+
+def _plans(store, call):
+    """The query plans of every statement on ``scores`` that ``call`` runs."""
+    statements = []
+    store.conn.set_trace_callback(statements.append)  # SQL with its parameters bound
+    try:
+        call()
+    finally:
+        store.conn.set_trace_callback(None)
+    return [" | ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+            for sql in statements if "FROM scores" in sql]
+
+
+def test_done_and_get_search_the_index_for_the_ids_asked(tmp_path):
+    with _filled(tmp_path / "s.db", n=1200) as store:
+        ids = ["a3", "a7", "missing"]
+        for call in (lambda: store.done({"m": "1", "n": "1"}, "fp", ids), lambda: store.get({"m": "1"}, "fp", ids)):
+            plans = _plans(store, call)
+            assert plans and all("SEARCH scores USING INDEX" in p and "SCAN" not in p for p in plans), plans
+        assert store.done({"m": "1", "n": "1"}, "fp", ids) == {(a, m) for a in ("a3", "a7") for m in "mn"}
+        assert store.get({"m": "1"}, "fp", ids) == {("a3", "m"): (3.0, "ok", "", 0.1), ("a7", "m"): (7.0, "ok", "", 0.1)}
+        many = [f"a{i}" for i in range(1200)]  # more ids than one IN list holds
+        assert len(store.get({"m": "1"}, "fp", many)) == 1200
+        everything = _plans(store, lambda: store.done({"m": "1"}, "fp"))  # every architecture: by settings
+        assert everything and all("scores_by_fingerprint" in p for p in everything), everything
+        plans = _plans(store, lambda: store.metric_versions("fp"))
+        assert plans and all("SCAN scores" not in p for p in plans)
+
+
+def test_the_runner_asks_the_store_for_its_architectures_only(tmp_path):
+    with _filled(tmp_path / "s.db") as store:
+        plans = _plans(store, lambda: score_architectures("nasbench-nlp", [("r", parse_recipe(RNN))], ["params"], TINY,
+                                                          store=store))
+        assert plans and not any("SCAN scores" in p for p in plans), plans
+
+
+# -- schema version and the upgrade from version 1 ---------------------------------------------------
+#: the schema every store had before version 2 (trainfree 0.1 wrote it with meta.schema_version = 1)
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS architectures (
+    arch_id TEXT PRIMARY KEY, space TEXT NOT NULL, canonical TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scores (
+    arch_id TEXT NOT NULL REFERENCES architectures(arch_id),
+    metric TEXT NOT NULL,
+    metric_version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL REFERENCES settings(fingerprint),
+    value REAL,                 -- NULL only for NaN (SQLite has no NaN); +-inf are kept
+    status TEXT NOT NULL CHECK (status IN ('ok', 'nonfinite', 'failed')),
+    error TEXT NOT NULL DEFAULT '',
+    seconds REAL NOT NULL,
+    trainfree_version TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (arch_id, metric, metric_version, fingerprint));
+CREATE TABLE IF NOT EXISTS names (
+    benchmark TEXT NOT NULL, name TEXT NOT NULL, arch_id TEXT NOT NULL,
+    PRIMARY KEY (benchmark, name));
+"""
+TABLES_1 = ("architectures", "settings", "scores", "names")
+
+
+def _schema_1_store(path, wal=True):
+    """A store as trainfree 0.1 wrote it: version 1 schema, WAL, rows of every kind (NaN, inf, failed)."""
+    conn = sqlite3.connect(path)
+    if wal:
+        conn.execute("PRAGMA journal_mode=WAL")
+    with conn:
+        conn.executescript(SCHEMA_1)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.executemany("INSERT INTO architectures VALUES (?, 'nasbench-nlp', ?)",
+                         [(f"a{i}", f'{{"i": {i}}}') for i in range(50)])
+        conn.execute("INSERT INTO settings VALUES ('fp', '{\"seed\": 0}')")
+        rows = [(f"a{i}", m, "1", "fp", v, s, e, 0.5, "0.1.0", 1.7e9 + i)
+                for i in range(50) for m, v, s, e in (("params", float(i), "ok", ""), ("c", None, "nonfinite", ""),
+                                                      ("d", math.inf, "nonfinite", ""), ("f", None, "failed", "X: y"))]
+        conn.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO names VALUES ('b', ?, ?)", [(f"n{i}", f"a{i % 40}") for i in range(50)])
+    conn.close()
+
+
+def _rows(path):
+    with sqlite3.connect(path) as conn:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}"), key=repr) for t in TABLES_1}
+
+
+def test_upgrade_from_schema_1_keeps_every_row(tmp_path):
+    from trainfree.store import SCHEMA_VERSION
+
+    old = tmp_path / "old.sqlite"
+    _schema_1_store(old)
+    before = _rows(old)
+    assert sum(map(len, before.values())) == 50 + 1 + 200 + 50
+    with Store(old) as store:
+        assert store.version == SCHEMA_VERSION == 2
+        got = store.get({"params": "1", "c": "1", "d": "1", "f": "1"}, "fp", ["a3"])
+        assert got[("a3", "params")][0] == 3.0 and math.isnan(got[("a3", "c")][0]) and got[("a3", "d")][0] == math.inf
+        assert got[("a3", "f")][1:3] == ("failed", "X: y")
+        assert store.done({"params": "1", "f": "1"}, "fp", ["a3"]) == {("a3", "params")}
+    assert _rows(old) == before  # every row kept, unchanged
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"trials", "searches", "scores_by_fingerprint"} <= tables
+    with Store(old) as store:  # a second open finds it current
+        assert store.version == 2 and store.count() == 200
+
+
+def test_newer_schema_is_refused(tmp_path):
+    with Store(tmp_path / "s.db"):
+        pass
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(TrainfreeError, match="schema version 99, written by a newer trainfree"):
+        Store(tmp_path / "s.db")
+
+
+# -- only trainfree stores are opened, checked first, read-only where only read ----------------------
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path):
+    other = tmp_path / "other_app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO users VALUES (1, 'ada')")
+    conn.close()
+    before = _digest(other)
+    with pytest.raises(TrainfreeError, match="an SQLite file that is not a trainfree store \\(tables: users\\)"):
+        Store(other)
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "export", "--store", str(other), "--output",
+                           str(tmp_path / "e.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a trainfree store" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert _digest(other) == before and sorted(p.name for p in tmp_path.iterdir()) == ["other_app.db"]
+    with sqlite3.connect(other) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL
+    text = tmp_path / "notes.db"
+    text.write_text("not sqlite " * 50)
+    with pytest.raises(TrainfreeError, match="not a usable trainfree store"):
+        Store(text)
+    assert text.read_text() == "not sqlite " * 50
+    empty = tmp_path / "empty.db"  # an empty path is a new store
+    empty.touch()
+    with Store(empty) as store:
+        assert store.count() == 0
+
+
+def test_a_damaged_store_is_not_written_and_the_error_says_what_to_do(tmp_path):
+    path = tmp_path / "s.db"
+    _filled(path, n=2000).close()
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:  # a damaged last page
+        fh.seek(size - 4096)
+        fh.write(b"\xde\xad\xbe\xef" * 1024)
+    before = _digest(path)
+    for readonly in (False, True):
+        with pytest.raises(TrainfreeError) as info:
+            Store(path, readonly=readonly)
+        message = str(info.value)
+        assert "s.db: the store is damaged" in message and "nothing was written to it" in message
+        assert ".recover" in message and "another --store path" in message and "\n" not in message
+    wal = tmp_path / "s.db-wal"  # reading a WAL-mode file may leave an empty log beside it
+    assert _digest(path) == before and (not wal.exists() or wal.stat().st_size == 0)
+
+
+def test_store_under_a_regular_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TrainfreeError, match="a part of the path above it is a file, not a folder"):
+        Store(tmp_path / "file" / "s.sqlite")
+    with pytest.raises(TrainfreeError, match="is a folder"):
+        Store(tmp_path)
+
+
+def _record_connects(monkeypatch):
+    calls = []
+    real = sqlite3.connect
+
+    def connect(database, *args, **kwargs):
+        calls.append((str(database), kwargs.get("uri", False)))
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return calls
+
+
+def test_export_opens_the_store_read_only(tmp_path, monkeypatch):
+    from trainfree import api
+
+    old = tmp_path / "old.sqlite"
+    _schema_1_store(old, wal=False)
+    os.chmod(old, 0o444)
+    before = _digest(old)
+    calls = _record_connects(monkeypatch)
+    n = api.export(old, tmp_path / "e.csv")
+    assert n == 4 * (50 + 10)  # 4 metrics x (50 names + the 10 architectures no name points to)
+    assert calls == [(old.resolve().as_uri() + "?mode=ro", True)]
+    assert _digest(old) == before and os.stat(old).st_mode & 0o777 == 0o444  # not upgraded, nor put in WAL
+    with Store(old, readonly=True) as store:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.conn.execute("DELETE FROM scores")
+        assert store.trials("any") == []
+    with pytest.raises(TrainfreeError, match="no such store"):
+        Store(tmp_path / "missing.sqlite", readonly=True)
+
+
+def test_report_reads_the_store_read_only(tmp_path, monkeypatch):
+    from trainfree import api
+    from trainfree.cli import main
+    from tests.test_report import TINY as REPORT_TINY
+
+    bench = tmp_path / "ptb8.csv"
+    _sample_csv(bench, 8)
+    with Store(tmp_path / "s.db") as store:
+        api.score(str(bench), ["params"], REPORT_TINY, store=store)
+    calls = _record_connects(monkeypatch)
+    rc = main(["report", "--benchmark", str(bench), "--store", str(tmp_path / "s.db"), "--resamples", "20",
+               "--output", str(tmp_path / "r.html"), "--size", "tiny", "--batch-size", "4", "--seq-len", "8"])
+    assert rc == 0 and calls == [((tmp_path / "s.db").resolve().as_uri() + "?mode=ro", True)]
+
+
+# -- search trials ---------------------------------------------------------------------------------
+SEARCH_TINY = ScoreSettings(size="tiny", device="cpu", batch_size=4, seq_len=8)
+
+
+def _search(store):
+    from trainfree.search import run_search
+
+    return run_search("nasbench-nlp", "hidden_cov", "evolution", 10, 3, SEARCH_TINY, store=store, population=4)
+
+
+def _same(a, b):
+    import json
+
+    return json.dumps(a.as_dict(), sort_keys=True) == json.dumps(b.as_dict(), sort_keys=True)  # NaN == NaN here
+
+
+def test_search_trials_are_recorded_and_a_rerun_replays_them(tmp_path, monkeypatch):
+    import trainfree.runner
+
+    with Store(tmp_path / "s.db") as store:
+        first = _search(store)
+        sid = first.problem.search_id
+        rows = store.trials(sid)
+        assert [(s, a, st) for s, a, _, st, _ in rows] == [(t.step, t.arch_id, t.status) for t in first.trials]
+        assert all(json_equal(v, t.values) for (_, _, v, _, _), t in zip(rows, first.trials))
+        assert [p for *_, p in rows] == sorted(p for *_, p in rows)
+        (identity,) = store.conn.execute("SELECT json FROM searches WHERE search_id = ?", (sid,)).fetchone()
+        assert '"strategy": "evolution"' in identity and '"seed": 3' in identity
+
+        scored = []
+        real = trainfree.runner.score_architectures
+        monkeypatch.setattr(trainfree.runner, "score_architectures",
+                            lambda space, items, *a, **k: scored.append([i for i, _ in items]) or real(space, items, *a, **k))
+        again = _search(store)
+        assert _same(again, first) and scored == []  # every value from the record, none through the runner
+
+        # killed after trial 6: the later trials, and their scores, never reached the store
+        late = [t.arch_id for t in first.trials[6:]]
+        store.drop_trials(sid, 6)
+        with store.conn:
+            store.conn.executemany("DELETE FROM scores WHERE arch_id = ?", [(a,) for a in late])
+        resumed = _search(store)
+        assert _same(resumed, first) and sorted(sum(scored, [])) == sorted(late)
+        assert len(store.trials(sid)) == 10
+
+        # a record that went another way is not trusted from where it differs
+        with store.conn:
+            store.conn.execute("UPDATE trials SET arch_id = 'elsewhere' WHERE search_id = ? AND step = 4", (sid,))
+        scored.clear()
+        fixed = _search(store)
+        assert _same(fixed, first) and sum(scored, []) == [t.arch_id for t in first.trials[4:]]
+        assert [a for _, a, *_ in store.trials(sid)] == [t.arch_id for t in first.trials]
+
+        other = trainfree.search.run_search("nasbench-nlp", "hidden_cov", "evolution", 10, 4, SEARCH_TINY, store=store,
+                                            population=4)
+        assert other.problem.search_id != sid  # another seed is another search
+
+
+def json_equal(a, b):
+    import json
+
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_quick_check_runs_unless_the_file_is_as_a_checked_close_left_it(tmp_path):
+    path = tmp_path / "s.db"
+    _filled(path, n=20).close()
+    assert (tmp_path / "s.db-checked").exists()
+    with Store(path) as store:
+        assert not store.checked  # unchanged since the last clean close
+    with Store(path, verify="always") as store:
+        assert store.checked
+    with sqlite3.connect(path) as conn:  # written by something else: checked again
+        conn.execute("INSERT INTO settings VALUES ('x', '{}')")
+    conn.close()
+    with Store(path) as store:
+        assert store.checked
+    (tmp_path / "copy.db").write_bytes(path.read_bytes())  # a copy is another file
+    with Store(tmp_path / "copy.db") as store:
+        assert store.checked
+    with pytest.raises(sqlite3.DatabaseError):  # damage reported during a session leaves no stamp
+        with Store(path) as store:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+    with Store(path) as store:
+        assert store.checked

@@ -200,7 +200,7 @@ def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[lis
         raise TrainfreeError(f"{store.path}: no scores under settings fingerprint {fingerprint} "
                              f"({json.dumps(settings.identity(), sort_keys=True)}); pass the settings they were "
                              f"computed with")
-    stored = store.get(versions, fingerprint)
+    stored = store.get(versions, fingerprint, [space.arch_id(r.arch) for r in bench.records])
     entries = []
     for r in bench.records:
         arch_id = space.arch_id(r.arch)
@@ -279,7 +279,7 @@ def export(store, path: str | Path, format: str = "csv") -> int:
     source = Path(store) if isinstance(store, (str, Path)) else store.path
     if not Path(source).exists():
         raise TrainfreeError(f"{source}: no such store")
-    with Store(source) as opened:
+    with Store(source, readonly=True) as opened:
         rows = opened.export_rows()
     if format == "csv":
         def write(fh):

@@ -68,7 +68,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
         store.add_settings(fingerprint, settings.identity())
         if benchmark:
             store.add_names(benchmark, [(name, space.arch_id(arch)) for name, arch in items])
-        done = store.done(versions, fingerprint)
+        done = store.done(versions, fingerprint, unique)
     else:
         done = set()
     todo = [(arch, [m for m in metric_names if (a, m) not in done]) for a, arch in unique.items()]
@@ -88,7 +88,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
             on_progress(finished, len(todo))
     computed = sum(len(ms) for _, ms in todo)
     if store is not None:
-        results = store.get(versions, fingerprint)  # the store is the one source of truth
+        results = store.get(versions, fingerprint, unique)  # the store is the one source of truth
 
     rows = []
     for name, arch in items:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record
+from trainfree.benchmarks.base import FORMATS, Benchmark, BenchmarkFormat, Record, detect_format, register_format
 from trainfree.errors import InvalidBenchmark
 
 #: shipped benchmark name -> (file under trainfree/data, format)
@@ -15,7 +15,8 @@ SHIPPED = {
 
 LTS_FILE = "lts/lts_decoder_benchmark.json.gz"
 
-__all__ = ["Benchmark", "Record", "SHIPPED", "load_benchmark", "shipped_names"]
+__all__ = ["Benchmark", "BenchmarkFormat", "Record", "SHIPPED", "formats", "load_benchmark", "register_format",
+           "shipped_names"]
 
 
 def shipped_names() -> list[str]:
@@ -26,46 +27,44 @@ def shipped_names() -> list[str]:
     return list(SHIPPED) + [f"lts:{s}" for s in settings_of(Path(str(data_path(*LTS_FILE.split("/")))))]
 
 
+def formats() -> dict:
+    """Every registered benchmark format by name (importing the loaders registers theirs)."""
+    # importing a loader registers its formats; this order is the order formats are listed in
+    from trainfree.benchmarks import nasbench_nlp  # noqa: F401
+    from trainfree.benchmarks import nasbench_bert  # noqa: F401
+    from trainfree.benchmarks import lts  # noqa: F401
+
+    return FORMATS
+
+
 def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
-    """Load a shipped benchmark by name, or a file: NAS-Bench-NLP ``.csv``/``.csv.gz`` results or a
-    ``.zip``/folder of training logs; NAS-Bench-BERT ``.json``/``.json.gz`` (``target``: glue or a task);
-    LTS settings as ``lts:SETTING`` (shipped) or ``PATH.json#SETTING`` (``target``: valid_ppl, test_ppl,
-    latency or memory)."""
-    from trainfree.benchmarks import nasbench_bert, nasbench_nlp
+    """Load a shipped benchmark by name, or a file in a registered format (see :func:`formats`):
+    NAS-Bench-NLP ``.csv``/``.csv.gz`` results or a ``.zip``/folder of training logs; NAS-Bench-BERT
+    ``.json``/``.json.gz`` (``target``: glue or a task); LTS settings as ``lts:SETTING`` (shipped) or
+    ``PATH.json#SETTING`` (``target``: valid_ppl, test_ppl, latency or memory). The format is told by the
+    extension and a look at the content; ``#`` names a setting only when the part before it is a file."""
+    from trainfree.data import data_path
 
+    registry = formats()
     text = str(source)
-    name = None
-    if text.startswith("lts:") or "#" in text:
-        from trainfree.benchmarks.lts import load_lts
-        from trainfree.data import data_path
-
-        if text.startswith("lts:"):
-            return load_lts(Path(str(data_path(*LTS_FILE.split("/")))), text[4:], name=text, target=target)
-        file, setting = text.rsplit("#", 1)
-        if not Path(file).exists():
-            raise InvalidBenchmark(f"{file}: no such file")
-        return load_lts(Path(file), setting, target=target)
+    if text.startswith("lts:"):
+        return registry["lts"].load(Path(str(data_path(*LTS_FILE.split("/")))), name=text, target=target,
+                                    setting=text[4:])
     if text in SHIPPED:
-        from trainfree.data import data_path
-
         rel, fmt = SHIPPED[text]
-        path, name = Path(str(data_path(*rel.split("/")))), text
-    else:
-        path = Path(text)
-        if not path.exists():
-            raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
-        if path.is_dir() or path.suffix == ".zip":
-            fmt = "nasbench-nlp-logs"
-        elif path.name.endswith((".csv", ".csv.gz")):
-            fmt = "nasbench-nlp-csv"
-        elif path.name.endswith((".json", ".json.gz")):
-            fmt = "nasbench-bert"
-        else:
-            raise InvalidBenchmark(f"{path}: unknown benchmark format; expected a NAS-Bench-NLP .csv/.csv.gz results "
-                                   f"file, a .zip or folder of logs, or a NAS-Bench-BERT .json/.json.gz")
-    if fmt == "nasbench-bert":
-        return nasbench_bert.load_bert(path, name=name, target=target or "glue")
-    if target not in (None, "test_loss"):
-        raise InvalidBenchmark(f"{path}: NAS-Bench-NLP benchmarks have one target, test_loss (got {target!r})")
-    loader = nasbench_nlp.load_csv if fmt == "nasbench-nlp-csv" else nasbench_nlp.load_logs
-    return loader(path, name=name)
+        return registry[fmt].load(Path(str(data_path(*rel.split("/")))), name=text, target=target)
+    path, setting = Path(text), None
+    if not path.exists() and "#" in text and Path(text.rsplit("#", 1)[0]).is_file():
+        file, setting = text.rsplit("#", 1)
+        path = Path(file)
+    if not path.exists():
+        raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
+    if setting is None:
+        fmt = detect_format(path)
+    else:  # '#SETTING' asks for a format with settings: its loader says what is wrong with the file
+        with_settings = [f for f in registry.values() if f.settings is not None and f.claims(path)]
+        if not with_settings:
+            raise InvalidBenchmark(f"{text}: {path} is a {detect_format(path).name} file, which holds one "
+                                   f"benchmark; '#SETTING' names a setting of an LTS file")
+        fmt = with_settings[0]
+    return fmt.load(path, target=target, setting=setting)

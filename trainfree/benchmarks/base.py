@@ -10,7 +10,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from trainfree.errors import InvalidBenchmark
 
@@ -147,3 +147,66 @@ class Benchmark:
 
     def targets(self) -> dict[str, float]:
         return {r.name: r.target for r in self.records}
+
+
+# -- the format registry ---------------------------------------------------------------------------
+#: how much of a file a sniff reads (decompressed): enough for a header or the first record
+SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class BenchmarkFormat:
+    """A benchmark file format: which paths it claims (by extension, or folders) and a cheap look at
+    the content (``sniff``) that tells it from other formats sharing the extension."""
+
+    name: str
+    reads: str  # what files it reads, for the user
+    suffixes: tuple[str, ...]  # e.g. (".csv", ".csv.gz")
+    sniff: Callable[[Path], bool]
+    load: Callable[..., Benchmark]  # load(path, name=, target=, setting=)
+    folders: bool = False  # also reads a folder
+    settings: Callable[[Path], list[str]] | None = None  # a file of several benchmarks, named FILE#SETTING
+
+    def claims(self, path: Path) -> bool:
+        if path.is_dir():
+            return self.folders
+        return path.name.lower().endswith(self.suffixes)
+
+
+FORMATS: dict[str, BenchmarkFormat] = {}
+
+
+def register_format(fmt: BenchmarkFormat) -> BenchmarkFormat:
+    if fmt.name in FORMATS:
+        raise ValueError(f"benchmark format {fmt.name!r} is already registered")
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def head_text(path: Path, size: int = SNIFF_BYTES) -> str:
+    """The first ``size`` characters of a (possibly gzipped) text file; '' when unreadable."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zlib.error):  # corrupt data: the loader then says what is wrong
+        return ""
+
+
+def formats_help() -> str:
+    """Every registered format and what it reads, for error messages."""
+    return "; ".join(f"{f.name}: {f.reads}" for f in FORMATS.values())
+
+
+def detect_format(path: Path) -> BenchmarkFormat:
+    """The format of ``path``: one whose extension and content match; otherwise the only format that
+    claims the extension (its loader then says, located, what is wrong); otherwise InvalidBenchmark
+    listing the formats."""
+    claimants = [f for f in FORMATS.values() if f.claims(path)]
+    for fmt in claimants:
+        if fmt.sniff(path):
+            return fmt
+    if len(claimants) == 1:
+        return claimants[0]
+    seen = ("its content matches none of " + ", ".join(f.name for f in claimants)) if claimants else "unknown extension"
+    raise InvalidBenchmark(f"{path}: unknown benchmark format ({seen}); trainfree reads: {formats_help()}")

@@ -2,10 +2,11 @@
 setting of ``lts_decoder_benchmark.json`` (``random_GPT2_wt103``, ..., ``pareto_*_lm1b_<device>``)."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record, check_unique, finite_or_none, mapping, quote, read_json
+from trainfree.benchmarks.base import (Benchmark, BenchmarkFormat, Record, check_unique, finite_or_none, head_text, mapping, quote, read_json, register_format)
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.decoder.genotype import parse_decoder
 
@@ -81,3 +82,24 @@ def load_lts(path: Path, setting: str, name: str | None = None, target: str | No
         raise InvalidBenchmark(f"{path} {setting}: no record has a finite {target!r}")
     return Benchmark(name or f"lts:{setting}", "decoder", records, target=target, lower_is_better=True,
                      skipped=skipped, source=f"{path}#{setting}", corpus=None)
+
+
+# -- format registration ---------------------------------------------------------------------------
+_OBJECT_OF_LISTS = re.compile(r'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')
+
+
+def _sniff(path: Path) -> bool:
+    """A JSON object whose first value is a list (settings -> records)."""
+    return bool(_OBJECT_OF_LISTS.match(head_text(path).lstrip()))
+
+
+def _load_format(path: Path, name: str | None = None, target: str | None = None, setting: str | None = None):
+    if setting is None:
+        raise InvalidBenchmark(f"{path}: an LTS file holds one benchmark per setting; name one as {path}#SETTING "
+                               f"(settings: {', '.join(settings_of(path))})")
+    return load_lts(path, setting, name=name, target=target)
+
+
+register_format(BenchmarkFormat(
+    "lts", "LTS decoder settings (.json or .json.gz: an object of setting -> records, read as FILE#SETTING)",
+    (".json", ".json.gz"), _sniff, _load_format, settings=settings_of))

@@ -1,9 +1,10 @@
 """NAS-Bench-BERT: 500 ELECTRA-pretrained architectures scored on GLUE (361 shipped), JSON records."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record, check_unique, finite_or_none, mapping, quote, read_json
+from trainfree.benchmarks.base import (Benchmark, BenchmarkFormat, Record, check_unique, finite_or_none, head_text, mapping, quote, read_json, register_format)
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.bert.genotype import parse_genotype
 
@@ -48,3 +49,25 @@ def load_bert(path: Path, name: str | None = None, target: str = "glue") -> Benc
         raise InvalidBenchmark(f"{path}: no record has a finite {target!r} score")
     return Benchmark(name or path.name, "nasbench-bert", records, target=target, lower_is_better=False,
                      skipped=skipped, source=str(path))
+
+
+# -- format registration ---------------------------------------------------------------------------
+_FIRST_RECORD_KEY = re.compile(r'"(?:id|scores|hparams)"\s*:')
+
+
+def _sniff(path: Path) -> bool:
+    """A JSON list; when its first item is an object, the object has a record key (id, scores, hparams)."""
+    head = head_text(path).lstrip()
+    if not head.startswith("["):
+        return False
+    rest = head[1:].lstrip()
+    return not rest.startswith("{") or bool(_FIRST_RECORD_KEY.search(rest))
+
+
+def _load_format(path: Path, name: str | None = None, target: str | None = None, setting=None) -> Benchmark:
+    return load_bert(path, name=name, target=target or "glue")
+
+
+register_format(BenchmarkFormat(
+    "nasbench-bert", "NAS-Bench-BERT records (.json or .json.gz: a list of {id, scores, hparams})",
+    (".json", ".json.gz"), _sniff, _load_format))

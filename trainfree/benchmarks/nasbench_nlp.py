@@ -8,7 +8,9 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record, check_unique, csv_rows, finite_or_none, number, read_text
+
+
+from trainfree.benchmarks.base import (Benchmark, BenchmarkFormat, Record, check_unique, csv_rows, finite_or_none, head_text, number, read_text, register_format)
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 
@@ -143,3 +145,48 @@ def load_logs(path: Path, name: str | None = None) -> Benchmark:
     corpus = corpora.pop() if len(corpora) == 1 else None
     return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
                      skipped=skipped, source=str(path), corpus=corpus)
+
+
+# -- format registration ---------------------------------------------------------------------------
+def _sniff_csv(path: Path) -> bool:
+    """The header names NAS-Bench-NLP columns."""
+    header = head_text(path).split("\n", 1)[0].split(",")
+    return any(c.strip().strip('"') in CSV_COLUMNS for c in header)
+
+
+def _sniff_logs(path: Path) -> bool:
+    """A folder or zip holding at least one log_stats_model_*.json."""
+    def is_log(name: str) -> bool:
+        base = name.rsplit("/", 1)[-1]
+        return base.startswith(LOG_PREFIX) and base.endswith(".json")
+
+    if path.is_dir():
+        return any(path.glob(f"{LOG_PREFIX}*.json"))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(is_log(n) for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _one_target(path: Path, target: str | None) -> None:
+    if target not in (None, "test_loss"):
+        raise InvalidBenchmark(f"{path}: NAS-Bench-NLP benchmarks have one target, test_loss (got {target!r})")
+
+
+def _load_csv_format(path: Path, name: str | None = None, target: str | None = None, setting=None) -> Benchmark:
+    _one_target(path, target)
+    return load_csv(path, name=name)
+
+
+def _load_logs_format(path: Path, name: str | None = None, target: str | None = None, setting=None) -> Benchmark:
+    _one_target(path, target)
+    return load_logs(path, name=name)
+
+
+register_format(BenchmarkFormat(
+    "nasbench-nlp-csv", "a NAS-Bench-NLP results table (.csv or .csv.gz, columns log_name, test_loss, recipe)",
+    (".csv", ".csv.gz"), _sniff_csv, _load_csv_format))
+register_format(BenchmarkFormat(
+    "nasbench-nlp-logs", f"NAS-Bench-NLP training logs (a .zip or a folder of {LOG_PREFIX}*.json)",
+    (".zip",), _sniff_logs, _load_logs_format, folders=True))

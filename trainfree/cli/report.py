@@ -68,7 +68,7 @@ def run(args) -> int:
     elif args.store:
         if not args.store.exists():
             raise TrainfreeError(f"{args.store}: no such store")
-        with Store(args.store) as store:
+        with Store(args.store, readonly=True) as store:
             entries, provenance = api.stored_scores(store, bench, settings_for(args, bench.space, bench.corpus))
     else:
         entries, provenance = [], {}

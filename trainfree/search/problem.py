@@ -4,11 +4,14 @@ architectures of a benchmark to stay within.
 
 Scores go through the scoring loop and its store, so a rerun of the same search (same seed) gets
 every value it already computed back from the store and continues from where it stopped: the
-strategies are deterministic functions of the seed and the values they see.
+strategies are deterministic functions of the seed and the values they see. With a store, each
+trial is also recorded under the search's id; a rerun takes the values of the trials it proposes
+again, in the same order, from that record without going through the scoring loop at all.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -82,6 +85,8 @@ class Problem:
     pool: object = None  # workers kept up for the whole search (trainfree.executors.session)
     trials: list[Trial] = field(default_factory=list)
     _seen: dict[str, Trial] = field(default_factory=dict)
+    search_id: str | None = None  # the key of this search's recorded trials in the store
+    _record: list = field(default_factory=list)  # recorded (step, arch_id, values, status, proposed)
 
     def __post_init__(self):
         from trainfree.metrics import get_metric
@@ -98,6 +103,26 @@ class Problem:
         if self.candidates is not None and self.budget > len(self.candidates):
             raise TrainfreeError(f"budget {self.budget} exceeds the benchmark's {len(self.candidates)} distinct "
                                  f"architectures")
+
+    def resume(self, search_id: str, identity: dict) -> None:
+        """Record this search's trials in the store under ``search_id``, and replay those a killed or
+        finished run of it recorded."""
+        self.search_id = search_id
+        self.store.add_search(search_id, identity)
+        self._record = self.store.trials(search_id)
+
+    def _replay(self, step: int, arch_id: str):
+        """The recorded values of ``step`` when the run proposes the same architecture there; a run that
+        goes another way forgets the record from that step on. Failed trials are scored again (the
+        scoring loop retries failed keys)."""
+        if step >= len(self._record):
+            return None
+        _, recorded_id, values, status, _ = self._record[step]
+        if recorded_id != arch_id:
+            self.store.drop_trials(self.search_id, step)
+            del self._record[step:]
+            return None
+        return None if status == "failed" else (values, status)
 
     @property
     def metrics(self) -> list[str]:
@@ -138,27 +163,45 @@ class Problem:
         room = self.budget - len(self.trials)
         spent = len(fresh) > room
         fresh = dict(list(fresh.items())[:room])
-        if fresh:
+        replayed = {}
+        if self._record:
+            for i, arch_id in enumerate(fresh):
+                found = self._replay(len(self.trials) + i, arch_id)
+                if found is None:
+                    break
+                replayed[arch_id] = found
+        to_score = {a: arch for a, arch in fresh.items() if a not in replayed}
+        by_id: dict[str, dict] = {}
+        proposed = time.time()
+        if to_score:
             # workers pay for a batch, not for evolution's one child at a time: that runs in-process,
             # on the threads of all the jobs (their workers are idle meanwhile)
-            small = len(fresh) < 2 * self.jobs
+            small = len(to_score) < 2 * self.jobs
             threads = self.threads
             if small and self.jobs > 1:
                 threads = self.jobs * (self.threads or 1)
-            run = score_architectures(self.space.name, [(a, arch) for a, arch in fresh.items()], self.metrics,
+            run = score_architectures(self.space.name, [(a, arch) for a, arch in to_score.items()], self.metrics,
                                       self.settings, jobs=1 if small else self.jobs,
                                       executor="local" if small else self.executor, store=self.store,
                                       address=self.address, threads=threads, pool=self.pool)
-            by_id: dict[str, dict] = {}
             for row in run.rows:
                 by_id.setdefault(row.arch_id, {})[row.metric] = row
+        if fresh:
+            new = []
             for arch_id, arch in fresh.items():
-                rows = by_id[arch_id]
-                values = {m: (r.value if r.status != "failed" else math.nan) for m, r in rows.items()}
-                status = next((r.status for r in rows.values() if r.status != "ok"), "ok")
+                if arch_id in replayed:
+                    values, status = replayed[arch_id]
+                    values = {m: float(values[m]) for m in self.metrics}
+                else:
+                    rows = by_id[arch_id]
+                    values = {m: (r.value if r.status != "failed" else math.nan) for m, r in rows.items()}
+                    status = next((r.status for r in rows.values() if r.status != "ok"), "ok")
+                    new.append((len(self.trials), arch_id, values, status, proposed))
                 trial = Trial(len(self.trials), arch_id, arch, values, status)
                 self.trials.append(trial)
                 self._seen[arch_id] = trial
+            if new and self.search_id is not None:
+                self.store.put_trials(self.search_id, new)
             if self.on_progress:
                 self.on_progress(len(self.trials), self.budget)
         if spent:

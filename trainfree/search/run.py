@@ -1,6 +1,8 @@
 """Run a search and, within a benchmark, look up what it chose."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -78,6 +80,24 @@ def lookup(targets: dict[str, float], arch_id: str, lower_is_better: bool) -> di
     return {"target": target, "percentile": 100.0 * better, "regret": sign * (target - best), "best": best}
 
 
+def search_identity(problem: Problem, strategy: str, seed: int, options: dict, benchmark=None) -> dict:
+    """Everything that decides which architectures a search proposes and the values it sees."""
+    from trainfree.metrics import get_metric
+
+    identity = {"space": problem.space.name, "strategy": strategy, "seed": seed, "budget": problem.budget,
+                "options": options, "metrics": {m: get_metric(m).version for m in problem.metrics},
+                "metric": problem.metric, "objective": problem.objective,
+                "settings": problem.settings.fingerprint(), "benchmark": None}
+    if problem.candidates is not None:  # the candidates, in order (ties are broken by position)
+        digest = hashlib.sha256("\n".join(problem.candidates.ids).encode()).hexdigest()[:16]
+        identity["benchmark"] = {"name": benchmark.name if benchmark is not None else None, "candidates": digest}
+    return identity
+
+
+def search_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_search(space_name: str, metric: str, strategy: str = "random", budget: int = 100, seed: int = 0,
                settings: ScoreSettings | None = None, objective: str | None = None, benchmark=None,
                store=None, jobs: int = 1, executor: str | None = None, address: str | None = None,
@@ -107,6 +127,9 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
     executor = executor or ("process" if jobs > 1 else "local")
     problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs, executor, address,
                       on_progress, threads)
+    if store is not None:
+        identity = search_identity(problem, strategy, seed, options, benchmark)
+        problem.resume(search_key(identity), identity)
     with session(executor, jobs, threads, address) as pool:
         problem.pool = pool
         try:

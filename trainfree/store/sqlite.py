@@ -2,7 +2,16 @@
 
 A score is keyed by (architecture id, metric, metric version, settings fingerprint), so a rerun
 skips every finished key and a changed definition or setting never reuses a stale number. Each
-batch of results is one transaction: a killed run leaves whole rows or none.
+batch of results is one transaction: a killed run leaves whole rows or none. Searches record their
+trials (what was proposed, in which order, when, and its values), keyed by what defines the search.
+
+Only trainfree stores (or new, empty paths) are opened: the file is identified and checked
+(``PRAGMA quick_check``) before anything is written to it. The check reads the whole file (seconds
+for a million scores), so it is skipped when the file is exactly as trainfree left it after its last
+clean close: ``<store>-checked`` records the file's device, inode, size, mtime and ctime then, and no
+write-ahead log is pending (``verify="always"`` checks every time). The schema version is ``PRAGMA
+user_version`` (and ``meta.schema_version``, which older trainfree reads); older stores are upgraded
+in one transaction on the first writable open.
 """
 from __future__ import annotations
 
@@ -16,29 +25,55 @@ from typing import Iterable, Sequence
 
 from trainfree.errors import TrainfreeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+APPLICATION_ID = 0x54465354  # "TFST" in the file header: this SQLite file is a trainfree store
+SQLITE_MAGIC = b"SQLite format 3\x00"
+CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on parameters
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS architectures (
-    arch_id TEXT PRIMARY KEY, space TEXT NOT NULL, canonical TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS settings (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS scores (
+#: version 1, the schema of every store written before the version was kept in the file header
+_BASE = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS architectures (
+    arch_id TEXT PRIMARY KEY, space TEXT NOT NULL, canonical TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS settings (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS scores (
     arch_id TEXT NOT NULL REFERENCES architectures(arch_id),
     metric TEXT NOT NULL,
     metric_version TEXT NOT NULL,
     fingerprint TEXT NOT NULL REFERENCES settings(fingerprint),
-    value REAL,                 -- NULL only for NaN (SQLite has no NaN); +-inf are kept
+    value REAL,                 -- NULL only for NaN (SQLite has no NaN), +-inf are kept
     status TEXT NOT NULL CHECK (status IN ('ok', 'nonfinite', 'failed')),
     error TEXT NOT NULL DEFAULT '',
     seconds REAL NOT NULL,
     trainfree_version TEXT NOT NULL,
     created REAL NOT NULL,
-    PRIMARY KEY (arch_id, metric, metric_version, fingerprint));
-CREATE TABLE IF NOT EXISTS names (
+    PRIMARY KEY (arch_id, metric, metric_version, fingerprint))""",
+    """CREATE TABLE IF NOT EXISTS names (
     benchmark TEXT NOT NULL, name TEXT NOT NULL, arch_id TEXT NOT NULL,
-    PRIMARY KEY (benchmark, name));
-"""
+    PRIMARY KEY (benchmark, name))""",
+)
+_V1_TABLES = {"meta", "architectures", "settings", "scores", "names"}
+
+#: version -> the statements that take a store from that version to the next (each idempotent)
+_UPGRADES = {
+    1: (  # scores by settings (what `report --store` asks); search trials
+        "CREATE INDEX IF NOT EXISTS scores_by_fingerprint ON scores (fingerprint, metric, metric_version)",
+        "CREATE TABLE IF NOT EXISTS searches (search_id TEXT PRIMARY KEY, json TEXT NOT NULL, created REAL NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS trials (
+    search_id TEXT NOT NULL REFERENCES searches(search_id),
+    step INTEGER NOT NULL,      -- 0-based order of evaluation
+    arch_id TEXT NOT NULL,
+    vals TEXT NOT NULL,         -- JSON {metric: value}; NaN and +-inf as JSON's NaN/Infinity
+    status TEXT NOT NULL,
+    proposed REAL NOT NULL,     -- unix time the search proposed it
+    PRIMARY KEY (search_id, step))""",
+    ),
+}
+
+_DAMAGED = ("the store is damaged ({problem}); nothing was written to it. Keep a copy, then either copy what is "
+            "readable into a new file with the sqlite3 shell (`sqlite3 {path} .recover | sqlite3 recovered.sqlite`; "
+            "where .recover fails, .dump with its closing ROLLBACK made a COMMIT) and pass that with --store, or "
+            "start afresh with another --store path")
 
 
 def default_store_path() -> Path:
@@ -49,35 +84,181 @@ def default_store_path() -> Path:
     return cache / "trainfree" / "scores.sqlite"
 
 
+def _is_new(path: Path) -> bool:
+    """True for a missing or empty file; raises for what cannot hold a store."""
+    if path.is_dir():
+        raise TrainfreeError(f"{path}: is a folder, not a store file")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        raise TrainfreeError(f"{path}: cannot be a store: a part of the path above it is a file, not a folder") from None
+    except OSError as err:
+        raise TrainfreeError(f"{path}: cannot read the store ({err.strerror})") from None
+    if not magic:
+        return True
+    if magic != SQLITE_MAGIC:
+        raise TrainfreeError(f"{path}: not a usable trainfree store (not an SQLite file); it was left untouched: "
+                             f"give --store a new path or a trainfree store")
+    return False
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + "-checked")
+
+
+def _file_state(path: Path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _unchanged_since_check(path: Path) -> bool:
+    """True when the file is as a clean, checked close left it (any write since changes mtime and ctime)."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return False
+        return json.loads(_stamp_path(path).read_text()) == _file_state(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _chunks(ids: Sequence[str]):
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i:i + CHUNK]
+
+
 class Store:
-    """One SQLite file. Only the driver process writes it; workers send results back."""
+    """One SQLite file. Only the driver process writes it; workers send results back.
 
-    def __init__(self, path: str | Path):
+    ``readonly`` opens the file with SQLite's ``mode=ro`` (for export and reports): nothing is
+    created, upgraded or written, and a read-only file works.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False, verify: str = "changed"):
+        if verify not in ("changed", "always"):
+            raise TrainfreeError(f"verify must be 'changed' or 'always', got {verify!r}")
         self.path = Path(path)
+        self.readonly = readonly
+        self.verify = verify
+        self.checked = False  # quick_check ran (and passed) on this open
+        self._clean = False  # the file is known sound: new, checked, or unchanged since a checked close
+        new = _is_new(self.path)
+        if readonly and new:
+            raise TrainfreeError(f"{self.path}: no such store")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            with self.conn:
-                self.conn.executescript(_SCHEMA)
-                row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) != SCHEMA_VERSION:
-                    raise TrainfreeError(f"{self.path}: store schema version {row[0]}, this trainfree reads "
-                                         f"version {SCHEMA_VERSION}; use another --store path")
+            if readonly:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(self.path, timeout=30)
+        except (FileExistsError, NotADirectoryError):
+            raise TrainfreeError(f"{self.path}: cannot be a store: a part of the path above it is a file, "
+                                 f"not a folder") from None
+        except (OSError, sqlite3.Error) as err:
+            raise TrainfreeError(f"{self.path}: cannot open the store ({err})") from None
+        try:
+            self.version = 0 if new else self._identify()
+            self._clean = True
+            if not readonly:
+                self._prepare()
+            elif self.version == 0:
+                raise TrainfreeError(f"{self.path}: an empty SQLite file, no trainfree store yet")
+        except sqlite3.OperationalError as err:  # locked, read-only, out of disk: not damage
+            self.conn.close()
+            raise TrainfreeError(f"{self.path}: cannot use the store ({err})") from None
         except sqlite3.DatabaseError as err:
-            raise TrainfreeError(f"{self.path}: not a usable trainfree store ({err})") from None
+            self.conn.close()
+            raise TrainfreeError(f"{self.path}: " + _DAMAGED.format(problem=err, path=self.path)) from None
+        except BaseException:
+            self.conn.close()
+            raise
 
-    def close(self) -> None:
+    # -- opening ---------------------------------------------------------------------------------
+    def _identify(self) -> int:
+        """The schema version of an existing SQLite file (0: no tables yet), checked by quick_check;
+        anything that is not a trainfree store raises. Reads only."""
+        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self._stamped = app_id == APPLICATION_ID
+        if app_id != APPLICATION_ID:
+            meta = None
+            if _V1_TABLES <= tables:  # a store from before the header was set, or one rebuilt by .recover
+                meta = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if meta is not None and str(meta[0]).isdigit():
+                version = int(meta[0])
+            elif app_id == 0 and version == 0 and not tables:
+                version = 0  # an empty SQLite file
+            else:
+                shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
+                raise TrainfreeError(f"{self.path}: an SQLite file that is not a trainfree store (tables: "
+                                     f"{shown or 'none'}); it was left untouched: give --store a new path")
+        if version > SCHEMA_VERSION:
+            raise TrainfreeError(f"{self.path}: store schema version {version}, written by a newer trainfree (this "
+                                 f"one reads up to version {SCHEMA_VERSION}); upgrade trainfree or use another "
+                                 f"--store path")
+        if self.verify == "always" or not _unchanged_since_check(self.path):
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise TrainfreeError(f"{self.path}: " + _DAMAGED.format(problem="quick_check: " + "; ".join(problems),
+                                                                         path=self.path))
+            self.checked = True
+        return version
+
+    def _prepare(self) -> None:
+        """WAL mode, then create or upgrade the schema in one transaction."""
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        if self.version == SCHEMA_VERSION and getattr(self, "_stamped", False):
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have upgraded it meanwhile: read the version again under the lock
+            current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if current < self.version:
+                current = self.version
+            statements = list(_BASE) if current == 0 else []
+            for v in range(max(current, 1), SCHEMA_VERSION):
+                statements.extend(_UPGRADES[v])
+            for sql in statements:
+                self.conn.execute(sql)
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.version = SCHEMA_VERSION
+
+    def close(self, sound: bool = True) -> None:
+        """Close; a writable store that was sound and is fully checkpointed gets its stamp, so the next
+        open can skip the integrity check."""
         self.conn.close()
+        if self.readonly or not self._clean:
+            return
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            if not sound:
+                _stamp_path(self.path).unlink(missing_ok=True)
+                return
+            if wal.exists() and wal.stat().st_size > 0:  # another connection is still open
+                return
+            tmp = self.path.with_name(self.path.name + "-checked.tmp")
+            tmp.write_text(json.dumps(_file_state(self.path)))
+            os.replace(tmp, _stamp_path(self.path))
+        except OSError:
+            pass  # no stamp: the next open checks the whole file
 
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # SQLite reporting damage during the session: leave no stamp, so the next open checks
+        self.close(sound=not (exc_type is not None and issubclass(exc_type, sqlite3.DatabaseError)))
 
     # -- writing ---------------------------------------------------------------------------------
     def add_architectures(self, space: str, archs: Iterable[tuple[str, str]]) -> None:
@@ -107,24 +288,41 @@ class Store:
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # -- reading ---------------------------------------------------------------------------------
-    def done(self, metric_versions: dict[str, str], fingerprint: str) -> set[tuple[str, str]]:
-        """(arch_id, metric) keys already finished (ok or nonfinite) for these metric versions and settings.
+    def _select(self, columns: str, where: str, metric_versions: dict[str, str], fingerprint: str,
+                arch_ids: Iterable[str] | None):
+        """Rows of ``scores`` for each metric: of ``arch_ids`` only (through the primary key's index),
+        or of every architecture when None."""
+        for metric, version in metric_versions.items():
+            if arch_ids is None:
+                yield metric, self.conn.execute(f"SELECT {columns} FROM scores WHERE metric = ? AND metric_version "
+                                                f"= ? AND fingerprint = ?{where}", (metric, version, fingerprint))
+                continue
+            for chunk in _chunks(sorted(set(arch_ids))):
+                marks = ", ".join("?" * len(chunk))
+                yield metric, self.conn.execute(
+                    f"SELECT {columns} FROM scores WHERE arch_id IN ({marks}) AND metric = ? AND metric_version = ? "
+                    f"AND fingerprint = ?{where}", (*chunk, metric, version, fingerprint))
+
+    def done(self, metric_versions: dict[str, str], fingerprint: str,
+             arch_ids: Iterable[str] | None = None) -> set[tuple[str, str]]:
+        """(arch_id, metric) keys already finished (ok or nonfinite) for these metric versions and settings,
+        among ``arch_ids`` (every architecture when None: a whole-table scan).
 
         Failed keys are not done: a rerun tries them again (the error may have been transient or fixed).
         """
+        arch_ids = None if arch_ids is None else list(arch_ids)
         out = set()
-        for metric, version in metric_versions.items():
-            cur = self.conn.execute("SELECT arch_id FROM scores WHERE metric = ? AND metric_version = ? "
-                                    "AND fingerprint = ? AND status != 'failed'", (metric, version, fingerprint))
+        for metric, cur in self._select("arch_id", " AND status != 'failed'", metric_versions, fingerprint, arch_ids):
             out.update((a, metric) for (a,) in cur)
         return out
 
-    def get(self, metric_versions: dict[str, str], fingerprint: str) -> dict[tuple[str, str], tuple]:
-        """(arch_id, metric) -> (value, status, error, seconds)."""
+    def get(self, metric_versions: dict[str, str], fingerprint: str,
+            arch_ids: Iterable[str] | None = None) -> dict[tuple[str, str], tuple]:
+        """(arch_id, metric) -> (value, status, error, seconds), among ``arch_ids`` (all when None)."""
+        arch_ids = None if arch_ids is None else list(arch_ids)
         out = {}
-        for metric, version in metric_versions.items():
-            cur = self.conn.execute("SELECT arch_id, value, status, error, seconds FROM scores WHERE metric = ? "
-                                    "AND metric_version = ? AND fingerprint = ?", (metric, version, fingerprint))
+        for metric, cur in self._select("arch_id, value, status, error, seconds", "", metric_versions, fingerprint,
+                                        arch_ids):
             for arch_id, value, status, error, seconds in cur:
                 out[(arch_id, metric)] = (math.nan if value is None else value, status, error, seconds)
         return out
@@ -155,3 +353,31 @@ class Store:
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    # -- search trials ---------------------------------------------------------------------------
+    def add_search(self, search_id: str, identity: dict) -> None:
+        """What defines a search (space, metric, strategy, seed, settings, ...), under its id."""
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO searches VALUES (?, ?, ?)",
+                              (search_id, json.dumps(identity, sort_keys=True), time.time()))
+
+    def put_trials(self, search_id: str, trials: Iterable[tuple[int, str, dict, str, float]]) -> None:
+        """(step, arch_id, values, status, proposed) rows in one transaction; a step written again replaces
+        the old row (a rerun that went another way, or a failed key retried)."""
+        rows = [(search_id, step, arch_id, json.dumps(values), status, proposed)
+                for step, arch_id, values, status, proposed in trials]
+        with self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def drop_trials(self, search_id: str, from_step: int) -> None:
+        """Forget the trials from ``from_step`` on (the search no longer proposes them)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM trials WHERE search_id = ? AND step >= ?", (search_id, from_step))
+
+    def trials(self, search_id: str) -> list[tuple[int, str, dict, str, float]]:
+        """The recorded trials of a search, in order: (step, arch_id, values, status, proposed)."""
+        if self.version < 2:  # a read-only old store has no trials table
+            return []
+        cur = self.conn.execute("SELECT step, arch_id, vals, status, proposed FROM trials WHERE search_id = ? "
+                                "ORDER BY step", (search_id,))
+        return [(step, arch_id, json.loads(vals), status, proposed) for step, arch_id, vals, status, proposed in cur]
