@@ -58,7 +58,7 @@ def run_search(args) -> int:
     if space_name is None:
         raise TrainfreeError("give --space (nasbench-nlp, nasbench-bert or decoder) or --benchmark")
     settings = settings_for(args, space_name, bench.corpus if bench else None)
-    with stored_run(args) as (store, progress):
+    with stored_run(args, desc="searching") as (store, progress):
         result = api.search(space_name, args.metric, args.strategy, args.budget, args.search_seed, settings,
                             objective=args.objective, benchmark=bench, store=store, on_progress=progress,
                             **execution(args), **({"population": args.population} if args.population else {}))
