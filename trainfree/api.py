@@ -239,9 +239,15 @@ def search_eval(benchmark: str | Benchmark, metrics: Sequence[str] | None = None
     from trainfree.spaces import get_space
     from trainfree.store import Store
 
+    from trainfree.search.strategies import STRATEGIES
+
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
     space = get_space(bench.space)
     metrics = list(metrics or [space.default_metrics[0]])
+    for name in strategies:  # a misspelt name fails now, not after the benchmark is scored
+        STRATEGIES.get(name)
+    for name in metrics:
+        get_metric(name)
     settings = settings or default_settings(bench)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if store is not None:

@@ -53,7 +53,10 @@ def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
     else:
         path = Path(text)
         if not path.exists():
-            raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
+            from trainfree.registry import did_you_mean
+
+            raise InvalidBenchmark(f"{path}: no such file or directory{did_you_mean(text, shipped_names())} "
+                                   f"(shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
         if path.is_dir() or path.suffix == ".zip":
             fmt = "nasbench-nlp-logs"
         elif path.name.endswith((".csv", ".csv.gz")):

@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
                                                   "space's first default metric, hidden_cov / head_confidence)")
     p.add_argument("--objective", default=None,
                    help="a cost to minimise as well, e.g. params or latency (multi-objective: nsga2 or random)")
-    p.add_argument("--strategy", choices=list(STRATEGIES.names()), default="random")
+    p.add_argument("--strategy", default="random",  # checked by the registry, which suggests close names
+                   help=f"{', '.join(STRATEGIES.names())} (default random)")
     p.add_argument("--budget", type=positive, default=100, help="distinct architectures to evaluate (default 100)")
     p.add_argument("--search-seed", type=int, default=0,
                    help="seed of the strategy's random choices (default 0; --seed seeds the models)")
