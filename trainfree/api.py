@@ -98,12 +98,13 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
     Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
     """
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    if not scores:
+        raise InvalidBenchmark("the scores hold no rows")
+    names = set(bench.targets())
+    check_scores(scores, names)
     by_metric: dict[str, dict[str, float]] = {}
     for s in scores:
         by_metric.setdefault(s.metric, {})[s.name] = s.value if s.status == "ok" else math.nan
-    if not by_metric:
-        raise InvalidBenchmark("the scores hold no rows")
-    names = set(bench.targets())
     if baseline is not None and baseline not in by_metric:
         raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "
                              f"({', '.join(sorted(by_metric))})")
@@ -128,6 +129,47 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
                                        target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
         out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
     return out
+
+
+def _fingerprints(scores) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in scores:
+        fp = getattr(s, "fingerprint", "")
+        if fp:
+            counts[fp] = counts.get(fp, 0) + 1
+    return counts
+
+
+def check_scores(scores: Sequence[ScoreEntry | ScoreRow], names: set[str] | None = None) -> None:
+    """Refuse scores that cannot be correlated as one set: rows under several settings fingerprints
+    (e.g. an export holding several model seeds), or one (name, metric) given more than once. Only
+    rows whose name is in ``names`` (the benchmark's) count, when given."""
+    used = [s for s in scores if names is None or s.name in names]
+    fingerprints = _fingerprints(used)
+    if len(fingerprints) > 1:
+        shown = ", ".join(f"{fp} ({n} rows)" for fp, n in sorted(fingerprints.items(), key=lambda x: -x[1])[:5])
+        raise TrainfreeError(f"the scores mix {len(fingerprints)} settings fingerprints: {shown}"
+                             f"{', ...' if len(fingerprints) > 5 else ''}; correlate each separately "
+                             f"(`trainfree correlate --split`, api.correlate_by_fingerprint) or keep one's rows")
+    seen: dict[tuple[str, str], int] = {}
+    for s in used:
+        seen[(s.name, s.metric)] = seen.get((s.name, s.metric), 0) + 1
+    dups = {k: n for k, n in seen.items() if n > 1}
+    if dups:
+        shown = ", ".join(f"{name!r}/{metric} x{n}" for (name, metric), n in list(dups.items())[:5])
+        raise TrainfreeError(f"the scores hold {len(dups)} duplicate (name, metric) entries: {shown}"
+                             f"{', ...' if len(dups) > 5 else ''}; each architecture name needs one score per metric "
+                             f"(several metric versions or files concatenated?)")
+
+
+def correlate_by_fingerprint(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow],
+                             **options) -> dict[str, list[MetricCorrelation]]:
+    """:func:`correlate` on each settings fingerprint's rows separately: fingerprint -> results
+    (rows without a fingerprint are grouped under "")."""
+    groups: dict[str, list] = {}
+    for s in scores:
+        groups.setdefault(getattr(s, "fingerprint", ""), []).append(s)
+    return {fp: correlate(benchmark, rows, **options) for fp, rows in sorted(groups.items())}
 
 
 def _store(store):
@@ -206,7 +248,7 @@ def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[lis
         for metric in versions:
             if (arch_id, metric) in stored:
                 value, status, _, _ = stored[(arch_id, metric)]
-                entries.append(ScoreEntry(r.name, metric, value, status, arch_id))
+                entries.append(ScoreEntry(r.name, metric, value, status, arch_id, fingerprint))
     return entries, provenance(settings, sorted(versions), bench)
 
 

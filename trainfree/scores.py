@@ -24,6 +24,7 @@ class ScoreEntry:
     value: float
     status: str
     arch_id: str = ""
+    fingerprint: str = ""  # the settings' fingerprint; empty when the file has no such column
 
 
 def atomic_write(path: Path, write, binary: bool = False) -> None:
@@ -94,7 +95,8 @@ def read_scores(path: Path) -> list[ScoreEntry]:
                 if status not in STATUSES:
                     raise InvalidBenchmark(f"{where}: column 'status': {status!r} is not one of {list(STATUSES)}")
                 arch_id = row[col["arch_id"]] if "arch_id" in col else ""
-                entries.append(ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id))
+                fingerprint = row[col["fingerprint"]] if "fingerprint" in col else ""
+                entries.append(ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id, fingerprint))
     except (OSError, UnicodeDecodeError) as err:
         raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
     return entries

@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", default=None,
                    help="a metric among the scores (e.g. params): add each metric's tau minus the baseline's, "
                         "with a paired-bootstrap 95%% interval")
+    p.add_argument("--split", action="store_true",
+                   help="scores under several settings fingerprints (e.g. an export of several seeds): one table "
+                        "per fingerprint (without it such input is refused)")
     p.set_defaults(func=run)
 
 
@@ -25,21 +28,32 @@ def run(args) -> int:
     from trainfree import api
     from trainfree.scores import read_scores
 
-    results = [r.as_dict() for r in api.correlate(args.benchmark, read_scores(args.scores),
-                                                  ci_resamples=args.resamples if args.ci else 0,
-                                                  topk=args.topk, seed=args.bootstrap_seed, baseline=args.baseline,
-                                                  resamples=args.resamples)]
+    options = dict(ci_resamples=args.resamples if args.ci else 0, topk=args.topk, seed=args.bootstrap_seed,
+                   baseline=args.baseline, resamples=args.resamples)
+    scores = read_scores(args.scores)
+    if args.split:
+        groups = api.correlate_by_fingerprint(args.benchmark, scores, **options)
+    else:
+        groups = {"": api.correlate(args.benchmark, scores, **options)}
     columns = ["metric", "n", "dropped", "kendall_tau", "spearman", "pearson"]
     if args.ci:
         columns += [f"{s}_{e}" for s in ("kendall_tau", "spearman", "pearson") for e in ("low", "high")]
     columns += [f"top{k}_precision" for k in args.topk]
     if args.baseline:
         columns += ["tau_minus_baseline", "tau_minus_baseline_low", "tau_minus_baseline_high"]
-    print_table(results, columns)
+    results = []
+    for fingerprint, group in groups.items():
+        rows = [r.as_dict() for r in group]
+        if args.split:
+            print(f"settings fingerprint {fingerprint or '(none)'}:")
+            for r in rows:
+                r["fingerprint"] = fingerprint
+        print_table(rows, columns)
+        results += rows
     print("(signed: positive = the metric ranks better-trained architectures higher)")
     if args.baseline:
         print(f"(tau_minus_baseline: Kendall tau minus {args.baseline}'s on the architectures both scored, with a "
               f"95% paired-bootstrap interval; an interval above 0 means the metric ranks better)")
     if args.output:
-        write_csv(args.output, results, columns)
+        write_csv(args.output, results, (["fingerprint"] if args.split else []) + columns)
     return 0
