@@ -313,7 +313,7 @@ def report(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] = (), proven
 
 #: the columns of :func:`export`
 EXPORT_COLUMNS = ["arch_id", "benchmark", "name", "space", "metric", "metric_version", "fingerprint", "value",
-                  "status", "error", "seconds", "trainfree_version", "settings"]
+                  "status", "error", "seconds", "trainfree_version", "settings", "architecture"]
 
 
 def export(store, path: str | Path, format: str = "csv") -> int:

@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except TrainfreeError as err:
         print(f"trainfree: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `trainfree metrics | head`: the reader left, nothing is wrong
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, Interrupted) else 2
         print("trainfree: interrupted" + (" (SIGTERM)" if signum == 15 else ""), file=sys.stderr)

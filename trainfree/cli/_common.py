@@ -199,7 +199,8 @@ def stored_run(args, scratch_dir: str | None = None, desc: str = "scoring"):
         yield store, progress
     except KeyboardInterrupt:
         if store is not None and scratch_dir is None:
-            print(f"\ninterrupted: finished work is kept in {store.path}; rerun the same command to resume",
+            print(f"\ninterrupted: finished work is kept in {store.path}; rerun to resume (the same command "
+                  f"continues where this one stopped)",
                   file=sys.stderr)
         raise
     finally:

@@ -18,6 +18,26 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def print_factor_table(rows: list[dict], target: str, width: int = 110) -> None:
+    """One line (wrapped between levels) per factor: each level's mean target, sd and count."""
+    print(f"factors (mean {target} ± sd (n) per level; per layer: each layer carries its architecture's target):")
+    factors: dict[tuple, list[dict]] = {}
+    for r in rows:
+        factors.setdefault((r["scope"], r["factor"]), []).append(r)
+    indent = max(len(f) for _, f in factors) + 12
+    for (scope, factor), levels in factors.items():
+        levels = sorted(levels, key=lambda r: (not isinstance(r["level"], (int, float)), r["level"]
+                                               if isinstance(r["level"], (int, float)) else str(r["level"])))
+        line = ("  " + factor + (" (layer)" if scope == "layer" else "")).ljust(indent)
+        for i, r in enumerate(levels):
+            item = f"{r['level']}: {r['mean']:.3f} ± {r['sd']:.3f} ({r['n']})" + ("," if i < len(levels) - 1 else "")
+            if len(line) + len(item) > width and len(line) > indent:
+                print(line.rstrip())
+                line = " " * indent
+            line += item + " "
+        print(line.rstrip())
+
+
 def run(args) -> int:
     from trainfree.benchmarks import load_benchmark
     from trainfree.evaluation.analysis import BERT_CAVEAT, factor_table, induce_rule, to_markdown
@@ -41,6 +61,7 @@ def run(args) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"scope": r.scope, "factor": r.factor, "level": r.level, "n": r.n, "mean": r.mean, "sd": r.sd} for r in table]
+    print_factor_table(rows, bench.target)
     write_csv(out / f"{args.name}.csv", rows, ["scope", "factor", "level", "n", "mean", "sd"])
     command = invocation("analyze", "analyze")
     atomic_write(out / f"{args.name}.md", lambda fh: fh.write(to_markdown(bench, table, rule, command)))
