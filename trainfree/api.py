@@ -50,7 +50,8 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
           threads: int | None = None) -> ScoreRun:
     """Score the first ``limit`` architectures of a benchmark with each metric.
 
-    ``store`` (a :class:`trainfree.store.Store`) makes the run resumable and skips stored keys.
+    ``store`` (a :class:`trainfree.store.Store` or a path) makes the run resumable and skips stored keys;
+    without one (the default here, unlike the command line's default store) nothing is kept.
     ``jobs`` worker processes run ``threads`` torch threads each (default one; in-process, with
     ``jobs=1``, the caller's own setting).
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
@@ -64,7 +65,7 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
         if bench.space not in spec.spaces:
             raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
     items = [(r.name, r.arch) for r in bench.records]
-    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=store,
+    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
 
 

@@ -44,6 +44,8 @@ def add_parser(sub) -> None:
                    help="comma-separated (default random,evolution)")
     p.add_argument("--seeds", type=positive, default=20, help="searches per row, search seeds 0..N-1 (default 20)")
     p.add_argument("--budget", type=positive, default=100, help="distinct architectures per search (default 100)")
+    p.add_argument("--limit", type=positive, default=None,
+                   help="only the benchmark's first N records (all are scored before the searches start)")
     p.add_argument("--output", type=Path, default=None, help="the table as CSV")
     settings_args(p)
     p.set_defaults(func=run_search_eval)
@@ -88,7 +90,7 @@ def run_search_eval(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
 
-    bench = load_benchmark(args.benchmark)
+    bench = load_benchmark(args.benchmark).head(args.limit)
     settings = settings_for(args, bench.space, bench.corpus)
     with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards
         with stored_run(args, scratch) as (store, progress):
