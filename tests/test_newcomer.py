@@ -341,3 +341,25 @@ def test_a_worker_watching_its_parent_exits_without_prctl(tmp_path):
     out = subprocess.run([sys.executable, "-c", parent], env=_env(), capture_output=True, text=True, timeout=120)
     pid = int(out.stdout.split()[0])
     assert _gone([pid], 60) == [], "the orphaned child is still running"
+
+
+@pytest.mark.parametrize("with_store", [False, True])
+def test_a_dead_worker_message_mentions_a_store_only_when_one_is_used(tmp_path, monkeypatch, with_store):
+    import trainfree.executors as ex
+    from trainfree.config import ScoreSettings
+    from trainfree.runner import score_architectures
+    from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
+    from trainfree.store import Store
+    from tests.conftest import RNN
+
+    def dies(*args, **kwargs):
+        raise ex.WorkerDied("a worker process died while scoring (killed, or out of memory?)")
+        yield  # a generator, like the executors
+
+    monkeypatch.setattr(ex, "run_chunks", dies)
+    store = Store(tmp_path / "s.db") if with_store else None
+    with pytest.raises(ex.WorkerDied) as err:
+        score_architectures("nasbench-nlp", [("a", parse_recipe(RNN))], ["params"], ScoreSettings(size="tiny"),
+                            store=store)
+    assert ("kept in the store" in str(err.value)) == with_store
+    assert ("no store was used" in str(err.value)) != with_store
