@@ -61,14 +61,22 @@ def quick(command: str) -> str:
     return shlex.join(words)
 
 
-def run_line(command: str, cwd: Path, env: dict) -> tuple[float, subprocess.CompletedProcess]:
+def _child_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant, pool workers too
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_line(command: str, cwd: Path, env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the command and its workers, the finished process)."""
     words = shlex.split(command)
     if words[0] != "trainfree":
         raise SystemExit(f"not a trainfree command: {command}")
-    start = time.perf_counter()
+    cpu, start = _child_cpu(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "trainfree", *words[1:]], cwd=cwd, env=env, capture_output=True,
                           text=True)
-    return time.perf_counter() - start, proc
+    return time.perf_counter() - start, _child_cpu() - cpu, proc
 
 
 def fmt(seconds: float) -> str:
@@ -88,18 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, TRAINFREE_STORE=str(cwd / "store.sqlite"))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         failed = 0
-        total = 0.0
+        total = total_cpu = 0.0
+        print(f"{'wall':>12}  {'CPU':>12}  status   command (CPU: the command and its workers; wall time "
+              f"grows with the machine's load, CPU time much less)", flush=True)
         for line in lines:
             command = quick(line) if args.quick else line
-            seconds, proc = run_line(command, cwd, env)
+            seconds, cpu, proc = run_line(command, cwd, env)
             total += seconds
+            total_cpu += cpu
             status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-            print(f"{fmt(seconds):>12}  {status:7s}  {command}", flush=True)
+            print(f"{fmt(seconds):>12}  {fmt(cpu):>12}  {status:7s}  {command}", flush=True)
             if proc.returncode != 0:
                 failed += 1
                 print("    " + (proc.stderr.strip().splitlines() or ["(no message)"])[-1], flush=True)
-        print(f"{fmt(total):>12}  total, {len(lines)} lines, {failed} failed (python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} cores visible)")
+        load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+        print(f"{fmt(total):>12}  {fmt(total_cpu):>12}  total, {len(lines)} lines, {failed} failed "
+              f"(python {sys.version.split()[0]}, {os.cpu_count()} cores visible{load})")
     return 1 if failed else 0
 
 
