@@ -51,7 +51,8 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
           threads: int | None = None) -> ScoreRun:
     """Score the first ``limit`` architectures of a benchmark with each metric.
 
-    ``store`` (a :class:`trainfree.store.Store`) makes the run resumable and skips stored keys.
+    ``store`` (a :class:`trainfree.store.Store` or a path) makes the run resumable and skips stored keys;
+    without one (the default here, unlike the command line's default store) nothing is kept.
     ``jobs`` worker processes run ``threads`` torch threads each (default one; in-process, with
     ``jobs=1``, the caller's own setting).
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
@@ -65,7 +66,7 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
         if bench.space not in spec.spaces:
             raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
     items = [(r.name, r.arch) for r in bench.records]
-    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=store,
+    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
 
 
@@ -99,12 +100,13 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
     Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
     """
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    if not scores:
+        raise InvalidBenchmark("the scores hold no rows")
+    names = set(bench.targets())
+    check_scores(scores, names)
     by_metric: dict[str, dict[str, float]] = {}
     for s in scores:
         by_metric.setdefault(s.metric, {})[s.name] = s.value if s.status == "ok" else math.nan
-    if not by_metric:
-        raise InvalidBenchmark("the scores hold no rows")
-    names = set(bench.targets())
     if baseline is not None and baseline not in by_metric:
         raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "
                              f"({', '.join(sorted(by_metric))})")
@@ -129,6 +131,47 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
                                        target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
         out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
     return out
+
+
+def _fingerprints(scores) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in scores:
+        fp = getattr(s, "fingerprint", "")
+        if fp:
+            counts[fp] = counts.get(fp, 0) + 1
+    return counts
+
+
+def check_scores(scores: Sequence[ScoreEntry | ScoreRow], names: set[str] | None = None) -> None:
+    """Refuse scores that cannot be correlated as one set: rows under several settings fingerprints
+    (e.g. an export holding several model seeds), or one (name, metric) given more than once. Only
+    rows whose name is in ``names`` (the benchmark's) count, when given."""
+    used = [s for s in scores if names is None or s.name in names]
+    fingerprints = _fingerprints(used)
+    if len(fingerprints) > 1:
+        shown = ", ".join(f"{fp} ({n} rows)" for fp, n in sorted(fingerprints.items(), key=lambda x: -x[1])[:5])
+        raise TrainfreeError(f"the scores mix {len(fingerprints)} settings fingerprints: {shown}"
+                             f"{', ...' if len(fingerprints) > 5 else ''}; correlate each separately "
+                             f"(`trainfree correlate --split`, api.correlate_by_fingerprint) or keep one's rows")
+    seen: dict[tuple[str, str], int] = {}
+    for s in used:
+        seen[(s.name, s.metric)] = seen.get((s.name, s.metric), 0) + 1
+    dups = {k: n for k, n in seen.items() if n > 1}
+    if dups:
+        shown = ", ".join(f"{name!r}/{metric} x{n}" for (name, metric), n in list(dups.items())[:5])
+        raise TrainfreeError(f"the scores hold {len(dups)} duplicate (name, metric) entries: {shown}"
+                             f"{', ...' if len(dups) > 5 else ''}; each architecture name needs one score per metric "
+                             f"(several metric versions or files concatenated?)")
+
+
+def correlate_by_fingerprint(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow],
+                             **options) -> dict[str, list[MetricCorrelation]]:
+    """:func:`correlate` on each settings fingerprint's rows separately: fingerprint -> results
+    (rows without a fingerprint are grouped under "")."""
+    groups: dict[str, list] = {}
+    for s in scores:
+        groups.setdefault(getattr(s, "fingerprint", ""), []).append(s)
+    return {fp: correlate(benchmark, rows, **options) for fp, rows in sorted(groups.items())}
 
 
 def _store(store):
@@ -207,7 +250,7 @@ def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[lis
         for metric in versions:
             if (arch_id, metric) in stored:
                 value, status, _, _ = stored[(arch_id, metric)]
-                entries.append(ScoreEntry(r.name, metric, value, status, arch_id))
+                entries.append(ScoreEntry(r.name, metric, value, status, arch_id, fingerprint))
     return entries, provenance(settings, sorted(versions), bench)
 
 
@@ -240,9 +283,15 @@ def search_eval(benchmark: str | Benchmark, metrics: Sequence[str] | None = None
     from trainfree.spaces import get_space
     from trainfree.store import Store
 
+    from trainfree.search.strategies import STRATEGIES
+
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
     space = get_space(bench.space)
     metrics = list(metrics or [space.default_metrics[0]])
+    for name in strategies:  # a misspelt name fails now, not after the benchmark is scored
+        STRATEGIES.get(name)
+    for name in metrics:
+        get_metric(name)
     settings = settings or default_settings(bench)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if store is not None:
@@ -266,7 +315,7 @@ def report(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] = (), proven
 
 #: the columns of :func:`export`
 EXPORT_COLUMNS = ["arch_id", "benchmark", "name", "space", "metric", "metric_version", "fingerprint", "value",
-                  "status", "error", "seconds", "trainfree_version", "settings"]
+                  "status", "error", "seconds", "trainfree_version", "settings", "architecture"]
 
 
 def export(store, path: str | Path, format: str = "csv") -> int:

@@ -9,6 +9,10 @@ import importlib
 import multiprocessing
 import os
 import signal
+import socket
+import sys
+import threading
+import time
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -80,8 +84,41 @@ def run_local(space_name, chunks, settings, threads: int | None = None) -> Itera
         yield i, result
 
 
-def _init_pool_worker(threads: int) -> None:
+class WorkerDied(TrainfreeError):
+    """A worker process ended while scoring (killed, or out of memory)."""
+
+
+def die_with_parent(parent_pid: int, use_prctl: bool = True, poll: float = 0.5) -> None:
+    """End this worker when its driver ``parent_pid`` is gone, even after a SIGKILL of the driver or
+    the OOM killer: an orphaned worker would sit idle holding its memory for ever.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``PR_SET_PDEATHSIG``; it fires when the
+    *thread* that started the worker ends, so the driver asks for it only from its main thread); on
+    every platform a daemon thread checks every ``poll`` seconds that the parent is still ours.
+    """
+    if use_prctl and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl: the thread below still watches
+            pass
+    if os.getppid() != parent_pid:  # the driver died before the watch began
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:  # an orphan is re-parented (to init or a subreaper)
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="trainfree-parent-watch", daemon=True).start()
+
+
+def _init_pool_worker(threads: int, parent_pid: int, use_prctl: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver ends workers with SIGTERM
+    die_with_parent(parent_pid, use_prctl)
     limit_threads(threads)
 
 
@@ -96,14 +133,34 @@ class WorkerPool:
     def executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
+            # the workers start from this thread (at submit): PDEATHSIG only where that thread lives as
+            # long as the process
+            main = threading.current_thread() is threading.main_thread()
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_pool_worker,
-                                                 initargs=(self.threads,))
+                                                 initargs=(self.threads, os.getpid(), main))
         return self._executor
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+    def terminate(self, grace: float = 2.0) -> None:
+        """Stop now (Ctrl-C, SIGTERM, an error): end the workers mid-task instead of waiting for them."""
+        if self._executor is None:
+            return
+        executor, self._executor = self._executor, None
+        processes = list((getattr(executor, "_processes", None) or {}).values())  # no public way before 3.14
+        executor.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + grace
+        for p in processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -150,16 +207,14 @@ def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | Non
                 try:
                     result = fut.result()
                 except BrokenProcessPool:
-                    raise TrainfreeError("a worker process died while scoring (killed, or out of memory?); what "
-                                         "finished is kept in the store: rerun to resume, with fewer --jobs if memory "
-                                         "ran out") from None
+                    raise WorkerDied("a worker process died while scoring (killed, or out of memory?)") from None
                 yield pending.pop(fut), result
-    finally:  # on Ctrl-C or an error: drop queued chunks, keep what finished
+    except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: stop the workers now
+        pool.terminate()
+        raise
+    finally:
         if own:
             pool.close()
-        else:
-            for fut in pending:
-                fut.cancel()
 
 
 def _import_ray():
@@ -216,19 +271,49 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
         started = True
     try:
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
-        refs = {remote.remote(space_name, c, settings, threads or 1): i for i, c in enumerate(chunks)}
+        driver = (socket.gethostname(), os.getpid())
+        refs = {remote.remote(space_name, c, settings, threads or 1, driver): i for i, c in enumerate(chunks)}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
                 yield refs.pop(ref), ray.get(ref)
-    finally:
+    finally:  # no task outlives the run: running ones are killed (force), queued ones dropped
         for ref in list(locals().get("refs", {})):
-            ray.cancel(ref)
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # already finished or gone
+                pass
         if started:
             ray.shutdown()
 
 
-def _ray_chunk(space_name, chunk, settings, threads):
+_watched_drivers: set[int] = set()
+
+
+def _watch_driver(driver: tuple[str, int], poll: float = 1.0) -> None:
+    """In a Ray worker on the driver's host: exit when the driver process is gone. Ray ends the tasks
+    of a driver that disconnects; this covers a driver killed before Ray notices."""
+    host, pid = driver
+    if host != socket.gethostname() or pid in _watched_drivers:
+        return
+    _watched_drivers.add(pid)
+
+    def watch():
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, another user's
+                pass
+            time.sleep(poll)
+
+    threading.Thread(target=watch, name="trainfree-driver-watch", daemon=True).start()
+
+
+def _ray_chunk(space_name, chunk, settings, threads, driver=None):
+    if driver is not None:
+        _watch_driver(driver)
     limit_threads(threads)
     return score_chunk(space_name, chunk, settings)
 

@@ -35,20 +35,23 @@ class ScoreRun:
 
 def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
                         settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
-                        chunk_size: int = 4, store=None, benchmark: str | None = None,
+                        chunk_size: int = 1, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
                         on_progress: Callable[[int, int], None] | None = None, pool=None) -> ScoreRun:
     """Score ``(name, arch)`` items; one row per (item, metric), in input order.
 
     Architectures with the same id are computed once. With a ``store``, keys it already holds are
-    reused and every finished chunk is committed as it arrives, so an interrupted run resumes where it
-    stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
+    reused and every finished architecture is committed (in a transaction at most a second after it
+    arrives, and on Ctrl-C, SIGTERM or an error before the error goes on), so an interrupted run resumes
+    where it stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
     the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
     one per worker process by default, the caller's own setting in-process. ``pool`` (from
     :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
     """
+    from contextlib import closing
+
     from trainfree import __version__
-    from trainfree.executors import run_chunks
+    from trainfree.executors import WorkerDied, run_chunks
     from trainfree.metrics import get_metric
     from trainfree.spaces import get_space
 
@@ -77,15 +80,34 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
 
     executor = executor or ("process" if jobs > 1 else "local")
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    finished = 0
-    for index, outcomes in run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool):
-        if store is not None:
-            store.put(outcomes, versions, fingerprint, __version__)
-        for o in outcomes:
-            results[(o.arch_id, o.metric)] = (o.value, o.status, o.error, o.seconds)
-        finished += len(chunks[index])
-        if on_progress:
-            on_progress(finished, len(todo))
+    finished, unsaved, saved_at = 0, [], time.monotonic()
+
+    def save():
+        nonlocal unsaved, saved_at
+        if store is not None and unsaved:
+            store.put(unsaved, versions, fingerprint, __version__)
+        unsaved, saved_at = [], time.monotonic()
+
+    if on_progress:
+        on_progress(0, len(todo))
+    try:
+        # closing: on an interrupt the executor stops its workers at once, before the save below
+        with closing(run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool)) as done_chunks:
+            for index, outcomes in done_chunks:
+                unsaved.extend(outcomes)
+                if time.monotonic() - saved_at >= 1.0:  # one transaction a second, not one per architecture
+                    save()
+                for o in outcomes:
+                    results[(o.arch_id, o.metric)] = (o.value, o.status, o.error, o.seconds)
+                finished += len(chunks[index])
+                if on_progress:
+                    on_progress(finished, len(todo))
+    except WorkerDied as err:
+        kept = ("what finished is kept in the store: rerun to resume" if store is not None
+                else "no store was used, so nothing was kept (pass a store to keep finished work)")
+        raise WorkerDied(f"{err}; {kept}; with fewer jobs if memory ran out") from None
+    finally:
+        save()
     computed = sum(len(ms) for _, ms in todo)
     if store is not None:
         results = store.get(versions, fingerprint, unique)  # the store is the one source of truth

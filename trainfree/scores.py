@@ -25,6 +25,7 @@ class ScoreEntry:
     value: float
     status: str
     arch_id: str = ""
+    fingerprint: str = ""  # the settings' fingerprint; empty when the file has no such column
 
 
 def atomic_write(path: Path, write, binary: bool = False) -> None:
@@ -110,13 +111,15 @@ def read_scores(path: Path) -> list[ScoreEntry]:
         if status not in STATUSES:
             raise InvalidBenchmark(f"{where}: column 'status': {quote(status)} is not one of {list(STATUSES)}")
         arch_id = row[col["arch_id"]] if "arch_id" in col else ""
-        entry = ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id)
-        first.setdefault((entry.name, entry.metric), []).append(line)
+        fingerprint = row[col["fingerprint"]] if "fingerprint" in col else ""
+        entry = ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id, fingerprint)
+        # the same pair under several settings is allowed here: correlate refuses or splits the mix
+        first.setdefault((entry.name, entry.metric, fingerprint), []).append(line)
         entries.append(entry)
     twice = {k: lines for k, lines in first.items() if len(lines) > 1}
     if twice:
         shown = "; ".join(f"{quote(n)} {quote(m)} (lines {', '.join(map(str, ls[:5]))})"
-                          for (n, m), ls in list(twice.items())[:5])
+                          for (n, m, _), ls in list(twice.items())[:5])
         raise InvalidBenchmark(f"{path}: {len(twice)} (name, metric) pair(s) given more than once: {shown}"
                                + (f" and {len(twice) - 5} more" if len(twice) > 5 else ""))
     return entries

@@ -58,7 +58,10 @@ def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
         file, setting = text.rsplit("#", 1)
         path = Path(file)
     if not path.exists():
-        raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
+        from trainfree.registry import did_you_mean
+
+        raise InvalidBenchmark(f"{path}: no such file or directory{did_you_mean(text, shipped_names())} "
+                               f"(shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
     if setting is None:
         fmt = detect_format(path)
     else:  # '#SETTING' asks for a format with settings: its loader says what is wrong with the file

@@ -53,7 +53,10 @@ def load_lts(path: Path, setting: str, name: str | None = None, target: str | No
         raise InvalidBenchmark(f"unknown LTS target {target!r}; choose from: {', '.join(TARGETS)}")
     data = _read(str(path))
     if setting not in data:
-        raise InvalidBenchmark(f"{path}: no setting {setting!r}; choose from: {', '.join(sorted(data))}")
+        from trainfree.registry import did_you_mean
+
+        raise InvalidBenchmark(f"{path}: no setting {setting!r}{did_you_mean(setting, data)}; choose from: "
+                               f"{', '.join(sorted(data))}")
     records, skipped, names = [], 0, []
     for i, rec in enumerate(data[setting]):
         where = f"{path} {setting} record {i}"

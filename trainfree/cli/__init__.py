@@ -13,27 +13,44 @@ from trainfree.errors import TrainfreeError
 COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, report)
 
 
+class Parser(argparse.ArgumentParser):
+    """Exact flag names only: with argparse's prefix matching `--metric` would be taken for `--metrics`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trainfree", description="Training-free architecture search for language models.")
+    parser = Parser(prog="trainfree", description="Training-free architecture search for language models.")
     parser.add_argument("--version", action="version", version=f"trainfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trainfree.cli._common import Interrupted, signals_stop_the_run
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with signals_stop_the_run():
+            return args.func(args)
     except TrainfreeError as err:
         print(f"trainfree: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("trainfree: interrupted", file=sys.stderr)
-        return 130
+    except BrokenPipeError:  # `trainfree metrics | head`: the reader left, nothing is wrong
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Interrupted) else 2
+        print("trainfree: interrupted" + (" (SIGTERM)" if signum == 15 else ""), file=sys.stderr)
+        return 128 + signum
     except Exception as err:  # never a bare traceback for users; --debug shows it
         if args.debug:
             raise

@@ -4,7 +4,11 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
+import signal
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,7 +93,8 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
                    help="results store (SQLite); finished keys are reused and a killed run resumes "
                         "(default: $TRAINFREE_STORE or ~/.cache/trainfree/scores.sqlite)")
     g.add_argument("--no-store", action="store_true", help="compute everything afresh and store nothing")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress (otherwise a bar on a terminal, a line every 10 s or 10%% in a log)")
 
 
 def settings_for(args, space_name: str, corpus: str | None = None):
@@ -103,21 +108,55 @@ def settings_for(args, space_name: str, corpus: str | None = None):
                       **{k: v for k, v in given.items() if v is not None})
 
 
-class Progress:
-    """A tqdm bar with rate and ETA on a terminal; silent otherwise or with --quiet."""
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
-    def __init__(self, args):
-        self.enabled = not args.quiet and sys.stderr.isatty()
+
+class Progress:
+    """Progress on stderr: a tqdm bar (rate, ETA) on a terminal; elsewhere (a log, nohup, CI) a plain
+    line every ``every`` seconds and every tenth of the work; nothing with --quiet."""
+
+    def __init__(self, args, desc: str = "scoring", every: float = 10.0, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = not getattr(args, "quiet", False)
+        self.tty = self.enabled and self.stream.isatty()
+        self.desc, self.every = desc, every
         self.bar = None
+        self.started = self.last = self.base = None
+        self.next_tenth = 0
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or total <= 0:
             return
-        if self.bar is None:
-            from tqdm import tqdm
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="arch", desc="scoring", file=sys.stderr)
-        self.bar.update(done - self.bar.n)
+                self.bar = tqdm(total=total, unit="arch", desc=self.desc, file=self.stream)
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if self.started is None:
+            self.started, self.last, self.base = now, now, done
+            self.next_tenth = done * 10 // total + 1
+            print(f"{self.desc}: {done}/{total} to do", file=self.stream, flush=True)
+            return
+        tenth = done * 10 // total
+        if done < total and now - self.last < self.every and tenth < self.next_tenth:
+            return
+        self.last, self.next_tenth = now, tenth + 1
+        elapsed = now - self.started
+        rate = (done - self.base) / elapsed if elapsed > 0 else math.inf
+        eta = (total - done) / rate if rate > 0 else math.inf
+        line = f"{self.desc}: {done}/{total} ({100 * done / total:.0f}%), {rate:.2f} arch/s, elapsed {duration(elapsed)}"
+        if done < total:
+            line += ", ETA " + (duration(eta) if math.isfinite(eta) else "unknown")
+        print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -170,6 +209,39 @@ def _check_folder(folder: Path, prefix: str) -> None:
         raise TrainfreeError(f"{prefix}directory {probe} is not writable")
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: stop the run, keep what finished."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def signals_stop_the_run():
+    """The first Ctrl-C or SIGTERM stops the run: workers are ended, finished work stored, the command
+    exits. A second one exits at once (the workers end with the driver)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    seen = []
+
+    def on_signal(signum, frame):
+        if seen:
+            os._exit(128 + signum)
+        seen.append(signum)
+        print("\ntrainfree: stopping: ending the workers and storing the finished work "
+              "(Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
+        raise Interrupted(signum)
+
+    before = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def open_store(args, scratch_dir: str | None = None):
     """The store the flags ask for; with --no-store, None, or a throwaway one in ``scratch_dir``."""
     from trainfree.store import Store, default_store_path
@@ -188,15 +260,16 @@ def execution(args) -> dict:
 
 
 @contextmanager
-def stored_run(args, scratch_dir: str | None = None):
+def stored_run(args, scratch_dir: str | None = None, desc: str = "scoring"):
     """(store, progress) for a long command; on Ctrl-C says where the finished work is kept."""
     store = open_store(args, scratch_dir)
-    progress = Progress(args)
+    progress = Progress(args, desc)
     try:
         yield store, progress
     except KeyboardInterrupt:
         if store is not None and scratch_dir is None:
-            print(f"\ninterrupted: finished work is kept in {store.path}; rerun the same command to resume",
+            print(f"\ninterrupted: finished work is kept in {store.path}; rerun to resume (the same command "
+                  f"continues where this one stopped)",
                   file=sys.stderr)
         raise
     finally:

@@ -1,11 +1,21 @@
-"""`trainfree metrics`: list the registered metrics."""
+"""`trainfree metrics`: list the registered metrics as a table."""
 from __future__ import annotations
+
+import inspect
+import shutil
+import textwrap
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("metrics", help="list the registered metrics")
     p.add_argument("--space", default=None, help="only the metrics of this space (nasbench-nlp, nasbench-bert, decoder)")
     p.set_defaults(func=run)
+
+
+def description(m) -> str:
+    """The first paragraph of the metric's docstring, in full (the registry keeps its first line only)."""
+    doc = inspect.cleandoc(getattr(m.fn, "__doc__", None) or m.description or "")
+    return " ".join(doc.split("\n\n")[0].split()) or m.description
 
 
 def run(args) -> int:
@@ -15,9 +25,24 @@ def run(args) -> int:
     if args.space:
         get_space(args.space)  # an unknown space name raises, listing the spaces
     shown = [m for m in METRICS if not args.space or args.space in m.spaces]
-    width = max(len(m.name) for m in shown)
-    for m in shown:
-        direction = "higher" if m.higher_is_better else "lower"
-        print(f"{m.name:{width}s} {direction:6s} v{m.version:3s} needs={','.join(sorted(m.needs)):24s} "
-              f"spaces={','.join(m.spaces):14s} {m.description}")
+    header = ["name", "better", "version", "needs", "spaces"]
+    cells = [[m.name, "higher" if m.higher_is_better else "lower", m.version, ",".join(sorted(m.needs)),
+              ",".join(m.spaces)] for m in shown]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    used = sum(widths) + 2 * len(widths)
+    width = shutil.get_terminal_size((100, 24)).columns
+    beside = width - used >= 40  # the description as a last column, else wrapped under each row
+    print(("  ".join(h.ljust(w) for h, w in zip(header, widths)) + ("  description" if beside else "")).rstrip())
+    for m, row in zip(shown, cells):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths))
+        if beside:
+            text = textwrap.wrap(description(m), width - used) or [""]
+            print(line + "  " + text[0])
+            for more in text[1:]:
+                print(" " * used + more)
+        else:
+            print(line.rstrip())
+            for more in textwrap.wrap(description(m), width - 4, initial_indent="    ", subsequent_indent="    "):
+                print(more)
+    print(f"({len(shown)} metrics; better: the direction in which a metric ranks an architecture higher)")
     return 0

@@ -1,6 +1,7 @@
 """`trainfree score`: score a benchmark's architectures with training-free metrics."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from trainfree.cli._common import check_outputs, execution, metric_list, positive, settings_args, settings_for, stored_run
@@ -39,4 +40,8 @@ def run(args) -> int:
     print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
           f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output} "
           f"(computed {scored.computed}, reused {scored.reused} from the store)")
+    if rows and counts["failed"] == len(rows):
+        first = next(r.error for r in rows if r.error)
+        print(f"trainfree: error: all {len(rows)} scores failed (the first: {first})", file=sys.stderr)
+        return 1
     return 0

@@ -17,14 +17,17 @@ _CSP = ("default-src 'none'; script-src 'none'; img-src data:; style-src '{style
         "form-action 'none'; frame-src 'none'; object-src 'none'")
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; display: block; max-width: 100%;
+        overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; min-width: 4em; }
+td .note { display: block; font-size: 0.85em; }
 th:first-child, td:first-child { text-align: left; }
 tr.baseline { background: #fff6d5; }
-img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0 1.5em; }
 code, pre { background: #f4f4f4; }
-pre { padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85em; }
 .note { color: #555; font-size: 0.9em; }
 """
 
@@ -156,7 +159,7 @@ def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> s
         orient = {"higher_is_better": spec.higher_is_better, "target_lower_is_better": bench.lower_is_better}
         curves[r.metric] = (all_ks, [topk_precision(v, t, k, **orient) for k in all_ks])
         out.append(f"<h3><code>{html.escape(r.metric)}</code></h3>")
-        out.append(img(plots.scatter(r.metric, v, t, bench.target, r.correlation.kendall_tau),
+        out.append(img(plots.scatter(r.metric, v, t, bench.target, r.correlation.kendall_tau, **orient),
                         f"{r.metric} against {bench.target}"))
     out.append("<h2 id='topk'>Top-k precision</h2>")
     out.append(img(plots.topk_curves(curves, n), "top-k precision curves"))

@@ -21,9 +21,19 @@ def _pyplot():
     return plt
 
 
+#: sizes for a page about 1300 px wide: figures fill it at 100 dpi, text and legends readable
+STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
+         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13}
+
+
+def _figure(plt, *args, **kwargs):
+    plt.rcParams.update(STYLE)
+    return plt.subplots(*args, **kwargs)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     _pyplot().close(fig)
     return buf.getvalue()
 
@@ -45,31 +55,37 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return rankdata(x) / len(x)
 
 
-def scatter(metric: str, values, targets, target_name: str, tau: float) -> bytes:
-    """The metric against the trained target, on raw values (left) and as rank fractions (right)."""
+def scatter(metric: str, values, targets, target_name: str, tau: float, higher_is_better: bool = True,
+            target_lower_is_better: bool = True) -> bytes:
+    """The metric against the trained target, on raw values (left) and as signed rank fractions (right):
+    both axes oriented so that better is up and right, so a positive tau is a rising cloud."""
     plt = _pyplot()
     v, t = np.asarray(values, float), np.asarray(targets, float)
     keep = np.isfinite(v) & np.isfinite(t)
     v, t = v[keep], t[keep]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    axes[0].scatter(v, t, s=6, alpha=0.5, color="tab:blue", edgecolors="none")
-    axes[0].set_xlabel(metric)
-    axes[0].set_ylabel(target_name)
-    axes[0].set_title("raw")
+    fig, axes = _figure(plt, 1, 2, figsize=(12.5, 4.8))
+    axes[0].scatter(v, t, s=9, alpha=0.5, color="tab:blue", edgecolors="none")
+    axes[0].set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} = better)")
+    axes[0].set_ylabel(f"{target_name} ({'lower' if target_lower_is_better else 'higher'} = better)")
+    axes[0].set_title("raw values")
     _auto_scale(axes[0], v, "x")
     if len(v):
-        axes[1].scatter(_ranks(v), _ranks(t), s=6, alpha=0.5, color="tab:orange", edgecolors="none")
-    axes[1].set_xlabel(f"rank of {metric} (fraction)")
-    axes[1].set_ylabel(f"rank of {target_name} (fraction)")
-    axes[1].set_title("ranks")
-    fig.suptitle(f"{metric}: n = {len(v)}, Kendall tau (signed) = {tau:.3f}", fontsize=10)
+        axes[1].scatter(_ranks(v if higher_is_better else -v), _ranks(-t if target_lower_is_better else t), s=9,
+                        alpha=0.5, color="tab:orange", edgecolors="none")
+    axes[1].set_xlabel(f"rank of {metric} (fraction; right = ranked better)")
+    axes[1].set_ylabel(f"rank of {target_name} (fraction; up = trained better)")
+    axes[1].set_xlim(0, 1.02)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_title("signed ranks")
+    fig.suptitle(f"{metric}: n = {len(v)}, Kendall tau (signed) = {tau:.3f}")
+    fig.tight_layout()
     return _png(fig)
 
 
 def topk_curves(curves: dict[str, tuple[list[int], list[float]]], n: int) -> bytes:
     """Top-k precision against k per metric, with the random expectation k / n."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure(plt, figsize=(12, 5.5))
     for name, (ks, ps) in curves.items():
         ax.plot(ks, ps, label=name, linewidth=1.5 if name != "params" else 2.5,
                 linestyle="-" if name != "params" else "--")
@@ -80,7 +96,7 @@ def topk_curves(curves: dict[str, tuple[list[int], list[float]]], n: int) -> byt
     ax.set_xlabel("k")
     ax.set_ylabel("share of the true top-k in the metric's top-k")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2 if len(curves) < 12 else 3, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _png(fig)
 
 
@@ -90,7 +106,7 @@ def trajectory(steps, fitness, metric: str, targets=None, target_name: str = "")
     plt = _pyplot()
     f = np.asarray(fitness, float)
     best = np.maximum.accumulate(np.where(np.isfinite(f), f, -np.inf))
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _figure(plt, figsize=(12, 4.8))
     ax.scatter(steps, np.where(np.isfinite(f), f, np.nan), s=8, alpha=0.5, label="evaluated")
     ax.plot(steps, np.where(np.isfinite(best), best, np.nan), color="tab:red", label="best so far")
     ax.set_xlabel("evaluation")
@@ -100,8 +116,8 @@ def trajectory(steps, fitness, metric: str, targets=None, target_name: str = "")
         ax2 = ax.twinx()
         ax2.plot(steps, targets, color="tab:green", linestyle="--", label=f"{target_name} of the best so far")
         ax2.set_ylabel(target_name)
-        ax2.legend(loc="lower right", fontsize=7)
-    ax.legend(loc="upper left", fontsize=7)
+        ax2.legend(loc="lower right")
+    ax.legend(loc="upper left")
     return _png(fig)
 
 
@@ -110,7 +126,7 @@ def pareto(fitness, costs, front_mask, metric: str, objective: str) -> bytes:
     plt = _pyplot()
     f, c = np.asarray(fitness, float), np.asarray(costs, float)
     m = np.asarray(front_mask, bool)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure(plt, figsize=(12, 5.5))
     ax.scatter(c[~m], f[~m], s=8, alpha=0.4, color="tab:grey", label="evaluated")
     order = np.argsort(c[m])
     ax.plot(c[m][order], f[m][order], "o-", color="tab:red", markersize=4, label="Pareto front")
@@ -119,7 +135,7 @@ def pareto(fitness, costs, front_mask, metric: str, objective: str) -> bytes:
     _auto_scale(ax, f)
     if len(c) and np.all(c[np.isfinite(c)] > 0) and np.nanmax(c) / max(np.nanmin(c), 1e-300) > 100:
         ax.set_xscale("log")
-    ax.legend(fontsize=7)
+    ax.legend()
     return _png(fig)
 
 

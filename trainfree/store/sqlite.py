@@ -337,7 +337,7 @@ class Store:
         sql = """
             SELECT s.arch_id, COALESCE(n.benchmark, '') AS benchmark, COALESCE(n.name, '') AS name, a.space,
                    s.metric, s.metric_version, s.fingerprint, s.value, s.status, s.error, s.seconds,
-                   s.trainfree_version, st.json AS settings
+                   s.trainfree_version, st.json AS settings, a.canonical AS architecture
             FROM scores s JOIN architectures a USING (arch_id)
             LEFT JOIN names n USING (arch_id) LEFT JOIN settings st USING (fingerprint)
             ORDER BY benchmark, name, s.arch_id, s.metric, s.fingerprint"""
