@@ -112,7 +112,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Seque
 
 
 def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> str:
-    from trainfree.api import correlate
+    from trainfree.evaluation.benchmark_correlation import correlate
     from trainfree.evaluation.correlation import topk_precision
     from trainfree.metrics import get_metric
 
