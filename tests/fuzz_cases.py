@@ -175,7 +175,7 @@ def mutate(value: Any, rnd: random.Random) -> Any:
         elif how == 7:
             del target[key]
         else:
-            target[rnd.choice([_misspell(key, rnd), key + "_extra", "h_new_1"])] = _copy(target[key])
+            target[rnd.choice([_misspell(key, rnd), f"{key}_extra", "h_new_1"])] = _copy(target[key])
         return value
     if isinstance(target, list) and target:
         i = rnd.randrange(len(target))

@@ -140,10 +140,15 @@ def test_decoder_misspelled_fields_name_the_closest(wrong, right):
     ({"tie_projs": [0.0, 1, 1, 1]}, "tie_projs"),
     ({"adaptive": "no"}, "adaptive"),
     ({"mem_len": "192"}, "mem_len"),
+    ({"n_token": None}, "n_token: expected an integer, got NoneType None"),
 ])
 def test_decoder_sizes_and_types_are_checked_before_anything_is_built(change, message):
     assert message in _error(parse_decoder, {**DECODER, **change})
     assert MAX_MATRIX == 1 << 28
+
+
+def test_decoder_missing_field_is_named():
+    assert "missing field 'd_model'" in _error(parse_decoder, {k: v for k, v in DECODER.items() if k != "d_model"})
 
 
 def test_json_object_is_the_guarded_loader():

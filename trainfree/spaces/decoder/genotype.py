@@ -69,7 +69,9 @@ MAX_PARAMS = 1 << 31  # weights in the whole model (an estimate from its matrice
 
 
 def _int(source: Mapping, key: str, where: str, minimum: int = 1, maximum: int = MAX_WIDTH) -> int:
-    return integer(source.get(key), where, key, minimum, maximum)
+    if key not in source:
+        raise _fail(where, f"missing field {key!r}")
+    return integer(source[key], where, key, minimum, maximum)
 
 
 def _ints(value: Any, where: str, key: str, lo: int, hi: int, count: int | None = None) -> list[int]:
