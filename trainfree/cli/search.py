@@ -1,0 +1,110 @@
+"""`trainfree search` and `trainfree search-eval`."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from trainfree.cli._common import (check_outputs, execution, invocation, metric_list, name_list, positive, print_table,
+                                   seed, settings_args, settings_for, stored_run, write_csv)
+from trainfree.errors import TrainfreeError
+
+
+def _fmt_values(values: dict) -> str:
+    return ", ".join(f"{k} {v:.6g}" for k, v in values.items())
+
+
+def add_parser(sub) -> None:
+    from trainfree.search.strategies import STRATEGIES
+
+    p = sub.add_parser("search", help="search a space (or a benchmark's architectures) with a training-free metric")
+    p.add_argument("--space", default=None,
+                   help="the space to search: nasbench-nlp, nasbench-bert, decoder (default: the benchmark's)")
+    p.add_argument("--metric", default=None, help="metric to maximise in its registered direction (default: the "
+                                                  "space's first default metric, hidden_cov / head_confidence)")
+    p.add_argument("--objective", default=None,
+                   help="a cost to minimise as well, e.g. params or latency (multi-objective: nsga2 or random)")
+    p.add_argument("--strategy", default="random",  # checked by the registry, which suggests close names
+                   help=f"{', '.join(STRATEGIES.names())} (default random)")
+    p.add_argument("--budget", type=positive, default=100, help="distinct architectures to evaluate (default 100)")
+    p.add_argument("--search-seed", type=seed, default=0,
+                   help="seed of the strategy's random choices (default 0; --seed seeds the models)")
+    p.add_argument("--population", type=positive, default=None, help="population size (evolution, nsga2; default 20)")
+    p.add_argument("--benchmark", default=None,
+                   help="stay within this benchmark's architectures and report the trained result of the choice")
+    p.add_argument("--top", type=positive, default=5, help="how many of the best to print (default 5)")
+    p.add_argument("--output", type=Path, default=None, help="JSON with every trial, the best, the Pareto set")
+    settings_args(p)
+    p.set_defaults(func=run_search)
+
+    p = sub.add_parser("search-eval", help="compare strategies and metrics by what their searches choose in a benchmark")
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--metrics", type=metric_list, default=None, help="metrics to search with (default: the space's first)")
+    p.add_argument("--strategies", type=name_list, default=["random", "evolution"],
+                   help="comma-separated (default random,evolution)")
+    p.add_argument("--seeds", type=positive, default=20, help="searches per row, search seeds 0..N-1 (default 20)")
+    p.add_argument("--budget", type=positive, default=100, help="distinct architectures per search (default 100)")
+    p.add_argument("--limit", type=positive, default=None,
+                   help="only the benchmark's first N records (all are scored before the searches start)")
+    p.add_argument("--output", type=Path, default=None, help="the table as CSV")
+    settings_args(p)
+    p.set_defaults(func=run_search_eval)
+
+
+def run_search(args) -> int:
+    from trainfree import __version__, api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.scores import atomic_write
+
+    check_outputs(args, args.output)
+    bench = load_benchmark(args.benchmark) if args.benchmark else None
+    space_name = args.space or (bench.space if bench else None)
+    if space_name is None:
+        raise TrainfreeError("give --space (nasbench-nlp, nasbench-bert or decoder) or --benchmark")
+    settings = settings_for(args, space_name, bench.corpus if bench else None)
+    with stored_run(args, desc="searching") as (store, progress):
+        result = api.search(space_name, args.metric, args.strategy, args.budget, args.search_seed, settings,
+                            objective=args.objective, benchmark=bench, store=store, on_progress=progress,
+                            **execution(args), **({"population": args.population} if args.population else {}))
+    out = result.as_dict()
+    print(f"{args.strategy} search of {space_name} by {out['metric']}"
+          + (f" against {args.objective}" if args.objective else "")
+          + f": {len(result.trials)} architectures evaluated, search seed {args.search_seed}")
+    shown = out["pareto"] if args.objective else out["best"][: args.top]
+    print("Pareto set (cheapest first):" if args.objective else f"best {len(shown)}:")
+    for t in shown:
+        print(f"  {t['arch_id']}  {_fmt_values(t['values'])}")
+    if bench is not None:
+        ev = out["evaluation"]
+        print(f"chosen {out['chosen']['arch_id']}: {bench.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f} "
+              f"(0 = best), regret {ev['regret']:.4f} against the best {ev['best']:.4f}")
+    if args.output:
+        out["settings"] = settings.identity()
+        out["trainfree_version"] = __version__
+        out["command"] = invocation("search", "search")
+        atomic_write(args.output, lambda fh: json.dump(out, fh, indent=1, allow_nan=True))
+        print(f"wrote {args.output}")
+    return 0
+
+
+def run_search_eval(args) -> int:
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+
+    check_outputs(args, args.output)
+    bench = load_benchmark(args.benchmark).head(args.limit)
+    settings = settings_for(args, bench.space, bench.corpus)
+    with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards
+        with stored_run(args, scratch) as (store, progress):
+            rows, summary = api.search_eval(bench, args.metrics, args.strategies, args.seeds, args.budget, settings,
+                                            store, on_progress=progress, **execution(args))
+    print(f"{bench.name}: {summary['distinct_architectures']} distinct architectures, target {bench.target} "
+          f"({'lower' if bench.lower_is_better else 'higher'} is better); best {summary['best']:.4f}, "
+          f"10th percentile {summary['p10']:.4f}; budget {args.budget}, search seeds 0..{args.seeds - 1}")
+    columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "percentile_median",
+               "share_beyond_p10", "regret_mean"]
+    print_table(rows, columns)
+    if args.output:
+        write_csv(args.output, rows, columns)
+        print(f"wrote {args.output}")
+    return 0
