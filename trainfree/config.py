@@ -5,6 +5,10 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from trainfree.errors import InvalidSetting
 
