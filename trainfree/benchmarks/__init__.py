@@ -59,8 +59,8 @@ def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
         path = Path(file)
     if not path.exists():
         raise InvalidBenchmark(f"{path}: no such file or directory (shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
-    fmt = detect_format(path)
-    if setting is not None and fmt.settings is None:
+    if setting is not None and not any(f.settings and f.claims(path) for f in registry.values()):
+        fmt = detect_format(path)
         raise InvalidBenchmark(f"{text}: {path} is a {fmt.name} file, which holds one benchmark; '#SETTING' names "
                                f"a setting of an LTS file")
-    return fmt.load(path, target=target, setting=setting)
+    return detect_format(path, setting=setting is not None).load(path, target=target, setting=setting)
