@@ -164,5 +164,7 @@ def test_hash_names_an_lts_setting_only_after_an_existing_file(tmp_path):
     bert, lts, settings = _bert_and_lts_files(tmp_path)
     with pytest.raises(InvalidBenchmark, match="no setting 'nope'"):
         load_benchmark(f"{lts}#nope")
+    with pytest.raises(InvalidBenchmark, match="bert.json: expected an object of settings"):
+        load_benchmark(f"{bert}#random_GPT2_wt103")  # FILE#SETTING asks for LTS: its loader says what is wrong
     for name in ("nasbench-nlp-ptb", "nasbench-bert", "lts:random_GPT2_wt103"):  # shipped names still work
         assert len(load_benchmark(name)) > 100

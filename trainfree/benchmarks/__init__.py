@@ -62,12 +62,8 @@ def load_benchmark(source: str | Path, target: str | None = None) -> Benchmark:
 
         raise InvalidBenchmark(f"{path}: no such file or directory{did_you_mean(text, shipped_names())} "
                                f"(shipped benchmarks: {', '.join(SHIPPED)}, lts:SETTING)")
-    if setting is None:
+    if setting is not None and not any(f.settings and f.claims(path) for f in registry.values()):
         fmt = detect_format(path)
-    else:  # '#SETTING' asks for a format with settings: its loader says what is wrong with the file
-        with_settings = [f for f in registry.values() if f.settings is not None and f.claims(path)]
-        if not with_settings:
-            raise InvalidBenchmark(f"{text}: {path} is a {detect_format(path).name} file, which holds one "
-                                   f"benchmark; '#SETTING' names a setting of an LTS file")
-        fmt = with_settings[0]
-    return fmt.load(path, target=target, setting=setting)
+        raise InvalidBenchmark(f"{text}: {path} is a {fmt.name} file, which holds one benchmark; '#SETTING' names "
+                               f"a setting of an LTS file")
+    return detect_format(path, setting=setting is not None).load(path, target=target, setting=setting)

@@ -198,11 +198,12 @@ def formats_help() -> str:
     return "; ".join(f"{f.name}: {f.reads}" for f in FORMATS.values())
 
 
-def detect_format(path: Path) -> BenchmarkFormat:
+def detect_format(path: Path, setting: bool = False) -> BenchmarkFormat:
     """The format of ``path``: one whose extension and content match; otherwise the only format that
     claims the extension (its loader then says, located, what is wrong); otherwise InvalidBenchmark
-    listing the formats."""
-    claimants = [f for f in FORMATS.values() if f.claims(path)]
+    listing the formats. With ``setting`` (a ``FILE#SETTING`` was given) only formats of several
+    benchmarks per file are candidates."""
+    claimants = [f for f in FORMATS.values() if f.claims(path) and (f.settings is not None or not setting)]
     for fmt in claimants:
         if fmt.sniff(path):
             return fmt
