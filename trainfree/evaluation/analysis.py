@@ -35,7 +35,6 @@ MAX_LEVELS = 12
 #: thresholds tried for a factor with many values (quantiles); more candidates cost power under max-T
 MAX_THRESHOLDS = 32
 _CHUNK = 100  # permutations per batch; the test stops early once it cannot reach alpha
-# (single-threaded BLAS: these matrix products are small, and threads on a busy machine cost 20x)
 
 
 def benchmark_factors(bench: Benchmark) -> list[dict]:
@@ -43,6 +42,8 @@ def benchmark_factors(bench: Benchmark) -> list[dict]:
     from trainfree.spaces import get_space
 
     space = get_space(bench.space)
+    if not callable(getattr(space, "factors", None)):
+        raise TrainfreeError(f"space {bench.space!r} gives no design factors (a factors(arch) method) to analyse")
     facts = [space.factors(r.arch) for r in bench.records]
     if not facts:
         raise TrainfreeError(f"benchmark {bench.name!r} has no records to analyse")
@@ -287,7 +288,7 @@ def induce_rule(bench: Benchmark, facts: list[dict] | None = None, alpha: float 
         raise TrainfreeError(f"benchmark {bench.name!r}: the target {bench.target!r} has non-finite values")
     conds = candidates(facts)
     masks = condition_masks(facts, conds)
-    with threadpool_limits(1, user_api="blas"):
+    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads cost 20x on a busy machine
         steps, rejected = descend(y, masks, conds, np.random.default_rng(seed), alpha, permutations, max_conditions,
                                   min_leaf)
     chosen = [s.condition for s in steps]
