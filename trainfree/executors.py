@@ -50,11 +50,10 @@ def limit_threads(threads: int) -> None:
 
 def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
     """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
-    from trainfree.runner import score_one
+    from trainfree.runner import score_many
     from trainfree.spaces import get_space
 
-    space = get_space(space_name)
-    return [o for arch, metrics in chunk for o in score_one(space, arch, metrics, settings)]
+    return score_many(get_space(space_name), chunk, settings)
 
 
 @contextmanager

@@ -45,18 +45,20 @@ class UniformStream:
     draw with torch itself.
     """
 
-    CHUNK = 1 << 22  # grow by at least 4M values (16 MiB)
+    CHUNK = 1 << 22  # the values are kept in pieces of 4M (16 MiB), so growing never copies what is there
 
     def __init__(self, seed: int, normal_shape: tuple[int, ...]):
         self.key = (seed, tuple(normal_shape))
         self._gen = torch.Generator().manual_seed(seed)
         torch.empty(normal_shape).normal_(generator=self._gen)
-        self._values = torch.empty(0)
+        self._start_state = self._gen.get_state()
+        self._chunks: list[torch.Tensor] = []
         self.formula = self._pick_formula()
 
     def _pick_formula(self):
         n = 4096
         self._extend(n)
+        values = self.values(0, n)
         for formula in _FORMULAS:
             ok = True
             for low, high in _CHECK_BOUNDS:
@@ -64,28 +66,57 @@ class UniformStream:
                 probe.set_state(self._start_state)
                 want = torch.empty(n).uniform_(low, high, generator=probe)
                 got = torch.empty(n)
-                formula(self._values[:n], *_bounds(low, high), got)
+                formula(values, *_bounds(low, high), got)
                 ok = ok and torch.equal(got, want)
             if ok:
                 return formula
         return None
 
     def __len__(self) -> int:
-        return self._values.numel()
+        return len(self._chunks) * self.CHUNK
 
     def _extend(self, end: int) -> None:
-        if not len(self):
-            self._start_state = self._gen.get_state()
-        grow = max(end - len(self), self.CHUNK, len(self) // 2)
-        more = torch.empty(grow).uniform_(generator=self._gen)
-        self._values = torch.cat([self._values, more])
+        while len(self) < end:
+            self._chunks.append(torch.empty(self.CHUNK).uniform_(generator=self._gen))
+
+    def values(self, offset: int, n: int) -> torch.Tensor:
+        """The stream's u values [offset, offset + n): a view where they lie in one piece."""
+        self._extend(offset + n)
+        first, start = divmod(offset, self.CHUNK)
+        if start + n <= self.CHUNK:
+            return self._chunks[first][start: start + n]
+        pieces, left = [], n
+        while left:
+            piece = self._chunks[first][start: start + left]
+            pieces.append(piece)
+            left -= piece.numel()
+            first, start = first + 1, 0
+        return torch.cat(pieces)
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        """The u values at the (long) positions ``index``, in its shape."""
+        flat = index.reshape(-1)
+        if not flat.numel():
+            return torch.empty(index.shape)
+        low, high = int(flat.min()), int(flat.max())
+        self._extend(high + 1)
+        first, last = low // self.CHUNK, high // self.CHUNK
+        if first == last:
+            return self._chunks[first][flat - first * self.CHUNK].view(index.shape)
+        out = torch.empty(flat.shape)
+        piece = flat // self.CHUNK
+        for c in range(first, last + 1):
+            mask = piece == c
+            out[mask] = self._chunks[c][flat[mask] - c * self.CHUNK]
+        return out.view(index.shape)
 
     def fill_(self, tensor: torch.Tensor, offset: int, low: float, high: float) -> None:
         """Set ``tensor`` (float32, CPU, contiguous) to what ``tensor.uniform_(low, high)`` gives at ``offset``."""
-        n = tensor.numel()
-        if offset + n > len(self):
-            self._extend(offset + n)
-        self.formula(self._values[offset: offset + n].view(tensor.shape), *_bounds(low, high), tensor)
+        self.formula(self.values(offset, tensor.numel()).view(tensor.shape), *_bounds(low, high), tensor)
+
+    def fill_at_(self, tensor: torch.Tensor, index: torch.Tensor, low: float, high: float) -> None:
+        """Set ``tensor`` to the draws at the stream positions ``index`` (same shape) of a ``uniform_(low, high)``."""
+        self.formula(self.take(index), *_bounds(low, high), tensor)
 
 
 def _bounds(low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
