@@ -58,13 +58,14 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
 
 
-def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings) -> list[Outcome]:
+def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings,
+               batch: int | None = None) -> list[Outcome]:
     """Score each (architecture, metric names) of a chunk, in order.
 
-    A metric with a batched path (``trainfree.metrics.rnn_batch``) is computed for several
-    architectures in one pass where it is the only metric of theirs that needs a forward pass (its
-    values are those of the per-architecture path); everything else, and a batch whose pass fails,
-    goes through :func:`score_one`.
+    Where an architecture's only metric that needs a forward pass has a batched path
+    (``trainfree.metrics.rnn_batch``), it and the architecture's other metrics with one (``params``)
+    are computed for several architectures at a time (the values are those of the per-architecture
+    path); everything else, and a batch whose pass fails, goes through :func:`score_one`. ``batch`` overrides the architectures per pass (the device's default).
     """
     from trainfree.metrics import get_metric
     from trainfree.metrics.rnn_batch import BATCHED, SPACE, batch_size
@@ -73,12 +74,17 @@ def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: S
     groups: dict[str, list[int]] = {}
     for i, (_, names) in enumerate(chunk):
         forward = [n for n in names if "forward" in get_metric(n).needs]
-        if len(forward) == 1 and forward[0] in batched:
-            groups.setdefault(forward[0], []).append(i)
+        if len(forward) == 1 and forward[0] in batched:  # else one probe serves all its metrics best
+            for n in names:
+                if n in batched:
+                    groups.setdefault(n, []).append(i)
     done: dict[tuple[int, str], Outcome] = {}
     if groups:
+        from trainfree.spaces.nasbench_nlp.batched import layer_widths
+        from trainfree.spaces.nasbench_nlp.lm import get_size
+
         device = settings.resolved_device()
-        step = batch_size(device)
+        step = batch or batch_size(device, layer_widths(get_size(settings.size))[1])
         for name, members in groups.items():
             for s in range(0, len(members), step):
                 part = members[s: s + step]
@@ -108,7 +114,7 @@ class ScoreRun:
 
 def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
                         settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
-                        chunk_size: int = 4, store=None, benchmark: str | None = None,
+                        chunk_size: int | None = None, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
                         on_progress: Callable[[int, int], None] | None = None, pool=None) -> ScoreRun:
     """Score ``(name, arch)`` items; one row per (item, metric), in input order.
@@ -119,6 +125,8 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
     one per worker process by default, the caller's own setting in-process. ``pool`` (from
     :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
+    ``chunk_size`` architectures go to a worker at a time: by default 4, or two batched passes'
+    worth where the space has a batched path (``score_many``).
     """
     from trainfree import __version__
     from trainfree.executors import run_chunks
@@ -149,6 +157,11 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     reused = sum(1 for a in unique for m in metric_names if (a, m) in done)
 
     executor = executor or ("process" if jobs > 1 else "local")
+    if chunk_size is None:
+        from trainfree.metrics.rnn_batch import SPACE, batch_size
+
+        chunk_size = max(4, 2 * batch_size(settings.resolved_device())) if space_name == SPACE else 4
+        # (on CPU 4, as ever: a worker's chunk is its unit of balance; on a GPU two batched passes)
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     finished = 0
     for index, outcomes in run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool):

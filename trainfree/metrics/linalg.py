@@ -21,7 +21,7 @@ def correlation_rows(samples: torch.Tensor) -> torch.Tensor | None:
         return None
     x = samples.detach().to("cpu", torch.float64).numpy()
     with np.errstate(invalid="ignore", over="ignore"):  # an exploded state (inf) ends as NaN, reported as such
-        x = x - x.mean(axis=0, keepdims=True)
+        x -= x.mean(axis=0, keepdims=True)  # in place: one float64 copy of the samples, not two
         cov = x.T @ x  # numpy runs a.T @ a as a symmetric rank-k update: half the work of a general matmul
         std = np.sqrt(np.diag(cov))
         if not np.all(std > 0):

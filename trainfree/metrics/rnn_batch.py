@@ -18,15 +18,24 @@ from trainfree.metrics.linalg import eig_scores
 SPACE = "nasbench-nlp"
 
 
-def batch_size(device: torch.device) -> int:
-    """Architectures per batched pass. On CPU the matmuls already run near the core's peak and more
-    architectures' weights than fit the cache slow each other (measured: 2 is break-even to slightly
-    faster than 1, 4-8 slower); on a GPU small products are launch-bound, so many go at once."""
-    return 2 if device.type == "cpu" else 64
+def batch_size(device: torch.device, hidden: int = 600) -> int:
+    """Architectures per batched pass. On CPU at the paper's width one: its matmuls already run near the
+    core's peak, and more architectures' weights than fit the cache slow each other (measured, CPU
+    time per architecture: 2 per pass 0.98x, 4 per pass 0.97x of 1 per pass), while each holds up
+    to ~50 MB of weights; the single-architecture pass is still the lean one (layer 1 only, no
+    last step). On CPU at small widths, where a step is mostly per-operation overhead, and on a GPU,
+    where small products are launch-bound, many go at once."""
+    if device.type == "cpu":
+        return 1 if hidden >= 128 else 32
+    return 64
 
 
-def hidden_cov_batch(archs, settings: ScoreSettings, device: torch.device) -> list[float]:
-    """Layer 1 hidden covariance of each architecture, from one batched forward of all of them."""
+def hidden_cov_batch(archs, settings: ScoreSettings, device: torch.device, exact: bool | None = None) -> list[float]:
+    """Layer 1 hidden covariance of each architecture, from one batched forward of all of them.
+
+    ``exact`` (default: on CPU) keeps the per-architecture arithmetic bit for bit, the numpy correlation
+    included; otherwise tanh/sigmoid and the float64 correlation and factor are batched (the GPU way).
+    """
     from trainfree.data.corpora import load_corpus
     from trainfree.spaces import get_space
     from trainfree.spaces.nasbench_nlp.batched import Layer1Batch
@@ -39,13 +48,26 @@ def hidden_cov_batch(archs, settings: ScoreSettings, device: torch.device) -> li
     if shared.formula is None:  # the runner then scores each architecture on its own
         raise TrainfreeError("this torch's uniform_ rounding is not a known one: no shared stream to batch from")
     tokens = get_space(SPACE).inputs(settings, device)
-    batch = Layer1Batch(archs, size, vocab, shared, device, getattr(torch, settings.dtype))
-    states = batch.incoming_states(tokens)  # (T, B, batch, H)
+    exact = device.type == "cpu" if exact is None else exact
+    batch = Layer1Batch(archs, size, vocab, shared, device, getattr(torch, settings.dtype), exact)
+    states = batch.incoming_states(tokens)  # (B, T, batch, H)
     del batch
-    if device.type == "cpu":
-        return [hidden_covariance(states[:, a]) for a in range(states.shape[1])]
-    samples = states.permute(1, 0, 2, 3).reshape(states.shape[1], -1, states.shape[-1])
-    return eig_scores(samples)
+    if exact:
+        return [hidden_covariance(s) for s in states]
+    return eig_scores(states.reshape(states.shape[0], -1, states.shape[-1]))
 
 
-BATCHED = {"hidden_cov": hidden_cov_batch}
+def params_batch(archs, settings: ScoreSettings, device: torch.device) -> list[float]:
+    """``params`` counted from the recipes, no model built: every layer's weights and biases, the tied
+    embedding/decoder matrix and the decoder bias."""
+    from trainfree.data.corpora import load_corpus
+    from trainfree.spaces.nasbench_nlp.batched import layer_param_count
+    from trainfree.spaces.nasbench_nlp.lm import get_size
+
+    size = get_size(settings.size)
+    vocab = load_corpus(settings.corpus).vocab_size
+    return [float(layer_param_count(a, size) + vocab * size.emsize + vocab) for a in archs]
+
+
+#: metric -> batched function; a metric that needs no forward pass is batched only alongside one that does
+BATCHED = {"hidden_cov": hidden_cov_batch, "params": params_batch}

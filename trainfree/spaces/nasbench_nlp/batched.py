@@ -49,6 +49,13 @@ def _layer_params(recipe: Recipe, input_size: int, hidden: int) -> list[tuple[tu
     return out
 
 
+def layer_param_count(recipe: Recipe, size: LMSize) -> int:
+    """Parameters of all the recurrent layers of ``recipe``'s model."""
+    widths = layer_widths(size)
+    return sum(math.prod(shape) for i in range(size.nlayers)
+               for _, shape in _layer_params(recipe, widths[i], widths[i + 1]))
+
+
 def stream_offsets(recipe: Recipe, size: LMSize, vocab: int) -> tuple[dict, int]:
     """Where ``RecipeLM.fill_from`` takes layer 1's parameters and the embedding from: ``({key: (offset,
     shape)}, embedding offset)``. Each layer's construction draws come first, then its kept re-draw."""
@@ -103,8 +110,12 @@ class Layer1Batch:
     """The plan and weights for running layer 1 of ``recipes`` together on ``device``."""
 
     def __init__(self, recipes: Sequence[Recipe], size: LMSize, vocab: int, stream: UniformStream,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, exact: bool | None = None):
+        """``exact`` (default: on CPU) runs tanh and sigmoid one architecture's slab at a time, which makes
+        the states bit for bit the cell's; otherwise all of a wave's are one call (GPU kernels round an
+        element the same wherever it lies, so there it costs nothing)."""
         self.size, self.vocab, self.device, self.dtype = size, vocab, torch.device(device), dtype
+        self.exact = self.device.type == "cpu" if exact is None else exact
         self.hidden = layer_widths(size)[1]
         self.recipes = list(recipes)
         self._stream = stream
@@ -185,7 +196,7 @@ class Layer1Batch:
                     g.inputs.append(_take([value_slot[a][node.inputs[pos]] for a, node in members], dev))
             if kind[0] == "linear" and not kind[2]:
                 linear_bias.append((g, [(a, node.name) for a, node in members]))
-            if kind[0] in _ACT and self.device.type == "cpu":
+            if kind[0] in _ACT and self.exact:
                 g.pairs = [(value_slot[a][node.inputs[0]], value_slot[a][node.name]) for a, node in members]
             self.waves[w].groups.append(g)
 
@@ -205,16 +216,21 @@ class Layer1Batch:
         bound = 1.0 / math.sqrt(H)
         layouts = [stream_offsets(r, self.size, self.vocab) for r in self.recipes]
 
-        def read(a, key):
+        def read(a, key, out=None):
             offset, shape = layouts[a][0][key]
-            out = torch.empty(shape)
+            out = torch.empty(shape) if out is None else out
             s.fill_(out, offset, -bound, bound)
             return out
 
-        self._wx = torch.stack([read(a, (n, k)) for a, n, k, _ in x_terms]) if x_terms else torch.empty(0, H, E)
+        def stacked(terms, width):  # filled in place: the largest cells' layer 1 is ~50 MB, not copied
+            out = torch.empty(len(terms), H, width)
+            for j, (a, n, k, _) in enumerate(terms):
+                read(a, (n, k), out[j])
+            return out
+
+        self._wx = stacked(x_terms, E)
         self._x_bias = [(j, read(a, (n, "bias"))) for j, (a, n, k, _) in enumerate(x_terms) if k == 0]
-        self.wh = torch.stack([read(a, (n, k)) for a, n, k, _ in h_terms]).to(self.device, self.dtype) \
-            if h_terms else torch.empty(0, H, H, device=self.device, dtype=self.dtype)
+        self.wh = stacked(h_terms, H).to(self.device, self.dtype)
         for g, members in linear_bias:
             g.bias = torch.stack([read(a, (n, "bias")) for a, n in members])[:, None, :].to(self.device, self.dtype)
         self._x_arch = [a for a, *_ in x_terms]
@@ -232,7 +248,7 @@ class Layer1Batch:
     # -- running ----------------------------------------------------------------------------------
     @torch.no_grad()
     def incoming_states(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(T, B, batch, H): the h_prev_0 each of T steps receives, per architecture, for token ids (T, batch)
+        """(B, T, batch, H): per architecture, the h_prev_0 each of T steps receives for token ids (T, batch)
         (the zero state, then the outputs of steps 0..T-2), as ``rnn_passes.incoming_hidden_states``."""
         dev, dt, H = self.device, self.dtype, self.hidden
         steps, batch = tokens.shape
@@ -247,7 +263,7 @@ class Layer1Batch:
         del emb
         rows = rows.to(dev)
         wh_t = self.wh.transpose(1, 2)
-        out = torch.zeros(steps, len(self.recipes), batch, H, device=dev, dtype=dt)
+        out = torch.zeros(len(self.recipes), steps, batch, H, device=dev, dtype=dt)  # each architecture's contiguous
         values = torch.zeros(self.n_values, batch, H, device=dev, dtype=dt)
         parts = torch.empty(self.n_parts, batch, H, device=dev, dtype=dt)
         for t in range(steps - 1):
@@ -261,7 +277,7 @@ class Layer1Batch:
                         torch.bmm(_gather(values, wave.sources), wh_t[wave.weights], out=parts[wave.parts])
                 for g in wave.groups:
                     self._run(g, values, parts)
-            out[t + 1].copy_(_gather(values, self.outputs))
+            out[:, t + 1].copy_(_gather(values, self.outputs))
             values[: self.n_state] = _gather(values, self.new_state)
         return out
 
