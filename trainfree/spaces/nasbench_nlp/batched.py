@@ -123,7 +123,7 @@ class Layer1Batch:
 
     # -- planning ---------------------------------------------------------------------------------
     def _plan(self) -> None:
-        H, dev = self.hidden, self.device
+        dev = self.device
         state_slot: list[dict[int, int]] = []
         n_state = 0
         per_arch = []
