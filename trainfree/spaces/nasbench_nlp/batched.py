@@ -255,11 +255,13 @@ class Layer1Batch:
         distinct, rows = torch.unique(tokens.cpu(), return_inverse=True)
         emb = self._embeddings(distinct)  # (B, U, E), CPU
         xu = torch.empty(self.n_x, len(distinct), H, device=dev, dtype=dt)
-        if self.n_x:
-            x_emb = emb[self._x_arch].to(dev, dt)
-            torch.bmm(x_emb, self._wx.to(dev, dt).transpose(1, 2), out=xu)
+        if self.n_x:  # one product per term (once per pass, not per step): no stacked copy of the embeddings
+            emb, wx = emb.to(dev, dt), self._wx.to(dev, dt)
+            for j, a in enumerate(self._x_arch):
+                torch.mm(emb[a], wx[j].t(), out=xu[j])
             for j, bias in self._x_bias:  # the step adds term 0's bias first: same sums for all steps
                 xu[j] += bias.to(dev, dt)
+            del wx
         del emb
         rows = rows.to(dev)
         wh_t = self.wh.transpose(1, 2)
