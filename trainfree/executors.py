@@ -22,7 +22,7 @@ import torch
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
-from trainfree.outcomes import score_one
+from trainfree.outcomes import score_many
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -57,8 +57,7 @@ def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], 
     """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
     from trainfree.spaces import get_space
 
-    space = get_space(space_name)
-    return [o for arch, metrics in chunk for o in score_one(space, arch, metrics, settings)]
+    return score_many(get_space(space_name), chunk, settings)
 
 
 @contextmanager

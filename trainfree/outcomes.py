@@ -43,3 +43,50 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
             value, status, error = math.nan, FAILED, f"{type(err).__name__}: {err}"
         outcomes.append(Outcome(arch_id, name, value, status, error, time.perf_counter() - start))
     return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
+
+
+def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings,
+               batch: int | None = None) -> list[Outcome]:
+    """Score each (architecture, metric names) of a chunk, in order.
+
+    Where an architecture's only metric that needs a forward pass has a batched path
+    (``trainfree.metrics.rnn_batch``), it and the architecture's other metrics with one (``params``)
+    are computed for several architectures at a time (the values are those of the per-architecture
+    path); everything else, and a batch whose pass fails, goes through :func:`score_one`. ``batch`` overrides the architectures per pass (the device's default).
+    """
+    from trainfree.metrics import get_metric
+    from trainfree.metrics.rnn_batch import BATCHED, SPACE, batch_size
+
+    batched = BATCHED if space.name == SPACE else {}
+    groups: dict[str, list[int]] = {}
+    for i, (_, names) in enumerate(chunk):
+        forward = [n for n in names if "forward" in get_metric(n).needs]
+        if len(forward) == 1 and forward[0] in batched:  # else one probe serves all its metrics best
+            for n in names:
+                if n in batched:
+                    groups.setdefault(n, []).append(i)
+    done: dict[tuple[int, str], Outcome] = {}
+    if groups:
+        from trainfree.spaces.nasbench_nlp.batched import layer_widths
+        from trainfree.spaces.nasbench_nlp.lm import get_size
+
+        device = settings.resolved_device()
+        step = batch or batch_size(device, layer_widths(get_size(settings.size))[1])
+        for name, members in groups.items():
+            for s in range(0, len(members), step):
+                part = members[s: s + step]
+                start = time.perf_counter()
+                try:
+                    values = batched[name]([chunk[i][0] for i in part], settings, device)
+                except Exception:  # noqa: BLE001 - each architecture then gets its own outcome below
+                    continue
+                seconds = (time.perf_counter() - start) / len(part)
+                for i, value in zip(part, values):
+                    status = OK if math.isfinite(value) else NONFINITE
+                    done[(i, name)] = Outcome(space.arch_id(chunk[i][0]), name, value, status, "", seconds)
+    out = []
+    for i, (arch, names) in enumerate(chunk):
+        rest = [n for n in names if (i, n) not in done]
+        single = {o.metric: o for o in score_one(space, arch, rest, settings)} if rest else {}
+        out += [done[(i, n)] if (i, n) in done else single[n] for n in names]
+    return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from trainfree.config import ScoreSettings
-from trainfree.outcomes import FAILED, NONFINITE, OK, Outcome, score_one  # noqa: F401  (public here too)
+from trainfree.outcomes import FAILED, NONFINITE, OK, Outcome, score_many, score_one  # noqa: F401  (public here too)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ScoreRun:
 
 def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
                         settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
-                        chunk_size: int = 1, store=None, benchmark: str | None = None,
+                        chunk_size: int | None = None, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
                         on_progress: Callable[[int, int], None] | None = None, pool=None) -> ScoreRun:
     """Score ``(name, arch)`` items; one row per (item, metric), in input order.
@@ -48,6 +48,9 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
     one per worker process by default, the caller's own setting in-process. ``pool`` (from
     :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
+    ``chunk_size`` architectures go to a worker at a time: by default one (so each finished architecture
+    is stored within a second), or two batched passes' worth where the space's batched path takes
+    several at a time (``score_many``: on a GPU).
     """
     from contextlib import closing
 
@@ -80,6 +83,11 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     reused = sum(1 for a in unique for m in metric_names if (a, m) in done)
 
     executor = executor or ("process" if jobs > 1 else "local")
+    if chunk_size is None:
+        from trainfree.metrics.rnn_batch import SPACE, batch_size
+
+        per_pass = batch_size(settings.resolved_device()) if space_name == SPACE else 1
+        chunk_size = 2 * per_pass if per_pass > 1 else 1
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     finished, unsaved, saved_at = 0, [], time.monotonic()
 

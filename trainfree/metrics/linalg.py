@@ -16,9 +16,12 @@ def correlation_rows(samples: torch.Tensor) -> torch.Tensor | None:
 
     Returns None when a column is constant: its correlation is undefined.
     """
+    low, high = torch.aminmax(samples.detach(), dim=0)
+    if not bool((high > low).all()):  # a constant column (or NaN): its mean need not round back to it
+        return None
     x = samples.detach().to("cpu", torch.float64).numpy()
     with np.errstate(invalid="ignore", over="ignore"):  # an exploded state (inf) ends as NaN, reported as such
-        x = x - x.mean(axis=0, keepdims=True)
+        x -= x.mean(axis=0, keepdims=True)  # in place: one float64 copy of the samples, not two
         cov = x.T @ x  # numpy runs a.T @ a as a symmetric rank-k update: half the work of a general matmul
         std = np.sqrt(np.diag(cov))
         if not np.all(std > 0):
@@ -49,3 +52,41 @@ def eig_score(corr: torch.Tensor | None, k: float = EIG_K) -> float:
     if info != 0:  # a zero pivot cannot follow a successful factorisation; kept as a guard
         return math.nan
     return float(-(2.0 * np.log(np.diag(chol)).sum() + np.square(inv).sum()))
+
+
+def eig_scores(samples: torch.Tensor, k: float = EIG_K) -> list[float]:
+    """``eig_score(correlation_rows(s))`` for each ``s`` of ``samples`` (B, N, D), all at once on their device.
+
+    For a GPU, where B small float64 products and factorisations cost what one does: the same
+    formula in torch (float64 throughout), so the values agree with the per-item path to float64
+    rounding, not bit for bit. NaN where a unit is constant, a value is not finite, or (through the
+    eigenvalues, where the Cholesky factorisation fails) an eigenvalue is at most -k.
+    """
+    if samples.shape[0] == 0:
+        return []
+    x = samples.detach().to(torch.float64)
+    varies = x.amax(dim=1) > x.amin(dim=1)  # a constant unit, whatever the rounding of its mean (NaN: False)
+    x = x - x.mean(dim=1, keepdim=True)
+    cov = x.transpose(1, 2) @ x
+    del x
+    std = cov.diagonal(dim1=1, dim2=2).sqrt()
+    valid = (std > 0).all(dim=1) & varies.all(dim=1)  # False for NaN too
+    corr = cov / std[:, :, None] / std[:, None, :]
+    del cov
+    corr = (corr + corr.transpose(1, 2)) / 2
+    valid &= torch.isfinite(corr).all(dim=2).all(dim=1)
+    return eig_scores_of(corr, valid, k)
+
+
+def eig_scores_of(corr: torch.Tensor, valid: torch.Tensor, k: float = EIG_K) -> list[float]:
+    """``eig_score`` of each correlation matrix of ``corr`` (B, D, D) where ``valid``, NaN elsewhere."""
+    eye = torch.eye(corr.shape[1], dtype=corr.dtype, device=corr.device)
+    a = torch.where(valid[:, None, None], corr, eye) + k * eye  # an invalid item is factored as I, then dropped
+    chol, info = torch.linalg.cholesky_ex(a)
+    inv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+    scores = -(2.0 * torch.log(chol.diagonal(dim1=1, dim2=2)).sum(dim=1) + inv.square().sum(dim=(1, 2)))
+    out = scores.cpu().tolist()
+    for i in (info != 0).nonzero().flatten().tolist():  # not positive definite: the eigenvalues decide
+        lam = torch.linalg.eigvalsh(corr[i])
+        out[i] = float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())
+    return [v if ok else math.nan for v, ok in zip(out, valid.cpu().tolist())]

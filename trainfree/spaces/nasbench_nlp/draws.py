@@ -12,6 +12,7 @@ building the model with torch's own draws.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -43,20 +44,28 @@ class UniformStream:
 
     ``formula`` is None when no known rounding reproduces this torch build's draws; callers then
     draw with torch itself.
+
+    Each value is k / 2^24 for a 24-bit k, kept as k's three bytes: 3 bytes a value instead of a
+    float32's 4 (~140 MiB instead of ~190 for the whole shipped PTB benchmark), read back through an
+    unaligned 4-byte view with the top byte masked off. A weight is then fl(k * (width / 2^24) + low),
+    the very number fl(u * width + low) is (the exact products are equal: width / 2^24 is exact).
+    Values are kept in pieces of 4M, so growing never copies what is there.
     """
 
-    CHUNK = 1 << 22  # grow by at least 4M values (16 MiB)
+    CHUNK = 1 << 22
 
     def __init__(self, seed: int, normal_shape: tuple[int, ...]):
         self.key = (seed, tuple(normal_shape))
         self._gen = torch.Generator().manual_seed(seed)
         torch.empty(normal_shape).normal_(generator=self._gen)
-        self._values = torch.empty(0)
+        self._start_state = self._gen.get_state()
+        self._chunks: list[torch.Tensor] = []
         self.formula = self._pick_formula()
 
     def _pick_formula(self):
         n = 4096
         self._extend(n)
+        values = self.values(0, n)
         for formula in _FORMULAS:
             ok = True
             for low, high in _CHECK_BOUNDS:
@@ -64,28 +73,69 @@ class UniformStream:
                 probe.set_state(self._start_state)
                 want = torch.empty(n).uniform_(low, high, generator=probe)
                 got = torch.empty(n)
-                formula(self._values[:n], *_bounds(low, high), got)
+                formula(values, *_bounds(low, high), got)
                 ok = ok and torch.equal(got, want)
             if ok:
                 return formula
         return None
 
     def __len__(self) -> int:
-        return self._values.numel()
+        return len(self._chunks) * self.CHUNK
 
     def _extend(self, end: int) -> None:
-        if not len(self):
-            self._start_state = self._gen.get_state()
-        grow = max(end - len(self), self.CHUNK, len(self) // 2)
-        more = torch.empty(grow).uniform_(generator=self._gen)
-        self._values = torch.cat([self._values, more])
+        step = min(self.CHUNK, 1 << 20)  # drawn 1M at a time: little memory beside the kept bytes
+        while len(self) < end:
+            raw = np.zeros(3 * self.CHUNK + 1, dtype=np.uint8)  # + 1: the last 4-byte read stays inside
+            for s in range(0, self.CHUNK, step):
+                k = torch.empty(step).uniform_(generator=self._gen).mul_(1 << 24).to(torch.int32)  # exact
+                raw[3 * s: 3 * (s + step)].reshape(step, 3)[:] = k.numpy().view(np.uint8).reshape(step, 4)[:, :3]
+            self._chunks.append(raw)
+
+    def _view(self, chunk: int) -> np.ndarray:
+        raw = self._chunks[chunk]
+        return np.ndarray((self.CHUNK,), dtype="<i4", buffer=raw, strides=(3,))
+
+    def _k(self, offset: int, n: int) -> torch.Tensor:
+        """The 24-bit integers k of positions [offset, offset + n), as float32 (exact)."""
+        self._extend(offset + n)
+        out = np.empty(n, dtype=np.float32)
+        done = 0
+        while done < n:
+            chunk, start = divmod(offset + done, self.CHUNK)
+            m = min(n - done, self.CHUNK - start)
+            np.bitwise_and(self._view(chunk)[start: start + m], 0xFFFFFF, out=out[done: done + m], casting="unsafe")
+            done += m
+        return torch.from_numpy(out)
+
+    def values(self, offset: int, n: int) -> torch.Tensor:
+        """The stream's u values [offset, offset + n), as float32."""
+        return self._k(offset, n).mul_(1.0 / (1 << 24))
+
+    def _take_k(self, index: torch.Tensor) -> torch.Tensor:
+        """The k of the (long) positions ``index``, in its shape, as float32."""
+        flat = index.reshape(-1).numpy()
+        out = np.empty(flat.shape, dtype=np.float32)
+        if flat.size:
+            low, high = int(flat.min()), int(flat.max())
+            self._extend(high + 1)
+            for c in range(low // self.CHUNK, high // self.CHUNK + 1):
+                mask = (flat >= c * self.CHUNK) & (flat < (c + 1) * self.CHUNK)
+                out[mask] = self._view(c)[flat[mask] - c * self.CHUNK] & 0xFFFFFF
+        return torch.from_numpy(out).view(index.shape)
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        """The u values at the (long) positions ``index``, in its shape."""
+        return self._take_k(index).mul_(1.0 / (1 << 24))
 
     def fill_(self, tensor: torch.Tensor, offset: int, low: float, high: float) -> None:
         """Set ``tensor`` (float32, CPU, contiguous) to what ``tensor.uniform_(low, high)`` gives at ``offset``."""
-        n = tensor.numel()
-        if offset + n > len(self):
-            self._extend(offset + n)
-        self.formula(self._values[offset: offset + n].view(tensor.shape), *_bounds(low, high), tensor)
+        lo, width = _bounds(low, high)
+        self.formula(self._k(offset, tensor.numel()).view(tensor.shape), lo, width / (1 << 24), tensor)
+
+    def fill_at_(self, tensor: torch.Tensor, index: torch.Tensor, low: float, high: float) -> None:
+        """Set ``tensor`` to the draws at the stream positions ``index`` (same shape) of a ``uniform_(low, high)``."""
+        lo, width = _bounds(low, high)
+        self.formula(self._take_k(index), lo, width / (1 << 24), tensor)
 
 
 def _bounds(low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
