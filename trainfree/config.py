@@ -24,14 +24,18 @@ class ScoreSettings:
     dtype: str = "float32"
     device: str = "auto"  # where it runs; not part of the fingerprint
 
-    def identity(self) -> dict:
-        """The fields that change a number (all but the device)."""
+    def identity(self, device_type: str | None = None) -> dict:
+        """The fields that change a number: all but the device, and the device type where a space's
+        numbers depend on it (given, and not the CPU: CPU fingerprints stay those of earlier versions)."""
         fields = asdict(self)
         fields.pop("device")
+        if device_type is not None and device_type != "cpu":
+            fields["device_type"] = device_type
         return fields
 
-    def fingerprint(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True)
+    def fingerprint(self, device_type: str | None = None) -> str:
+        """Prefer ``space.fingerprint(settings)``, which passes the device type where it matters."""
+        text = json.dumps(self.identity(device_type), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def resolved_device(self) -> "torch.device":

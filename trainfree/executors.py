@@ -80,9 +80,17 @@ def run_local(space_name, chunks, settings, threads: int | None = None) -> Itera
         yield i, result
 
 
-def _init_pool_worker(threads: int) -> None:
+def _init_pool_worker(threads: int, plugins: Sequence[str] = ()) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     limit_threads(threads)
+    _load_plugins(plugins)
+
+
+def _load_plugins(plugins: Sequence[str]) -> None:
+    """The driver's plug-ins, so that the spaces and metrics it names exist here too."""
+    from trainfree.registry import load_plugins
+
+    load_plugins(plugins)
 
 
 class WorkerPool:
@@ -96,8 +104,10 @@ class WorkerPool:
     def executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
+            from trainfree.registry import plugin_modules
+
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_pool_worker,
-                                                 initargs=(self.threads,))
+                                                 initargs=(self.threads, plugin_modules()))
         return self._executor
 
     def close(self) -> None:
@@ -183,8 +193,11 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
         _init_ray(ray, jobs, threads, address)
         started = True
     try:
+        from trainfree.registry import plugin_modules
+
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
-        refs = {remote.remote(space_name, c, settings, threads or 1): i for i, c in enumerate(chunks)}
+        plugins = plugin_modules()
+        refs = {remote.remote(space_name, c, settings, threads or 1, plugins): i for i, c in enumerate(chunks)}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -196,8 +209,9 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
             ray.shutdown()
 
 
-def _ray_chunk(space_name, chunk, settings, threads):
+def _ray_chunk(space_name, chunk, settings, threads, plugins=()):
     limit_threads(threads)
+    _load_plugins(plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
     return score_chunk(space_name, chunk, settings)
 
 

@@ -43,11 +43,11 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     from trainfree.metrics import Probe, get_metric
 
     arch_id = space.arch_id(arch)
-    probe = Probe(arch, space, settings, settings.resolved_device())
+    metrics = [get_metric(n) for n in metric_names]
+    expected = frozenset().union(*(m.requires for m in metrics))  # lets a space share passes between artefacts
+    probe = Probe(arch, space, settings, settings.resolved_device(), expected)
     outcomes = []
-    # metrics that need activation codes go first: their pass also yields the clean layer outputs
-    order = sorted(metric_names, key=lambda n: "activations" not in get_metric(n).needs)
-    for name in order:
+    for name in metric_names:
         start = time.perf_counter()
         try:
             value = get_metric(name)(probe)
@@ -55,7 +55,18 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
         except Exception as err:  # a failing metric is recorded, never fatal to the run
             value, status, error = math.nan, FAILED, f"{type(err).__name__}: {err}"
         outcomes.append(Outcome(arch_id, name, value, status, error, time.perf_counter() - start))
-    return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
+    return outcomes
+
+
+def check_applies(metric, space_name: str) -> None:
+    """A metric applies to a space that provides every artefact it requires."""
+    from trainfree.errors import TrainfreeError
+    from trainfree.spaces import space_entry
+
+    missing = sorted(metric.requires - space_entry(space_name).provides)
+    if missing:
+        raise TrainfreeError(f"metric {metric.name!r} does not apply to space {space_name!r}: the space does not "
+                             f"provide {', '.join(missing)} (it applies to {', '.join(metric.spaces) or 'no space'})")
 
 
 @dataclass
@@ -87,8 +98,10 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     metrics = [get_metric(m) for m in metric_names]  # unknown names fail before any work
     versions = {m.name: m.version for m in metrics}
     space = get_space(space_name)
+    for m in metrics:
+        check_applies(m, space_name)
     space.check(settings)  # bad settings fail here, not as one failure per architecture
-    fingerprint = settings.fingerprint()
+    fingerprint = space.fingerprint(settings)
     items = list(items)
     unique: dict[str, object] = {}
     for _, arch in items:
@@ -97,7 +110,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     results: dict[tuple[str, str], tuple] = {}
     if store is not None:
         store.add_architectures(space_name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
-        store.add_settings(fingerprint, settings.identity())
+        store.add_settings(fingerprint, space.identity(settings))
         if benchmark:
             store.add_names(benchmark, [(name, space.arch_id(arch)) for name, arch in items])
         done = store.done(versions, fingerprint)

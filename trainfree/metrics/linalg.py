@@ -49,3 +49,14 @@ def eig_score(corr: torch.Tensor | None, k: float = EIG_K) -> float:
     if info != 0:  # a zero pivot cannot follow a successful factorisation; kept as a guard
         return math.nan
     return float(-(2.0 * np.log(np.diag(chol)).sum() + np.square(inv).sum()))
+
+
+def binary_code_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """K = c c^T + (1 - c)(1 - c)^T for boolean codes c (rows, N): agreements between rows, in float64.
+
+    Whole-number counts, exact in float64, so kernels summed block by block equal the kernel of the
+    concatenated codes, in any order."""
+    c = codes.to(torch.float64)
+    ones = c.sum(dim=1)
+    # (1-c)(1-c)^T = N - r_i - r_j + (c c^T)_ij, with r the row sums
+    return 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from trainfree.config import ScoreSettings
+from trainfree.spaces.base import SETTING_FIELDS, check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.data.bert_inputs import bert_batch, mlm_labels
 from trainfree.spaces.bert import generate
@@ -14,6 +15,13 @@ from trainfree.spaces.bert.model import BertEncoder, build_bert, size_for
 class NASBenchBERTSpace(GeneratedSpace):
     generator = generate
     name = "nasbench-bert"
+    description = "NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)"
+    sizes = ("paper", "as-specified", "tiny")
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output", "encoder_ops"})
+    #: the WordPiece batch is the first tokens of each line block: there is no window offset
+    uses = frozenset(SETTING_FIELDS) - {"offset"}
+    #: the metrics run in train mode, and dropout masks drawn on a CUDA generator differ from the CPU's
+    device_dependent = True
     #: what `score` and `search` use when no metric is named: one seeded forward feeds them all
     #: (docs/performance.md); the gradient metrics rank worse here and cost a backward pass more
     default_metrics = ("head_confidence", "head_confidence_n", "bert_activation_distance",
@@ -27,6 +35,7 @@ class NASBenchBERTSpace(GeneratedSpace):
         return parse_genotype(text, where)
 
     def check(self, settings: ScoreSettings) -> None:
+        check_settings(self, settings)
         size_for(settings.size)
         bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
         if settings.seq_len > size_for(settings.size).max_positions:
@@ -51,3 +60,9 @@ class NASBenchBERTSpace(GeneratedSpace):
 
     def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.as_tensor(self._batch(settings), device=device)
+
+    def parameter_groups(self, model: BertEncoder) -> dict[str, list]:
+        """'embedding': the token, type and position tables (and their LayerNorm/projection stay 'encoder')."""
+        embedding = model.embedding_parameters()
+        ids = {id(p) for p in embedding}
+        return {"embedding": embedding, "encoder": [p for p in model.parameters() if id(p) not in ids]}

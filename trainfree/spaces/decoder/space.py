@@ -6,6 +6,7 @@ import torch
 from trainfree.config import ScoreSettings
 from trainfree.data.corpora import load_corpus, ranked_window
 from trainfree.errors import TrainfreeError
+from trainfree.spaces.base import check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.spaces.decoder import generate
 from trainfree.spaces.decoder.genotype import DecoderGenotype, parse_decoder
@@ -14,6 +15,10 @@ from trainfree.spaces.decoder.model import Decoder, build_decoder, size_for
 
 class DecoderSpace(GeneratedSpace):
     name = "decoder"
+    description = "LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)"
+    sizes = ("paper", "tiny")
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
+                          "hidden_states", "activation_kernel", "decoder_blocks"})
     generator = generate
     #: what `score` and `search` use when no metric is named (docs/results-lts.md)
     default_metrics = ("decoder_params", "params", "decoder_hidden_cov", "decoder_activation_distance")
@@ -27,6 +32,7 @@ class DecoderSpace(GeneratedSpace):
         return parse_decoder(text, where)
 
     def check(self, settings: ScoreSettings) -> None:
+        check_settings(self, settings)
         size = size_for(settings.size)
         ranked_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
         vocab = load_corpus(settings.corpus).vocab_size
@@ -50,3 +56,43 @@ class DecoderSpace(GeneratedSpace):
     def targets(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         """The next word of every input position."""
         return self._window(settings, device)[:, 1:]
+
+    # --- probe artefacts ---------------------------------------------------------------------------
+    def parameter_groups(self, model: Decoder) -> dict[str, list]:
+        """'embedding': the adaptive embedding, GPT-2's position table and the adaptive softmax's own
+        biases, cluster logits and untied projections; 'blocks': the rest."""
+        embedding = model.embedding_parameters()
+        ids = {id(p) for p in embedding}
+        return {"embedding": embedding, "blocks": [p for p in model.parameters() if id(p) not in ids]}
+
+    def _pass(self, probe) -> dict:
+        """One no-grad forward: every block's residual stream (before LayerNorm) and the sequences'
+        binary-code kernel of every FFN activation (B x B, float64)."""
+        def compute() -> dict:
+            from trainfree.metrics.linalg import binary_code_kernel
+
+            model, kernel = probe.model, []
+
+            def on_act(_m, _i, a):
+                kernel.append(binary_code_kernel((a.detach() > 0).reshape(a.shape[0], -1)))  # (B, T * d_inner)
+
+            handles = [layer.act.register_forward_hook(on_act) for layer in model.layers]
+            residuals: list = []
+            try:
+                with torch.no_grad():
+                    model.layer_outputs(probe.inputs, residuals=residuals)
+            finally:
+                for h in handles:
+                    h.remove()
+            return {"residuals": residuals, "kernel": sum(kernel)}
+
+        return probe.cached("decoder_pass", compute)
+
+    def hidden_states(self, probe, layer: int) -> torch.Tensor:
+        """Block ``layer``'s residual stream (B, T, d_model), before any LayerNorm (a LayerNorm's outputs
+        sum to zero over units, which would put a zero eigenvalue in every covariance score)."""
+        residuals = self._pass(probe)["residuals"]
+        return residuals[-1 if layer == -1 else layer - 1]
+
+    def activation_kernel(self, probe) -> torch.Tensor:
+        return self._pass(probe)["kernel"]
