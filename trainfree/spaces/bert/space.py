@@ -12,6 +12,15 @@ from trainfree.spaces.bert.genotype import BertGenotype, parse_genotype
 from trainfree.spaces.bert.model import BertEncoder, build_bert, size_for
 
 
+_LAYER = {"operation_type": "SA", "operation_parameter": "WMA", "num_operation_heads": 4,
+          "feed_forward_dimension": 512, "num_feed_forward": 3}
+#: four layers, every operation family once (SA-WMA, LT-DCT, DSC, SA-SDP)
+EXAMPLE = {"hidden_size": 256, "encoder_layers": [
+    _LAYER, dict(_LAYER, operation_type="LT", operation_parameter="DCT", num_operation_heads=2),
+    dict(_LAYER, operation_type="DSC", operation_parameter=9, num_feed_forward=1),
+    dict(_LAYER, operation_parameter="SDP")]}
+
+
 class NASBenchBERTSpace(GeneratedSpace):
     generator = generate
     name = "nasbench-bert"
@@ -33,6 +42,9 @@ class NASBenchBERTSpace(GeneratedSpace):
 
     def from_json(self, text, where: str = "") -> BertGenotype:
         return parse_genotype(text, where)
+
+    def example(self) -> BertGenotype:
+        return parse_genotype(EXAMPLE, "the example")
 
     def check(self, settings: ScoreSettings) -> None:
         check_settings(self, settings)

@@ -13,6 +13,12 @@ from trainfree.spaces.decoder.genotype import DecoderGenotype, parse_decoder
 from trainfree.spaces.decoder.model import Decoder, build_decoder, size_for
 
 
+#: a 3-layer Transformer-XL of the LTS space, with its adaptive embedding and softmax
+EXAMPLE = {"family": "TransXL", "n_layer": 3, "d_model": 128, "n_head": [2, 8, 4], "d_inner": [900, 512, 1500],
+           "d_embed": 256, "div_val": 2, "n_token": 267736, "cutoffs": [19997, 39997, 199997, 267736],
+           "tie_projs": [False, True, True, True], "tgt_len": 192}
+
+
 class DecoderSpace(GeneratedSpace):
     name = "decoder"
     description = "LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)"
@@ -30,6 +36,9 @@ class DecoderSpace(GeneratedSpace):
 
     def from_json(self, text, where: str = "") -> DecoderGenotype:
         return parse_decoder(text, where)
+
+    def example(self) -> DecoderGenotype:
+        return parse_decoder(EXAMPLE, "the example")
 
     def check(self, settings: ScoreSettings) -> None:
         check_settings(self, settings)
@@ -92,6 +101,8 @@ class DecoderSpace(GeneratedSpace):
         """Block ``layer``'s residual stream (B, T, d_model), before any LayerNorm (a LayerNorm's outputs
         sum to zero over units, which would put a zero eigenvalue in every covariance score)."""
         residuals = self._pass(probe)["residuals"]
+        if layer != -1 and not 1 <= layer <= len(residuals):
+            raise TrainfreeError(f"layer {layer}: the architecture has {len(residuals)} blocks")
         return residuals[-1 if layer == -1 else layer - 1]
 
     def activation_kernel(self, probe) -> torch.Tensor:

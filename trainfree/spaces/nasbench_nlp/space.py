@@ -12,6 +12,20 @@ from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm
 from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
 
 
+#: an LSTM (NAS-Bench-NLP recipe 1000001 with its output gate made a sigmoid): every node kind once
+EXAMPLE = {
+    "i": {"op": "linear", "input": ["x", "h_prev_0"]}, "i_act": {"op": "activation_tanh", "input": ["i"]},
+    "j": {"op": "linear", "input": ["x", "h_prev_0"]}, "j_act": {"op": "activation_sigm", "input": ["j"]},
+    "f": {"op": "linear", "input": ["x", "h_prev_0"]}, "f_act": {"op": "activation_sigm", "input": ["f"]},
+    "o": {"op": "linear", "input": ["x", "h_prev_0"]}, "o_act": {"op": "activation_sigm", "input": ["o"]},
+    "h_new_1_part1": {"op": "elementwise_prod", "input": ["f_act", "h_prev_1"]},
+    "h_new_1_part2": {"op": "elementwise_prod", "input": ["i_act", "j_act"]},
+    "h_new_1": {"op": "elementwise_sum", "input": ["h_new_1_part1", "h_new_1_part2"]},
+    "h_new_1_act": {"op": "activation_tanh", "input": ["h_new_1"]},
+    "h_new_0": {"op": "elementwise_prod", "input": ["h_new_1_act", "o_act"]},
+}
+
+
 class NASBenchNLPSpace(GeneratedSpace):
     generator = generate
     name = "nasbench-nlp"
@@ -37,6 +51,9 @@ class NASBenchNLPSpace(GeneratedSpace):
         get_size(settings.size)
         paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1, settings.offset)
         settings.resolved_device()
+
+    def example(self) -> Recipe:
+        return parse_recipe(EXAMPLE, "the example")
 
     def tiny_settings(self) -> ScoreSettings:
         return ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")
