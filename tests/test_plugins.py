@@ -260,3 +260,14 @@ def test_an_unimportable_plugin_is_a_clear_error(plugin):
     proc = subprocess.run([sys.executable, "-m", "trainfree", "--plugin", "no_such_plugin_module", "metrics"],
                           capture_output=True, text=True, env=env, cwd=tmp, timeout=300)
     assert proc.returncode == 2 and "plug-in 'no_such_plugin_module' cannot be imported" in proc.stderr
+
+
+def test_entry_points_of_an_installed_package_load_without_naming_it(plugin):
+    tmp, env = plugin
+    info = tmp / "toyplug-0.1.dist-info"  # what `pip install` of a package declaring the entry points leaves
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[trainfree.spaces]\ntoy-mlp = toyplug:MLPSpace\n\n"
+                                           "[trainfree.metrics]\ntoy = toyplug\n")
+    listed = _run(["-m", "trainfree", "metrics", "--space", "toy-mlp"], env, tmp)
+    assert "toy_output_std" in listed
