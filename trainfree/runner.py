@@ -47,10 +47,10 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     expected = frozenset().union(*(m.requires for m in metrics))  # lets a space share passes between artefacts
     probe = Probe(arch, space, settings, settings.resolved_device(), expected)
     outcomes = []
-    for name in metric_names:
+    for name, spec in zip(metric_names, metrics):
         start = time.perf_counter()
         try:
-            value = get_metric(name)(probe)
+            value = spec(probe)
             status, error = (OK if math.isfinite(value) else NONFINITE), ""
         except Exception as err:  # a failing metric is recorded, never fatal to the run
             value, status, error = math.nan, FAILED, f"{type(err).__name__}: {err}"
