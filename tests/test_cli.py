@@ -167,7 +167,7 @@ def test_metrics_listing_and_version():
     assert "hidden_cov" in run("metrics").stdout
     decoder = run("metrics", "--space", "decoder").stdout
     names = [line.split()[0] for line in decoder.splitlines()]
-    assert "decoder_params" in names and "snip" in names and "hidden_cov" not in names
+    assert "decoder_params" in names and "snip" in names and "hidden_cov" in names and "jacob_cov" not in names
     assert run("--version").stdout.startswith("trainfree ")
 
 

@@ -17,7 +17,7 @@ from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces import get_space
 from trainfree.spaces.decoder.genotype import parse_decoder
 from trainfree.spaces.decoder.model import TransXLLayer, build_decoder
-from tests.test_contract import DECODER
+from trainfree.spaces.decoder.space import EXAMPLE as DECODER
 
 TINY = ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=16, device="cpu")
 

@@ -28,12 +28,17 @@ def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Bench
     """What produced a set of numbers: versions, settings and their fingerprint."""
     import torch
 
+    fingerprint = settings.fingerprint()
+    if benchmark is not None:  # the space's fingerprint: a device-dependent space adds the device type
+        from trainfree.spaces import get_space
+
+        fingerprint = get_space(benchmark.space).fingerprint(settings)
     return {
         "trainfree_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "settings": settings.as_dict(),
-        "fingerprint": settings.fingerprint(),
+        "fingerprint": fingerprint,
         "metrics": {m: get_metric(m).version for m in metrics},
         "benchmark": None if benchmark is None else {"name": benchmark.name, "source": benchmark.source,
                                                       "records": len(benchmark)},
@@ -64,10 +69,6 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
     if settings is None:
         settings = default_settings(bench)
     bench = bench.head(limit)
-    for m in metrics:
-        spec = get_metric(m)
-        if bench.space not in spec.spaces:
-            raise TrainfreeError(f"metric {m!r} does not apply to space {bench.space!r} (it applies to {list(spec.spaces)})")
     items = [(r.name, r.arch) for r in bench.records]
     return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
@@ -130,17 +131,17 @@ def reproduce(part: str, benchmark: str | Benchmark | None = None, metrics: Sequ
 def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[list[ScoreEntry], dict]:
     """Score entries for the benchmark's records from a store: every metric scored under these settings'
     fingerprint at its current version. Returns (entries, provenance)."""
-    from trainfree.metrics import METRICS
+    from trainfree.metrics.base import metric_versions
     from trainfree.spaces import get_space
 
     space = get_space(bench.space)
-    fingerprint = settings.fingerprint()
+    fingerprint = space.fingerprint(settings)
     store = _store(store)
-    current = {m.name: m.version for m in METRICS}
+    current = metric_versions()  # aliases too: scores stored under an old name are found
     versions = {m: v for m, v in store.metric_versions(fingerprint) if current.get(m) == v}
     if not versions:
         raise TrainfreeError(f"{store.path}: no scores under settings fingerprint {fingerprint} "
-                             f"({json.dumps(settings.identity(), sort_keys=True)}); pass the settings they were "
+                             f"({json.dumps(space.identity(settings), sort_keys=True)}); pass the settings they were "
                              f"computed with")
     stored = store.get(versions, fingerprint, [space.arch_id(r.arch) for r in bench.records])
     entries = []

@@ -57,14 +57,18 @@ class ScoreSettings:
         if self.dtype not in DTYPES:
             raise InvalidSetting(f"dtype {str(self.dtype)[:40]!r} is not supported; choose from: {', '.join(DTYPES)}")
 
-    def identity(self) -> dict:
-        """The fields that change a number (all but the device)."""
+    def identity(self, device_type: str | None = None) -> dict:
+        """The fields that change a number: all but the device, and the device type where a space's
+        numbers depend on it (given, and not the CPU: CPU fingerprints stay those of earlier versions)."""
         fields = asdict(self)
         fields.pop("device")
+        if device_type is not None and device_type != "cpu":
+            fields["device_type"] = device_type
         return fields
 
-    def fingerprint(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True)
+    def fingerprint(self, device_type: str | None = None) -> str:
+        """Prefer ``space.fingerprint(settings)``, which passes the device type where it matters."""
+        text = json.dumps(self.identity(device_type), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def resolved_device(self) -> "torch.device":

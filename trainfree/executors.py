@@ -114,11 +114,19 @@ def die_with_parent(parent_pid: int, use_prctl: bool = True, poll: float = 0.5) 
     threading.Thread(target=watch, name="trainfree-parent-watch", daemon=True).start()
 
 
-def _init_pool_worker(threads: int, parent_pid: int, use_prctl: bool) -> None:
+def _init_pool_worker(threads: int, parent_pid: int, use_prctl: bool, plugins: Sequence[str] = ()) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver ends workers with SIGTERM
     die_with_parent(parent_pid, use_prctl)
     limit_threads(threads)
+    _load_plugins(plugins)
+
+
+def _load_plugins(plugins: Sequence[str]) -> None:
+    """The driver's plug-ins, so that the spaces and metrics it names exist here too."""
+    from trainfree.registry import load_plugins
+
+    load_plugins(plugins)
 
 
 class WorkerPool:
@@ -134,9 +142,11 @@ class WorkerPool:
             ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
             # the workers start from this thread (at submit): PDEATHSIG only where that thread lives as
             # long as the process
+            from trainfree.registry import plugin_modules
+
             main = threading.current_thread() is threading.main_thread()
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_pool_worker,
-                                                 initargs=(self.threads, os.getpid(), main))
+                                                 initargs=(self.threads, os.getpid(), main, plugin_modules()))
         return self._executor
 
     def close(self) -> None:
@@ -269,9 +279,12 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
         _init_ray(ray, jobs, threads, address)
         started = True
     try:
+        from trainfree.registry import plugin_modules
+
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
         driver = (socket.gethostname(), os.getpid())
-        refs = {remote.remote(space_name, c, settings, threads or 1, driver): i for i, c in enumerate(chunks)}
+        plugins = plugin_modules()
+        refs = {remote.remote(space_name, c, settings, threads or 1, driver, plugins): i for i, c in enumerate(chunks)}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -310,10 +323,11 @@ def _watch_driver(driver: tuple[str, int], poll: float = 1.0) -> None:
     threading.Thread(target=watch, name="trainfree-driver-watch", daemon=True).start()
 
 
-def _ray_chunk(space_name, chunk, settings, threads, driver=None):
+def _ray_chunk(space_name, chunk, settings, threads, driver=None, plugins=()):
     if driver is not None:
         _watch_driver(driver)
     limit_threads(threads)
+    _load_plugins(plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
     return score_chunk(space_name, chunk, settings)
 
 

@@ -30,19 +30,19 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     from trainfree.metrics import Probe, get_metric
 
     arch_id = space.arch_id(arch)
-    probe = Probe(arch, space, settings, settings.resolved_device())
+    metrics = [get_metric(n) for n in metric_names]
+    expected = frozenset().union(*(m.requires for m in metrics))  # lets a space share passes between artefacts
+    probe = Probe(arch, space, settings, settings.resolved_device(), expected)
     outcomes = []
-    # metrics that need activation codes go first: their pass also yields the clean layer outputs
-    order = sorted(metric_names, key=lambda n: "activations" not in get_metric(n).needs)
-    for name in order:
+    for name, spec in zip(metric_names, metrics):
         start = time.perf_counter()
         try:
-            value = get_metric(name)(probe)
+            value = spec(probe)
             status, error = (OK if math.isfinite(value) else NONFINITE), ""
         except Exception as err:  # a failing metric is recorded, never fatal to the run
             value, status, error = math.nan, FAILED, f"{type(err).__name__}: {err}"
         outcomes.append(Outcome(arch_id, name, value, status, error, time.perf_counter() - start))
-    return sorted(outcomes, key=lambda o: list(metric_names).index(o.metric))
+    return outcomes
 
 
 def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings,

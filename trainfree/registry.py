@@ -50,3 +50,82 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+# --- plug-ins ---------------------------------------------------------------------------------------
+# A plug-in is a module that registers spaces and metrics when imported. It is named by an entry point
+# (groups below), by `trainfree --plugin MODULE`, by $TRAINFREE_PLUGINS (comma-separated) or by
+# load_plugins(); worker processes load the same list before they score (trainfree.executors).
+
+ENTRY_POINT_GROUPS = ("trainfree.spaces", "trainfree.metrics")
+PLUGINS_ENV = "TRAINFREE_PLUGINS"
+
+_loaded: list[str] = []  # modules loaded by name, in order: what a worker must load too
+_ensured = False
+
+
+def load_plugins(modules=()) -> list[str]:
+    """Import each plug-in module once (a name already imported is not run again); returns them all."""
+    import importlib
+
+    from trainfree.errors import TrainfreeError
+
+    for module in modules:
+        module = module.strip()
+        if not module or module in _loaded:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise TrainfreeError(f"plug-in {module!r} cannot be imported: {err}") from None
+        _loaded.append(module)
+    return list(_loaded)
+
+
+def ensure_plugins() -> None:
+    """Load the entry-point plug-ins and $TRAINFREE_PLUGINS, once per process."""
+    global _ensured
+    if _ensured:
+        return
+    _ensured = True  # first: a plug-in that looks a space up while loading must not recurse here
+    import os
+    from importlib.metadata import entry_points
+
+    from trainfree.errors import TrainfreeError
+
+    for group in ENTRY_POINT_GROUPS:
+        for ep in entry_points(group=group):
+            try:
+                obj = ep.load()
+            except Exception as err:  # a broken third-party package names itself
+                raise TrainfreeError(f"plug-in entry point {ep.name!r} ({ep.value}, group {group}) failed to "
+                                     f"load: {type(err).__name__}: {err}") from None
+            if group == "trainfree.spaces" and isinstance(obj, type):
+                from trainfree.spaces import SPACES, register_space
+
+                if getattr(obj, "name", None) not in SPACES:
+                    register_space(obj)
+    load_plugins(os.environ.get(PLUGINS_ENV, "").split(","))
+
+
+def plugin_modules() -> list[str]:
+    """The modules a worker process must import to know every space and metric registered here: those
+    loaded as plug-ins, and the (importable) modules of spaces and metrics registered from outside
+    trainfree, e.g. by a user's module imported before scoring."""
+    import sys
+
+    found = list(_loaded)
+    from trainfree.spaces import SPACES
+
+    owners = [type(e._space).__module__ if e._space is not None else
+              (e.target.split(":")[0] if isinstance(e.target, str) else getattr(e.target, "__module__", ""))
+              for e in SPACES]
+    if "trainfree.metrics.base" in sys.modules:
+        from trainfree.metrics.base import METRICS
+
+        owners += [getattr(m.fn, "__module__", "") or "" for m in METRICS]
+    for module in owners:
+        if module and module.split(".")[0] != "trainfree" and module not in ("__main__", "__mp_main__") \
+                and module not in found:
+            found.append(module)
+    return found

@@ -27,6 +27,17 @@ class ScoreRow:
     fingerprint: str
 
 
+def check_applies(metric, space_name: str) -> None:
+    """A metric applies to a space that provides every artefact it requires."""
+    from trainfree.errors import TrainfreeError
+    from trainfree.spaces import space_entry
+
+    missing = sorted(metric.requires - space_entry(space_name).provides)
+    if missing:
+        raise TrainfreeError(f"metric {metric.name!r} does not apply to space {space_name!r}: the space does not "
+                             f"provide {', '.join(missing)} (it applies to {', '.join(metric.spaces) or 'no space'})")
+
+
 @dataclass
 class ScoreRun:
     rows: list[ScoreRow]
@@ -62,8 +73,10 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     metrics = [get_metric(m) for m in metric_names]  # unknown names fail before any work
     versions = {m.name: m.version for m in metrics}
     space = get_space(space_name)
+    for m in metrics:
+        check_applies(m, space_name)
     space.check(settings)  # bad settings fail here, not as one failure per architecture
-    fingerprint = settings.fingerprint()
+    fingerprint = space.fingerprint(settings)
     items = list(items)
     unique: dict[str, object] = {}
     for _, arch in items:
@@ -72,7 +85,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     results: dict[tuple[str, str], tuple] = {}
     if store is not None:
         store.add_architectures(space_name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
-        store.add_settings(fingerprint, settings.identity())
+        store.add_settings(fingerprint, space.identity(settings))
         if benchmark:
             store.add_names(benchmark, [(name, space.arch_id(arch)) for name, arch in items])
         done = store.done(versions, fingerprint, unique)

@@ -25,15 +25,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="trainfree", description="Training-free architecture search for language models.")
     parser.add_argument("--version", action="version", version=f"trainfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first, registering its spaces and metrics (repeatable; also "
+                             "$TRAINFREE_PLUGINS, comma-separated, and the trainfree.spaces / trainfree.metrics "
+                             "entry points of installed packages); worker processes import it too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.add_parser(sub)
     return parser
 
 
+def _preload_plugins(argv: list[str] | None) -> None:
+    """Plug-ins load before the parser is built, so their spaces appear in --space's choices and help."""
+    from trainfree.registry import ensure_plugins, load_plugins
+
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--plugin", action="append", default=[])
+    known, _ = early.parse_known_args(argv)
+    ensure_plugins()
+    load_plugins(known.plugin)
+
+
 def main(argv: list[str] | None = None) -> int:
     from trainfree.cli._common import Interrupted, signals_stop_the_run
 
+    try:
+        _preload_plugins(argv)
+    except TrainfreeError as err:
+        print(f"trainfree: error: {err}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

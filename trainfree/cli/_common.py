@@ -67,9 +67,11 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
     g = p.add_argument_group("settings (defaults: the paper's protocol for the benchmark's space)")
     g.add_argument("--seed", "--model-seed", dest="seed", type=seed, default=0,
                    help="seed the models are built under (default 0)")
+    from trainfree.spaces import SPACES
+
     g.add_argument("--size", default=None,
-                   help="model size preset (default paper). NAS-Bench-NLP: paper, small, tiny; "
-                        "NAS-Bench-BERT: paper (the paper's metric model), as-specified, tiny")
+                   help="model size preset (default paper). " + "; ".join(f"{e.name}: {', '.join(e.sizes)}"
+                                                                         for e in SPACES))
     g.add_argument("--corpus", default=None,
                    help="input corpus: ptb, wikitext-2 (default: the benchmark's own; NAS-Bench-BERT: wikitext-2)")
     g.add_argument("--batch-size", type=positive, default=None,

@@ -7,8 +7,10 @@ import textwrap
 
 
 def add_parser(sub) -> None:
+    from trainfree.spaces import space_names
+
     p = sub.add_parser("metrics", help="list the registered metrics")
-    p.add_argument("--space", default=None, help="only the metrics of this space (nasbench-nlp, nasbench-bert, decoder)")
+    p.add_argument("--space", default=None, choices=space_names(), help="only the metrics that apply to this space")
     p.set_defaults(func=run)
 
 
@@ -20,11 +22,9 @@ def description(m) -> str:
 
 def run(args) -> int:
     from trainfree.metrics import METRICS
-    from trainfree.spaces import get_space
+    from trainfree.metrics.base import ALIASES
 
-    if args.space:
-        get_space(args.space)  # an unknown space name raises, listing the spaces
-    shown = [m for m in METRICS if not args.space or args.space in m.spaces]
+    shown = [m for m in METRICS if not args.space or m.applies_to(args.space)]
     header = ["name", "better", "version", "needs", "spaces"]
     cells = [[m.name, "higher" if m.higher_is_better else "lower", m.version, ",".join(sorted(m.needs)),
               ",".join(m.spaces)] for m in shown]
@@ -44,5 +44,9 @@ def run(args) -> int:
             print(line.rstrip())
             for more in textwrap.wrap(description(m), width - 4, initial_indent="    ", subsequent_indent="    "):
                 print(more)
-    print(f"({len(shown)} metrics; better: the direction in which a metric ranks an architecture higher)")
+    aliases = [(old, new) for old, new in ALIASES.items() if not args.space or METRICS.get(new).applies_to(args.space)]
+    for old, new in aliases:
+        print(f"{old}  alias of {new} (same function and version)")
+    print(f"({len(shown)} metrics, {len(aliases)} aliases; better: the direction in which a metric ranks an "
+          f"architecture higher)")
     return 0

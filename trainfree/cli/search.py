@@ -17,9 +17,11 @@ def _fmt_values(values: dict) -> str:
 def add_parser(sub) -> None:
     from trainfree.search.strategies import STRATEGIES
 
+    from trainfree.spaces import space_names
+
     p = sub.add_parser("search", help="search a space (or a benchmark's architectures) with a training-free metric")
-    p.add_argument("--space", default=None,
-                   help="the space to search: nasbench-nlp, nasbench-bert, decoder (default: the benchmark's)")
+    p.add_argument("--space", default=None, choices=space_names(),
+                   help="the space to search (default: the benchmark's)")
     p.add_argument("--metric", default=None, help="metric to maximise in its registered direction (default: the "
                                                   "space's first default metric, hidden_cov / head_confidence)")
     p.add_argument("--objective", default=None,
@@ -60,7 +62,9 @@ def run_search(args) -> int:
     bench = load_benchmark(args.benchmark) if args.benchmark else None
     space_name = args.space or (bench.space if bench else None)
     if space_name is None:
-        raise TrainfreeError("give --space (nasbench-nlp, nasbench-bert or decoder) or --benchmark")
+        from trainfree.spaces import space_names
+
+        raise TrainfreeError(f"give --space ({', '.join(space_names())}) or --benchmark")
     settings = settings_for(args, space_name, bench.corpus if bench else None)
     with stored_run(args, desc="searching") as (store, progress):
         result = api.search(space_name, args.metric, args.strategy, args.budget, args.search_seed, settings,

@@ -1,24 +1,24 @@
-"""Activation distance: NASWOT's binary-code kernel (Mellor et al. 2021) over a recurrent cell."""
+"""Activation distance: NASWOT's binary-code kernel (Mellor et al. 2021) over every activation of a forward."""
 from __future__ import annotations
 
 import math
 
 import torch
 
-from trainfree.metrics.base import Probe, metric
-from trainfree.metrics.rnn_passes import layer_outputs
+from trainfree.metrics.base import Probe, alias, metric
 
 
-@metric("activation_distance", higher_is_better=True, needs={"forward", "activations"}, spaces=("nasbench-nlp",),
-        published_column="Activation Distance")
+@metric("activation_distance", higher_is_better=True, needs={"forward", "activations"},
+        requires={"activation_kernel"}, published_column="Activation Distance")
 def activation_distance(probe: Probe) -> float:
-    """NASWOT log|det K|, K = sum over every activation node, step and layer of c c^T + (1-c)(1-c)^T (c = 1[a > 0]).
+    """NASWOT log|det K|, K = sum over every activation (node, step, layer; FFN unit and position) of
+    c c^T + (1-c)(1-c)^T (c = 1[a > 0]).
 
-    K is B x B (sequences); one clean pass (the notebook's second pass would add B ln 2). This is
+    K is B x B (sequences); one clean pass (the RNN notebook's second pass would add B ln 2). This is
     Mellor et al.'s NASWOT score with every activation evaluation as one more block of units.
     """
-    layers = len(probe.model.layers)
-    layer_outputs(probe, layers, kernel=True)
-    kernel = sum(probe._cache[("activation_kernel", i)] for i in range(1, layers + 1))
-    sign, logdet = torch.linalg.slogdet(kernel.cpu())
+    sign, logdet = torch.linalg.slogdet(probe.activation_kernel().cpu())
     return float(logdet) if float(sign) != 0 else -math.inf
+
+
+alias("decoder_activation_distance", of="activation_distance")  # the decoder space's name before the merge

@@ -11,7 +11,7 @@ from trainfree.metrics.base import Probe, metric
 REPEATS = 5
 
 
-@metric("latency", higher_is_better=False, needs={"forward"}, spaces=("nasbench-nlp", "nasbench-bert", "decoder"),
+@metric("latency", higher_is_better=False, needs={"forward"}, requires={"forward"},
         deterministic=False)
 def latency(probe: Probe) -> float:
     """Median seconds of 5 inference forwards (eval mode, no gradients) of the probe's batch on its device,

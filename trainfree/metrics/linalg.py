@@ -90,3 +90,14 @@ def eig_scores_of(corr: torch.Tensor, valid: torch.Tensor, k: float = EIG_K) -> 
         lam = torch.linalg.eigvalsh(corr[i])
         out[i] = float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())
     return [v if ok else math.nan for v, ok in zip(out, valid.cpu().tolist())]
+
+
+def binary_code_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """K = c c^T + (1 - c)(1 - c)^T for boolean codes c (rows, N): agreements between rows, in float64.
+
+    Whole-number counts, exact in float64, so kernels summed block by block equal the kernel of the
+    concatenated codes, in any order."""
+    c = codes.to(torch.float64)
+    ones = c.sum(dim=1)
+    # (1-c)(1-c)^T = N - r_i - r_j + (c c^T)_ij, with r the row sums
+    return 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from trainfree.metrics.base import Probe
+from trainfree.metrics.linalg import binary_code_kernel
 
 
 def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tensor:
@@ -40,12 +41,11 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
     return out
 
 
-def binary_code_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """K = c c^T + (1 - c)(1 - c)^T for boolean codes c (B, N): agreements between rows, in float64."""
-    c = codes.to(torch.float64)
-    ones = c.sum(dim=1)
-    # (1-c)(1-c)^T = N - r_i - r_j + (c c^T)_ij, with r the row sums
-    return 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]
+def activation_kernel(probe: Probe) -> torch.Tensor:
+    """The binary-code kernel of every activation node, step and layer of one clean pass (B x B)."""
+    layers = len(probe.model.layers)
+    layer_outputs(probe, layers, kernel=True)
+    return sum(probe._cache[("activation_kernel", i)] for i in range(1, layers + 1))
 
 
 def incoming_hidden_states(probe: Probe, layer: int) -> torch.Tensor:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from trainfree.metrics.base import Probe, metric
 from trainfree.metrics.rnn_passes import half_norm_saliency, ones_pass
 
-SPACES = ("nasbench-nlp",)
+REQUIRES = {"recurrent_cell"}  # the NAS-Bench-NLP model's own passes (rnn_passes)
 
 
-@metric("synaptic_saliency", higher_is_better=False, needs={"forward", "gradients"}, spaces=SPACES)
+@metric("synaptic_saliency", higher_is_better=False, needs={"forward", "gradients"}, requires=REQUIRES)
 def synaptic_saliency(probe: Probe) -> float:
     """sum |theta * dR/dtheta|, R = 1/2 ||y||^2, over every linear W_i (i >= 1) and the tied embedding.
 
@@ -16,7 +16,7 @@ def synaptic_saliency(probe: Probe) -> float:
     return half_norm_saliency(probe)
 
 
-@metric("synaptic_saliency_csv", higher_is_better=False, needs={"forward", "gradients"}, spaces=SPACES,
+@metric("synaptic_saliency_csv", higher_is_better=False, needs={"forward", "gradients"}, requires=REQUIRES,
         published_column="Synaptic Saliency")
 def synaptic_saliency_csv(probe: Probe) -> float:
     """The released CSV's synaptic saliency: as synaptic_saliency but with R = sum(y) (cotangent ones)."""
@@ -24,7 +24,7 @@ def synaptic_saliency_csv(probe: Probe) -> float:
 
 
 @metric("hidden_synaptic_saliency", higher_is_better=False, needs={"forward", "gradients", "hidden_states"},
-        spaces=SPACES, published_column="Hidden Synaptic Saliency")
+        requires=REQUIRES, published_column="Hidden Synaptic Saliency")
 def hidden_synaptic_saliency(probe: Probe) -> float:
     """sum over every incoming hidden state h of sum |h * dS/dh|, S = sum(y), one clean pass."""
     return ones_pass(probe).hidden_saliency

@@ -1,23 +1,23 @@
 """Model size: the baseline every training-free metric must beat."""
 from __future__ import annotations
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import Probe, alias, metric
 
 
-SPACES = ("nasbench-nlp", "nasbench-bert")
-
-
-@metric("params", higher_is_better=True, needs={"weights"}, spaces=SPACES + ("decoder",),
+@metric("params", higher_is_better=True, needs={"weights"}, requires={"parameters"},
         published_column="Number of Parameters")
 def params(probe: Probe) -> float:
     """Number of parameters of the built model (tied weights counted once)."""
     return float(sum(p.numel() for p in probe.model.parameters()))
 
 
-@metric("nonembedding_params", higher_is_better=True, needs={"weights"}, spaces=SPACES)
+@metric("nonembedding_params", higher_is_better=True, needs={"weights"}, requires={"parameters", "parameter_groups"})
 def nonembedding_params(probe: Probe) -> float:
-    """Parameters outside the embedding tables (RNN: the tied embedding/decoder and its bias; BERT: the
-    token, type and position tables)."""
-    model = probe.model
-    embedding = {id(p) for p in model.embedding_parameters()}
-    return float(sum(p.numel() for p in model.parameters() if id(p) not in embedding))
+    """Parameters outside the space's 'embedding' group (RNN: the tied embedding/decoder and its bias; BERT:
+    the token, type and position tables; decoder (LTS's "decoder params"): the adaptive embedding, GPT-2's
+    position table and the adaptive softmax's own biases, cluster logits and untied projections)."""
+    embedding = {id(p) for p in probe.parameter_groups()["embedding"]}
+    return float(sum(p.numel() for p in probe.model.parameters() if id(p) not in embedding))
+
+
+alias("decoder_params", of="nonembedding_params")  # the decoder space's name for it until 0.x

@@ -17,10 +17,10 @@ from torch import nn
 
 from trainfree.metrics.base import Probe, metric
 from trainfree.metrics.jacobian import jacobian_cosine as _row_cosine
-from trainfree.metrics.linalg import correlation_rows, eig_score
+from trainfree.metrics.linalg import binary_code_kernel, correlation_rows, eig_score
 from trainfree.spaces.bert.ops import LinearTransform, MixedAttention, SelfAttention
 
-SPACES = ("nasbench-bert",)
+REQUIRES = {"encoder_ops"}  # the NAS-Bench-BERT encoder's ops, FFNs and softmaxes
 
 
 def _op_linears(layer, dsc_extras: tuple[str, ...] = ()) -> list[nn.Linear]:
@@ -76,10 +76,7 @@ def forward_stats(probe: Probe) -> ForwardStats:
             out.softmax_confidence.append(float(p.detach().amax(dim=1).mean()))
 
         def on_gelu(_m, _inp, a):  # sum of the token x token binary-code kernel of the first sequence
-            c = (a[0].detach() > 0).to(torch.float64)  # (T, F)
-            ones = c.sum(dim=1)
-            kernel = 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]
-            out.activation_distance.append(float(kernel.sum()))
+            out.activation_distance.append(float(binary_code_kernel(a[0].detach() > 0).sum()))  # (T, F) codes
 
         for layer in model.layers:
             handles += [m.register_forward_hook(on_projection) for m in _confidence_linears(layer)]
@@ -173,7 +170,7 @@ def _register(name: str, terms, doc: str, column: str, higher: bool = True,
                           + (" Paper variant: cotangent ones (degenerate: float round-off)." if cot == "ones"
                              else " Cotangent: a seeded N(0, 1) draw."))
             published = f"{column} Normalized" if cot == "ones" and normalise else None
-            metric(f"{name}{suffix}{tail}", higher_is_better=higher, needs=set(needs), spaces=SPACES,
+            metric(f"{name}{suffix}{tail}", higher_is_better=higher, needs=set(needs), requires=REQUIRES,
                    published_column=published)(fn)
 
 
@@ -198,9 +195,9 @@ for _cot, _suffix in (("random", ""), ("ones", "_ones")):
                           "dR/d(position table) over the positions fed." + (" Cotangent ones (paper)." if _cot == "ones" else ""))
     _jac_cosine.__doc__ = ("Jacobian cosine of the same rows (the paper's 'Jacobian Score Normalized' column)."
                            + (" Cotangent ones (paper)." if _cot == "ones" else ""))
-    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, spaces=SPACES,
+    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES,
            published_column="Jacobian Score" if _cot == "ones" else None)(_jac_score)
-    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, spaces=SPACES,
+    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES,
            published_column="Jacobian Score Normalized" if _cot == "ones" else None)(_jac_cosine)
 
 
@@ -213,7 +210,7 @@ def _forward_metric(name: str, attr: str, doc: str, column: str) -> None:
             return sum(values) / len(values) if normalise else sum(values)
 
         fn.__doc__ = doc + (" Mean over the terms summed." if normalise else "")
-        metric(f"{name}{tail}", higher_is_better=True, needs={"forward", "activations"}, spaces=SPACES,
+        metric(f"{name}{tail}", higher_is_better=True, needs={"forward", "activations"}, requires=REQUIRES,
                published_column=f"{column} Normalized" if normalise else None)(fn)
 
 

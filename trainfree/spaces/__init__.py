@@ -1,18 +1,98 @@
-"""Search spaces, by name."""
+"""Search spaces, by name: a registry of cheap entries whose implementations load on first use.
+
+An entry holds what the command line and metric applicability need (name, description, size
+presets, provided artefacts) and where the implementation lives ("module:Class"); the module is
+imported by :func:`get_space` only, so `trainfree --help` lists the spaces without importing torch.
+Plug-ins add spaces with :func:`register_space` (see ``trainfree.registry.load_plugins``).
+"""
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass, field
+
+from trainfree.errors import TrainfreeError
 from trainfree.registry import Registry
 
-SPACES: Registry = Registry("search space")
+
+@dataclass
+class SpaceEntry:
+    name: str
+    target: object  # "module:Class", a SearchSpace subclass, or an instance
+    description: str = ""
+    sizes: tuple[str, ...] = ("paper",)
+    provides: frozenset[str] = frozenset()
+    _space: object = field(default=None, repr=False)
+
+    def load(self):
+        """The space instance (imported and built once)."""
+        if self._space is None:
+            target = self.target
+            if isinstance(target, str):
+                module, _, attr = target.partition(":")
+                target = getattr(importlib.import_module(module), attr)
+            space = target() if isinstance(target, type) else target
+            if getattr(space, "name", None) != self.name:
+                raise TrainfreeError(f"space {self.name!r}: its implementation {self.target!r} is named "
+                                     f"{getattr(space, 'name', None)!r}")
+            self._space = space
+        return self._space
+
+
+SPACES: Registry[SpaceEntry] = Registry("search space")
+
+
+def register_space(target, name: str | None = None, *, description: str | None = None,
+                   sizes: tuple[str, ...] | None = None, provides=None) -> SpaceEntry:
+    """Register a space: a SearchSpace subclass or instance (its class attributes give the metadata),
+    or a "module:Class" string with the metadata given here (so that the module loads lazily)."""
+    if not isinstance(target, str):
+        cls = target if isinstance(target, type) else type(target)
+        name = name or cls.name
+        description = cls.description if description is None else description
+        sizes = tuple(cls.sizes) if sizes is None else sizes
+        provides = cls.provides if provides is None else provides
+    if not name:
+        raise TrainfreeError(f"register_space({target!r}): give the space's name")
+    return SPACES.add(name, SpaceEntry(name, target, description or "", tuple(sizes or ("paper",)),
+                                       frozenset(provides or ())))
+
+
+def _builtin() -> None:
+    both = {"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output"}
+    register_space("trainfree.spaces.nasbench_nlp.space:NASBenchNLPSpace", "nasbench-nlp",
+                   description="NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model",
+                   sizes=("paper", "small", "tiny"),
+                   provides=both | {"hidden_states", "activation_kernel", "recurrent_cell"})
+    register_space("trainfree.spaces.bert.space:NASBenchBERTSpace", "nasbench-bert",
+                   description="NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)",
+                   sizes=("paper", "as-specified", "tiny"), provides=both | {"encoder_ops"})
+    register_space("trainfree.spaces.decoder.space:DecoderSpace", "decoder",
+                   description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
+                   sizes=("paper", "tiny"),
+                   provides=both | {"hidden_states", "activation_kernel", "decoder_blocks"})
+
+
+_builtin()
+
+
+def _entry(name: str) -> SpaceEntry:
+    from trainfree.registry import ensure_plugins
+
+    ensure_plugins()
+    return SPACES.get(name)
 
 
 def get_space(name: str):
-    if not len(SPACES):  # registered lazily: the spaces import torch, their genotype modules do not
-        from trainfree.spaces.bert.space import NASBenchBERTSpace
-        from trainfree.spaces.decoder.space import DecoderSpace
-        from trainfree.spaces.nasbench_nlp.space import NASBenchNLPSpace
+    """The space registered under ``name`` (UnknownName lists the choices)."""
+    return _entry(name).load()
 
-        SPACES.add(NASBenchNLPSpace.name, NASBenchNLPSpace())
-        SPACES.add(NASBenchBERTSpace.name, NASBenchBERTSpace())
-        SPACES.add(DecoderSpace.name, DecoderSpace())
-    return SPACES.get(name)
+
+def space_entry(name: str) -> SpaceEntry:
+    return _entry(name)
+
+
+def space_names() -> list[str]:
+    from trainfree.registry import ensure_plugins
+
+    ensure_plugins()
+    return SPACES.names()

@@ -11,6 +11,8 @@ from typing import Sequence, TypeVar
 
 import numpy as np
 
+from trainfree.spaces.base import SearchSpace
+
 T = TypeVar("T")
 
 #: genes take values in [0, GENE_RANGE); 5040 = 7! is divisible by every option count up to 10
@@ -65,23 +67,12 @@ class GeneChooser(RandomChooser):
         return options[int(np.searchsorted(cum / cum[-1], (g + 0.5) / GENE_RANGE, side="right"))]
 
 
-class GeneratedSpace:
-    """What every space shares: identity and JSON from the architecture's own ``arch_id``,
-    ``canonical_json()`` and ``to_dict()``, and generation from the space's ``generator`` module
-    (``sample``, ``mutate``, ``decode``, ``n_genes``, ``features``), which trainfree.search needs."""
+class GeneratedSpace(SearchSpace):
+    """A SearchSpace whose generation comes from its ``generator`` module (``sample``, ``mutate``,
+    ``decode``, ``n_genes``, ``features``), written once against a Chooser; identity and JSON come from
+    the architecture's own ``arch_id``, ``canonical_json()`` and ``to_dict()``."""
 
     generator = None
-
-    def arch_id(self, arch) -> str:
-        return arch.arch_id
-
-    def canonical_json(self, arch) -> str:
-        return arch.canonical_json()
-
-    def to_json(self, arch) -> str:
-        import json
-
-        return json.dumps(arch.to_dict())
 
     def sample(self, rng: np.random.Generator):
         return self.generator.sample(rng)

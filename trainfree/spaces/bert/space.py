@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from trainfree.config import ScoreSettings
+from trainfree.spaces.base import SETTING_FIELDS, check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.data.bert_inputs import bert_batch, mlm_labels
 from trainfree.spaces.bert import generate
@@ -11,9 +12,25 @@ from trainfree.spaces.bert.genotype import BertGenotype, parse_genotype
 from trainfree.spaces.bert.model import BertEncoder, build_bert, size_for
 
 
+_LAYER = {"operation_type": "SA", "operation_parameter": "WMA", "num_operation_heads": 4,
+          "feed_forward_dimension": 512, "num_feed_forward": 3}
+#: four layers, every operation family once (SA-WMA, LT-DCT, DSC, SA-SDP)
+EXAMPLE = {"hidden_size": 256, "encoder_layers": [
+    _LAYER, dict(_LAYER, operation_type="LT", operation_parameter="DCT", num_operation_heads=2),
+    dict(_LAYER, operation_type="DSC", operation_parameter=9, num_feed_forward=1),
+    dict(_LAYER, operation_parameter="SDP")]}
+
+
 class NASBenchBERTSpace(GeneratedSpace):
     generator = generate
     name = "nasbench-bert"
+    description = "NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)"
+    sizes = ("paper", "as-specified", "tiny")
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output", "encoder_ops"})
+    #: the WordPiece batch is the first tokens of each line block: there is no window offset
+    uses = frozenset(SETTING_FIELDS) - {"offset"}
+    #: the metrics run in train mode, and dropout masks drawn on a CUDA generator differ from the CPU's
+    device_dependent = True
     #: what `score` and `search` use when no metric is named: one seeded forward feeds them all
     #: (docs/performance.md); the gradient metrics rank worse here and cost a backward pass more
     default_metrics = ("head_confidence", "head_confidence_n", "bert_activation_distance",
@@ -26,7 +43,11 @@ class NASBenchBERTSpace(GeneratedSpace):
     def from_json(self, text, where: str = "") -> BertGenotype:
         return parse_genotype(text, where)
 
+    def example(self) -> BertGenotype:
+        return parse_genotype(EXAMPLE, "the example")
+
     def check(self, settings: ScoreSettings) -> None:
+        check_settings(self, settings)
         size_for(settings.size)
         bert_batch(settings.corpus, settings.split, settings.batch_size, settings.seq_len)
         if settings.seq_len > size_for(settings.size).max_positions:
@@ -69,3 +90,9 @@ class NASBenchBERTSpace(GeneratedSpace):
             out[f"n_{'kernel' + p if p.isdigit() else p}"] = params[p]
         out["n_ffn_dim_1024"] = sum(layer.feed_forward_dimension == 1024 for layer in arch.layers)
         return out
+
+    def parameter_groups(self, model: BertEncoder) -> dict[str, list]:
+        """'embedding': the token, type and position tables (and their LayerNorm/projection stay 'encoder')."""
+        embedding = model.embedding_parameters()
+        ids = {id(p) for p in embedding}
+        return {"embedding": embedding, "encoder": [p for p in model.parameters() if id(p) not in ids]}

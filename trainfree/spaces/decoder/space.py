@@ -6,14 +6,25 @@ import torch
 from trainfree.config import ScoreSettings
 from trainfree.data.corpora import load_corpus, ranked_window
 from trainfree.errors import TrainfreeError
+from trainfree.spaces.base import check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.spaces.decoder import generate
 from trainfree.spaces.decoder.genotype import DecoderGenotype, parse_decoder
 from trainfree.spaces.decoder.model import Decoder, build_decoder, size_for
 
 
+#: a 3-layer Transformer-XL of the LTS space, with its adaptive embedding and softmax
+EXAMPLE = {"family": "TransXL", "n_layer": 3, "d_model": 128, "n_head": [2, 8, 4], "d_inner": [900, 512, 1500],
+           "d_embed": 256, "div_val": 2, "n_token": 267736, "cutoffs": [19997, 39997, 199997, 267736],
+           "tie_projs": [False, True, True, True], "tgt_len": 192}
+
+
 class DecoderSpace(GeneratedSpace):
     name = "decoder"
+    description = "LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)"
+    sizes = ("paper", "tiny")
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
+                          "hidden_states", "activation_kernel", "decoder_blocks"})
     generator = generate
     #: what `score` and `search` use when no metric is named (docs/results-lts.md)
     default_metrics = ("decoder_params", "params", "decoder_hidden_cov", "decoder_activation_distance")
@@ -26,7 +37,11 @@ class DecoderSpace(GeneratedSpace):
     def from_json(self, text, where: str = "") -> DecoderGenotype:
         return parse_decoder(text, where)
 
+    def example(self) -> DecoderGenotype:
+        return parse_decoder(EXAMPLE, "the example")
+
     def check(self, settings: ScoreSettings) -> None:
+        check_settings(self, settings)
         size = size_for(settings.size)
         ranked_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
         vocab = load_corpus(settings.corpus).vocab_size
@@ -58,3 +73,45 @@ class DecoderSpace(GeneratedSpace):
                 "div_val": arch.div_val, "n_clusters": arch.n_clusters, "tgt_len": arch.tgt_len,
                 "d_inner_mean": round(sum(arch.d_inner) / arch.n_layer), "d_inner_max": max(arch.d_inner),
                 "n_head_mean": round(sum(arch.n_head) / arch.n_layer, 2), "n_head_max": max(arch.n_head)}
+
+    # --- probe artefacts ---------------------------------------------------------------------------
+    def parameter_groups(self, model: Decoder) -> dict[str, list]:
+        """'embedding': the adaptive embedding, GPT-2's position table and the adaptive softmax's own
+        biases, cluster logits and untied projections; 'blocks': the rest."""
+        embedding = model.embedding_parameters()
+        ids = {id(p) for p in embedding}
+        return {"embedding": embedding, "blocks": [p for p in model.parameters() if id(p) not in ids]}
+
+    def _pass(self, probe) -> dict:
+        """One no-grad forward: every block's residual stream (before LayerNorm) and the sequences'
+        binary-code kernel of every FFN activation (B x B, float64)."""
+        def compute() -> dict:
+            from trainfree.metrics.linalg import binary_code_kernel
+
+            model, kernel = probe.model, []
+
+            def on_act(_m, _i, a):
+                kernel.append(binary_code_kernel((a.detach() > 0).reshape(a.shape[0], -1)))  # (B, T * d_inner)
+
+            handles = [layer.act.register_forward_hook(on_act) for layer in model.layers]
+            residuals: list = []
+            try:
+                with torch.no_grad():
+                    model.layer_outputs(probe.inputs, residuals=residuals)
+            finally:
+                for h in handles:
+                    h.remove()
+            return {"residuals": residuals, "kernel": sum(kernel)}
+
+        return probe.cached("decoder_pass", compute)
+
+    def hidden_states(self, probe, layer: int) -> torch.Tensor:
+        """Block ``layer``'s residual stream (B, T, d_model), before any LayerNorm (a LayerNorm's outputs
+        sum to zero over units, which would put a zero eigenvalue in every covariance score)."""
+        residuals = self._pass(probe)["residuals"]
+        if layer != -1 and not 1 <= layer <= len(residuals):
+            raise TrainfreeError(f"layer {layer}: the architecture has {len(residuals)} blocks")
+        return residuals[-1 if layer == -1 else layer - 1]
+
+    def activation_kernel(self, probe) -> torch.Tensor:
+        return self._pass(probe)["kernel"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from trainfree.config import ScoreSettings
+from trainfree.spaces.base import check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.data.corpora import load_corpus, paper_window
 from trainfree.spaces.nasbench_nlp import generate
@@ -11,9 +12,27 @@ from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm
 from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
 
 
+#: an LSTM (NAS-Bench-NLP recipe 1000001 with its output gate made a sigmoid): every node kind once
+EXAMPLE = {
+    "i": {"op": "linear", "input": ["x", "h_prev_0"]}, "i_act": {"op": "activation_tanh", "input": ["i"]},
+    "j": {"op": "linear", "input": ["x", "h_prev_0"]}, "j_act": {"op": "activation_sigm", "input": ["j"]},
+    "f": {"op": "linear", "input": ["x", "h_prev_0"]}, "f_act": {"op": "activation_sigm", "input": ["f"]},
+    "o": {"op": "linear", "input": ["x", "h_prev_0"]}, "o_act": {"op": "activation_sigm", "input": ["o"]},
+    "h_new_1_part1": {"op": "elementwise_prod", "input": ["f_act", "h_prev_1"]},
+    "h_new_1_part2": {"op": "elementwise_prod", "input": ["i_act", "j_act"]},
+    "h_new_1": {"op": "elementwise_sum", "input": ["h_new_1_part1", "h_new_1_part2"]},
+    "h_new_1_act": {"op": "activation_tanh", "input": ["h_new_1"]},
+    "h_new_0": {"op": "elementwise_prod", "input": ["h_new_1_act", "o_act"]},
+}
+
+
 class NASBenchNLPSpace(GeneratedSpace):
     generator = generate
     name = "nasbench-nlp"
+    description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
+    sizes = ("paper", "small", "tiny")
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
+                          "hidden_states", "activation_kernel", "recurrent_cell"})
     #: what `score` and `search` use when no metric is named: the paper's best metric and the baseline
     default_metrics = ("hidden_cov", "params")
 
@@ -28,9 +47,16 @@ class NASBenchNLPSpace(GeneratedSpace):
         """Raise a clear error for settings this space cannot use, before any work starts."""
         from trainfree.spaces.nasbench_nlp.lm import get_size
 
+        check_settings(self, settings)
         get_size(settings.size)
         paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1, settings.offset)
         settings.resolved_device()
+
+    def example(self) -> Recipe:
+        return parse_recipe(EXAMPLE, "the example")
+
+    def tiny_settings(self) -> ScoreSettings:
+        return ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")
 
     def build(self, arch: Recipe, settings: ScoreSettings, device: torch.device | str = "cpu") -> RecipeLM:
         vocab = load_corpus(settings.corpus).vocab_size
@@ -59,3 +85,25 @@ class NASBenchNLPSpace(GeneratedSpace):
         out.update({f"n_{op}": ops[op] for op in OPS})
         out["linear_inputs"] = sum(len(n.inputs) for n in arch.nodes if n.op == "linear")
         return out
+
+    # --- probe artefacts ---------------------------------------------------------------------------
+    def parameter_groups(self, model: RecipeLM) -> dict[str, list]:
+        """'embedding': the tied embedding/decoder and its bias; 'recurrent': the cells' weights."""
+        embedding = model.embedding_parameters()
+        ids = {id(p) for p in embedding}
+        return {"embedding": embedding, "recurrent": [p for p in model.parameters() if id(p) not in ids]}
+
+    def hidden_states(self, probe, layer: int) -> torch.Tensor:
+        """h_{t-1} as each step of recurrent ``layer`` received it (T, B, H): the zero h_0, then outputs 1..T-1."""
+        from trainfree.metrics.rnn_passes import incoming_hidden_states, layer_outputs
+
+        layers = len(probe.model.layers)
+        layer = layers if layer == -1 else layer
+        if "activation_kernel" in probe.expected:  # one pass yields both: codes and clean outputs
+            layer_outputs(probe, layers, kernel=True)
+        return incoming_hidden_states(probe, layer)
+
+    def activation_kernel(self, probe) -> torch.Tensor:
+        from trainfree.metrics.rnn_passes import activation_kernel
+
+        return activation_kernel(probe)
