@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Generic, Iterable, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from trainfree.errors import UnknownName
 
@@ -22,10 +22,17 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UnknownName:
                        f"{', '.join(choices) or '(none)'}")
 
 
+#: every registry made, so that plug-in bookkeeping can ask each which modules registered into it
+_REGISTRIES: list["Registry"] = []
+
+
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, module_of: Callable[[T], str] | None = None):
+        """``module_of`` tells which module an item comes from (for worker processes to import)."""
         self.kind = kind
         self._items: dict[str, T] = {}
+        self.module_of = module_of
+        _REGISTRIES.append(self)
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
@@ -96,34 +103,19 @@ def ensure_plugins() -> None:
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
             try:
-                obj = ep.load()
+                ep.load()  # importing the module registers its spaces and metrics
             except Exception as err:  # a broken third-party package names itself
                 raise TrainfreeError(f"plug-in entry point {ep.name!r} ({ep.value}, group {group}) failed to "
                                      f"load: {type(err).__name__}: {err}") from None
-            if group == "trainfree.spaces" and isinstance(obj, type):
-                from trainfree.spaces import SPACES, register_space
-
-                if getattr(obj, "name", None) not in SPACES:
-                    register_space(obj)
     load_plugins(os.environ.get(PLUGINS_ENV, "").split(","))
 
 
 def plugin_modules() -> list[str]:
     """The modules a worker process must import to know every space and metric registered here: those
-    loaded as plug-ins, and the (importable) modules of spaces and metrics registered from outside
-    trainfree, e.g. by a user's module imported before scoring."""
-    import sys
-
+    loaded as plug-ins, and the (importable) modules of items registered from outside trainfree, e.g.
+    by a user's module imported before scoring."""
     found = list(_loaded)
-    from trainfree.spaces import SPACES
-
-    owners = [type(e._space).__module__ if e._space is not None else
-              (e.target.split(":")[0] if isinstance(e.target, str) else getattr(e.target, "__module__", ""))
-              for e in SPACES]
-    if "trainfree.metrics.base" in sys.modules:
-        from trainfree.metrics.base import METRICS
-
-        owners += [getattr(m.fn, "__module__", "") or "" for m in METRICS]
+    owners = [r.module_of(item) for r in _REGISTRIES if r.module_of is not None for item in r]
     for module in owners:
         if module and module.split(".")[0] != "trainfree" and module not in ("__main__", "__mp_main__") \
                 and module not in found:

@@ -53,7 +53,7 @@ class Metric:
         return tuple(s for s in space_names() if self.applies_to(s))
 
 
-METRICS: Registry[Metric] = Registry("metric")
+METRICS: Registry[Metric] = Registry("metric", module_of=lambda m: getattr(m.fn, "__module__", "") or "")
 #: old name -> the merged metric's name
 ALIASES: dict[str, str] = {}
 

@@ -38,7 +38,12 @@ class SpaceEntry:
         return self._space
 
 
-SPACES: Registry[SpaceEntry] = Registry("search space")
+def _module_of(entry: SpaceEntry) -> str:
+    target = type(entry._space) if entry._space is not None else entry.target
+    return target.split(":")[0] if isinstance(target, str) else getattr(target, "__module__", "") or ""
+
+
+SPACES: Registry[SpaceEntry] = Registry("search space", module_of=_module_of)
 
 
 def register_space(target, name: str | None = None, *, description: str | None = None,

@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # only for annotations: importing this module must stay cheap
     import torch
 
     from trainfree.config import ScoreSettings
-    from trainfree.metrics.base import Probe
 
 #: the probe artefacts a space may provide, and what providing one means
 ARTEFACTS = {
@@ -149,10 +148,10 @@ class SearchSpace(abc.ABC):
     def parameter_groups(self, model) -> dict[str, list]:
         raise self._missing("parameter_groups")
 
-    def hidden_states(self, probe: "Probe", layer: int) -> "torch.Tensor":
+    def hidden_states(self, probe, layer: int) -> "torch.Tensor":
         raise self._missing("hidden_states")
 
-    def activation_kernel(self, probe: "Probe") -> "torch.Tensor":
+    def activation_kernel(self, probe) -> "torch.Tensor":
         raise self._missing("activation_kernel")
 
     def _missing(self, artefact: str) -> TrainfreeError:
