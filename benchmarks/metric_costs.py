@@ -2,9 +2,10 @@
 metrics scored together on one probe (shared passes computed once), at the paper's protocol for
 the space: NAS-Bench-NLP paper-size model on 50 x 70 PTB tokens, or the NAS-Bench-BERT paper metric
 model on 32 x 128 WordPiece tokens, or LTS decoders (the first distinct ones of random_GPT2_wt103) on
-16 x 32 words. Model build is timed separately.
+16 x 32 words. Model build is timed separately. ``--tiny`` times the tiny models and batches of the
+metric contract test (tests/test_contract.py), whose cost the tests no longer assert.
 
-    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b] [--together default|a,b]
+    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b] [--together default|a,b] [--tiny]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from trainfree.metrics import METRICS, Probe, get_metric
 from trainfree.spaces import get_space
 
 BENCH = {"nasbench-nlp": "nasbench-nlp-ptb", "nasbench-bert": "nasbench-bert", "decoder": "lts:random_GPT2_wt103"}
+TINY_BATCH = {"nasbench-nlp": (10, 20), "nasbench-bert": (4, 16), "decoder": (4, 16)}  # as tests/test_contract.py
 
 
 def main() -> None:
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--together", default=None,
                         help="also time this comma-separated set on one probe ('default': the space's default set)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tiny", action="store_true", help="the contract test's tiny model and batch")
     args = parser.parse_args()
     limit_threads(args.threads)  # torch's threads; numpy's and scipy's BLAS one, as in trainfree's workers
     names = args.metrics.split(",") if args.metrics else [m.name for m in METRICS if args.space in m.spaces]
@@ -43,6 +46,9 @@ def main() -> None:
             break
     space = get_space(args.space)
     settings = space.default_settings().with_(device="cpu")
+    if args.tiny:
+        batch, seq = TINY_BATCH[args.space]
+        settings = settings.with_(size="tiny", batch_size=batch, seq_len=seq)
     Probe(archs[0], space, settings).model  # load the corpus, and draw the seed's weight stream, once
     builds = []
     for arch in archs:

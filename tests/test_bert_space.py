@@ -1,4 +1,4 @@
-"""NAS-Bench-BERT genotypes, the benchmark loader, and the search-space analysis."""
+"""NAS-Bench-BERT genotypes and the benchmark loader (its analysis: test_analysis.py)."""
 import json
 import subprocess
 import sys
@@ -7,7 +7,6 @@ import pytest
 
 from trainfree.benchmarks import load_benchmark
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
-from trainfree.evaluation.analysis import factor_table, factors, induce_rule
 from trainfree.spaces.bert.genotype import parse_genotype
 
 LAYER = {"operation_type": "SA", "operation_parameter": "SDP", "num_operation_heads": 4,
@@ -57,30 +56,6 @@ def test_malformed_bert_file(tmp_path):
         "hidden_size": 256, "nas_config": {"encoder_layers": [dict(LAYER, num_feed_forward=2), LAYER]}}}}]))
     with pytest.raises(InvalidBenchmark, match=r"record 0 \(id 7\).*encoder_layers\[0\].num_feed_forward: 2"):
         load_benchmark(bad)
-
-
-def test_factors_and_table():
-    g = parse_genotype(_genotype(operation_type="DSC", operation_parameter=9))
-    f = factors(g)
-    assert f["num_layers"] == 2 and f["total_heads"] == 8 and f["n_DSC"] == 1 and f["n_kernel9"] == 1
-    table = factor_table(load_benchmark("nasbench-bert"))
-    layers = {r.level: r for r in table if r.factor == "num_layers"}
-    assert layers[4].mean > layers[2].mean and layers[4].n + layers[2].n == 361
-
-
-def test_analysis_finds_depth_and_width_from_data():
-    rule = induce_rule(load_benchmark("nasbench-bert"))
-    assert [str(c) for c in rule.conditions] == ["num_layers == 4", "hidden_size == 256"]
-    assert rule.kendall_tau > 0.75 and rule.topk_hits[10] == 1.0
-    assert rule.kept_min > rule.population_median
-
-
-def test_analyze_cli(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "trainfree", "analyze", "--benchmark", "nasbench-bert",
-                           "--output-dir", str(tmp_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "num_layers == 4 and hidden_size == 256" in proc.stdout and "Caveat" in proc.stdout
-    assert "| architecture | num_layers | 4 |" in (tmp_path / "analysis.md").read_text()
 
 
 def test_paper_metric_model_params_equal_published_for_every_architecture():

@@ -2,11 +2,13 @@
 import csv
 import gzip
 import json
+import math
 import subprocess
 import sys
 import zipfile
 
 import pytest
+from scipy import stats
 
 from trainfree.data import data_path
 
@@ -49,6 +51,19 @@ def _read(path):
         return list(csv.DictReader(fh))
 
 
+def _scored(rows) -> dict[str, dict[str, float]]:
+    """metric -> name -> value from a scores CSV's rows (NaN unless the status is ok)."""
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r["metric"], {})[r["name"]] = float(r["value"]) if r["status"] == "ok" else math.nan
+    return out
+
+
+def _losses(benchmark_csv) -> dict[str, float]:
+    losses = {r["log_name"]: float(r["test_loss"]) for r in _read(benchmark_csv)}
+    return {n: v for n, v in losses.items() if math.isfinite(v)}
+
+
 def test_score_and_correlate_csv(csv_sample, tmp_path):
     out = tmp_path / "scores.csv"
     proc = run("score", "--benchmark", csv_sample, "--metrics", "hidden_cov,params", "--output", out, "--jobs", 1, *TINY)
@@ -66,21 +81,32 @@ def test_score_and_correlate_csv(csv_sample, tmp_path):
     assert "kendall_tau" in proc.stdout and "hidden_cov" in proc.stdout
     result = {r["metric"]: r for r in _read(table)}
     assert int(result["hidden_cov"]["n"]) + int(result["hidden_cov"]["dropped"]) == 20
-    assert -1 <= float(result["params"]["kendall_tau"]) <= 1
+    scored, loss = _scored(rows), _losses(csv_sample)
+    for metric in ("params", "hidden_cov"):  # both higher is better; the target is a loss
+        names = [n for n in loss if math.isfinite(scored[metric][n])]
+        expected = stats.kendalltau([scored[metric][n] for n in names], [-loss[n] for n in names]).statistic
+        assert float(result[metric]["kendall_tau"]) == pytest.approx(expected, abs=1e-9), metric
 
     proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--ci", "--resamples", 50, "--topk", "5",
                "--output", table)
     result = {r["metric"]: r for r in _read(table)}["hidden_cov"]
     assert float(result["kendall_tau_low"]) <= float(result["kendall_tau"]) <= float(result["kendall_tau_high"])
-    assert 0 <= float(result["top5_precision"]) <= 1
+    finite = [n for n in loss if math.isfinite(scored["hidden_cov"][n])]
+    top_metric = sorted(finite, key=lambda n: -scored["hidden_cov"][n])[:5]
+    top_loss = sorted(finite, key=lambda n: loss[n])[:5]
+    assert float(result["top5_precision"]) == len(set(top_metric) & set(top_loss)) / 5
 
     proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--baseline", "params", "--resamples", 50,
                "--output", table)
     result = {r["metric"]: r for r in _read(table)}
     assert float(result["params"]["tau_minus_baseline"]) == 0.0
     h = result["hidden_cov"]
-    assert float(h["tau_minus_baseline"]) == pytest.approx(
-        float(h["kendall_tau"]) - float(result["params"]["kendall_tau"]), abs=1e-9) or int(h["dropped"]) > 0
+    kept = [n for n in loss if math.isfinite(scored["hidden_cov"][n])]  # pairs finite on both sides
+
+    def tau(metric):
+        return stats.kendalltau([scored[metric][n] for n in kept], [-loss[n] for n in kept]).statistic
+
+    assert float(h["tau_minus_baseline"]) == pytest.approx(tau("hidden_cov") - tau("params"), abs=1e-9)
     assert float(h["tau_minus_baseline_low"]) <= float(h["tau_minus_baseline"]) <= float(h["tau_minus_baseline_high"])
     proc = run("correlate", "--benchmark", csv_sample, "--scores", out, "--baseline", "snip", check=False)
     assert proc.returncode != 0 and "baseline 'snip' is not among the scored metrics" in proc.stderr
@@ -155,5 +181,9 @@ def test_reproduce_rnn_writes_tables(csv_sample, tmp_path):
     assert "| `jacob_cov_large_noise` | Large Noise Jacobian |" in md
     rows = {r["metric"]: r for r in _read(out / "results-rnn.csv")}
     assert rows["hidden_cov"]["published_n"] == "20"
-    assert -1 <= float(rows["hidden_cov"]["published_kendall_tau"]) <= 1
+    from trainfree.benchmarks.published import load_published
+
+    published, loss = load_published(), _losses(csv_sample)
+    expected = stats.kendalltau([published[n]["Layer 1 Hidden Covariance"] for n in loss], [-v for v in loss.values()])
+    assert float(rows["hidden_cov"]["published_kendall_tau"]) == pytest.approx(expected.statistic, abs=1e-9)
     assert rows["params"]["published_column"] == ""

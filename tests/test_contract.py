@@ -1,7 +1,7 @@
 """Checks every registered metric passes, parametrised over the registry: a new metric is tested
-the moment it is registered (finite on the tiny model, deterministic, leaves the model unchanged, fast)."""
+the moment it is registered (finite on the tiny model, deterministic, leaves the model unchanged). What each
+costs is printed by `python benchmarks/metric_costs.py --tiny --space SPACE`, not asserted here."""
 import math
-import time
 
 import pytest
 import torch
@@ -37,16 +37,13 @@ def test_metric_contract(name, space):
     sp = get_space(space)
     probe = Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY[space])
     before = {k: v.clone() for k, v in probe.model.state_dict().items()}
-    start = time.perf_counter()
     value = metric(probe)
-    elapsed = time.perf_counter() - start
     assert math.isfinite(value), f"{name} gave {value} on the tiny model"
     after = probe.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), f"{name} changed the probe's weights"
     assert all(p.grad is None for p in probe.model.parameters()), f"{name} left gradients on the model"
     again = metric(Probe(sp.from_json(SPACE_ARCHS[space]), sp, TINY[space]))
     assert again == value or not metric.deterministic, f"{name} is not deterministic under the same seed"
-    assert elapsed < 2.0, f"{name} took {elapsed:.2f} s on the tiny model"
 
 
 def test_every_metric_documents_itself():

@@ -1,6 +1,7 @@
 """The LTS decoder space: genotypes, the benchmark loader, parameter counts against the benchmark for
 every record, the adaptive softmax, Transformer-XL's relative attention, causality and the metrics."""
 import gzip
+import importlib.util
 import json
 import math
 import subprocess
@@ -155,10 +156,21 @@ def test_score_an_lts_setting_from_the_command_line(tmp_path):
     assert all(",ok," in r for r in rows)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                    reason="nsga2 needs optuna: pip install 'trainfree[search]'")
 def test_nsga2_search_of_decoders_against_decoder_params(tmp_path):
     from trainfree.search import run_search
 
     result = run_search("decoder", "decoder_hidden_cov", "nsga2", 12, seed=0, settings=TINY,
                         objective="decoder_params", population=6)
-    assert len(result.trials) == 12 and result.problem.pareto()
+    p = result.problem
+    assert len({t.arch_id for t in result.trials}) == 12
     assert all(math.isfinite(t.values["decoder_params"]) for t in result.trials)
+    finite = [t for t in p.trials if math.isfinite(p.fitness(t))]
+    front = {t.arch_id for t in p.pareto()}
+
+    def dominated(t):  # some trial at least as good on both, better on one
+        return any(p.fitness(o) >= p.fitness(t) and p.cost(o) <= p.cost(t)
+                   and (p.fitness(o) > p.fitness(t) or p.cost(o) < p.cost(t)) for o in finite)
+
+    assert front and all(dominated(t) == (t.arch_id not in front) for t in finite)

@@ -84,8 +84,18 @@ def test_limit_threads_gives_torch_the_threads_and_every_openblas_one():
 
 
 def test_ray_matches_in_process(one_thread):
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="the ray executor needs trainfree[ray]")
     assert _values("ray", 2) == _values("local", 1)
+
+
+def test_ray_executor_without_ray_names_the_extra(monkeypatch):
+    import sys
+
+    from trainfree.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the extra sees
+    with pytest.raises(MissingExtra, match=r"pip install 'trainfree\[ray\]'"):
+        _values("ray", 2)
 
 
 def test_unknown_executor():

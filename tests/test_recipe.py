@@ -83,8 +83,16 @@ def test_invalid_recipes_raise_one_clear_error(source, message):
 
 
 def test_every_shipped_recipe_is_valid(ptb):
-    assert len(ptb) == 6313
-    assert all(r.arch.hidden_tuple_size >= 1 for r in ptb.records)
+    import csv
+    import gzip
+
+    from trainfree.data import data_path
+
+    with gzip.open(str(data_path("nasbench_nlp", "ptb_results.csv.gz")), "rt", newline="") as fh:
+        raw = {row["log_name"]: json.loads(row["recipe"]) for row in csv.DictReader(fh)}
+    assert len(ptb) == len(raw) == 6313 and ptb.skipped == 0  # every row loaded, none lost to validation
+    for r in ptb.records:  # each parsed recipe is its row's recipe, node for node and in order
+        assert list(r.arch.to_dict().items()) == list(raw[r.name].items()), r.name
 
 
 def test_recipe_module_does_not_import_torch():

@@ -8,15 +8,19 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import importlib.util
+
 import pytest
 
-pytest.importorskip("matplotlib", reason="reports need trainfree[report]")
+from trainfree import api
+from trainfree.config import ScoreSettings
+from trainfree.scores import write_scores
+from trainfree.search import run_search
+from tests.test_store import _sample_csv
 
-from trainfree import api  # noqa: E402
-from trainfree.config import ScoreSettings  # noqa: E402
-from trainfree.scores import write_scores  # noqa: E402
-from trainfree.search import run_search  # noqa: E402
-from tests.test_store import _sample_csv  # noqa: E402
+# every test but the missing-extra one draws plots
+needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                                      reason="reports need matplotlib: pip install 'trainfree[report]'")
 
 TINY = ScoreSettings(size="tiny", batch_size=4, seq_len=8, device="cpu")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -63,6 +67,7 @@ def report(tmp_path_factory):
     return out
 
 
+@needs_matplotlib
 def test_report_content_and_only_embedded_images(report):
     page = report.read_text()
     refs = _Refs()
@@ -80,6 +85,7 @@ def test_report_content_and_only_embedded_images(report):
     assert re.search(r"<td>[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]</td>", page)  # paired vs params
 
 
+@needs_matplotlib
 def test_report_from_a_store_and_errors(tmp_path):
     from trainfree.store import Store
 
@@ -113,6 +119,7 @@ def _browser():
     return next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
 
 
+@needs_matplotlib
 @pytest.mark.skipif(_browser() is None, reason="no Chromium/Chrome installed")
 def test_report_renders_in_headless_chromium(report, tmp_path):
     import matplotlib.image

@@ -1,5 +1,5 @@
-"""The verbs the command line and notebooks call: score, correlate, reproduce, search, search_eval,
-report, export (and the settings and provenance they share)."""
+"""The verbs the command line and notebooks call: score, correlate, reproduce, analyze, search,
+search_eval, report, export (and the settings and provenance they share)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ from trainfree import __version__
 from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidBenchmark, MissingExtra, TrainfreeError
+from trainfree.evaluation.analysis import Analysis, analyze_benchmark, check_rule_settings
 from trainfree.evaluation.correlation import (Correlation, Difference, bootstrap_ci, correlate_values,
                                              paired_difference, topk_precision)
 from trainfree.metrics import get_metric
@@ -347,3 +348,20 @@ def export(store, path: str | Path, format: str = "csv") -> int:
     else:
         raise TrainfreeError(f"unknown export format {format!r} (choose csv or parquet)")
     return len(rows)
+
+
+def analyze(benchmark: str | Benchmark, target: str | None = None, alpha: float = 0.01, permutations: int = 999,
+            max_conditions: int = 3, min_leaf: int = 5, resamples: int = 100, seed: int = 0) -> Analysis:
+    """What a benchmark's design factors (``space.factors``) say about its target: the target by factor
+    level, a shrinking rule found by a permutation-tested tree descent (each split must beat the max-T
+    permutation null over all candidate splits at ``alpha``; at most ``max_conditions``, each side at
+    least ``min_leaf`` architectures), and how often ``resamples`` seeded bootstrap refits choose each
+    condition (0: skip). Returns an :class:`~trainfree.evaluation.analysis.Analysis` (``.table``,
+    ``.rule``, ``.stability``, ``.summary()``, ``.markdown(command)``).
+    """
+    if resamples < 0:
+        raise TrainfreeError(f"resamples must be 0 (no stability) or positive, got {resamples}")
+    check_rule_settings(alpha, permutations, max_conditions, min_leaf)  # before loading anything
+    bench = load_benchmark(benchmark, target=target) if not isinstance(benchmark, Benchmark) else benchmark
+    return analyze_benchmark(bench, alpha=alpha, permutations=permutations, max_conditions=max_conditions,
+                             min_leaf=min_leaf, resamples=resamples, seed=seed)

@@ -3,7 +3,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, replace
+
+from trainfree.errors import InvalidSetting
+
+#: seeds are 32-bit: numpy's legacy and torch's generators agree on that range, and a seed beyond it
+#: would otherwise fail inside every model build instead of once, up front
+MAX_SEED = 2**32 - 1
+#: floating-point types a model can be built in (torch.<name>)
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidSetting(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {str(seed)[:40]}")
+    return seed
+
+
+def check_device(device) -> str:
+    """The device's spelling only (no torch import); whether CUDA is there is :meth:`ScoreSettings.resolved_device`'s."""
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:[0-9]{1,4})?", device, flags=re.ASCII):
+        raise InvalidSetting(f"device {str(device)[:40]!r} is not supported; use {DEVICE_HELP}")
+    return device
 
 
 @dataclass(frozen=True)
@@ -24,6 +47,12 @@ class ScoreSettings:
     dtype: str = "float32"
     device: str = "auto"  # where it runs; not part of the fingerprint
 
+    def __post_init__(self):
+        check_seed(self.seed)
+        check_device(self.device)
+        if self.dtype not in DTYPES:
+            raise InvalidSetting(f"dtype {str(self.dtype)[:40]!r} is not supported; choose from: {', '.join(DTYPES)}")
+
     def identity(self) -> dict:
         """The fields that change a number (all but the device)."""
         fields = asdict(self)
@@ -37,16 +66,14 @@ class ScoreSettings:
     def resolved_device(self) -> "torch.device":
         import torch  # here, not at the top: `trainfree --help` must not import torch
 
-        from trainfree.errors import TrainfreeError
-
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError):
-            raise TrainfreeError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N") from None
+        device = torch.device(check_device(self.device))
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise TrainfreeError(f"device {self.device!r} requested but CUDA is not available")
+            raise InvalidSetting(f"device {self.device!r} requested but CUDA is not available; use cpu or auto")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise InvalidSetting(f"device {self.device!r} requested but there are {torch.cuda.device_count()} CUDA "
+                                 f"devices (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
         return device
 
     def with_(self, **changes) -> "ScoreSettings":

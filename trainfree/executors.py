@@ -22,6 +22,7 @@ import torch
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
+from trainfree.outcomes import score_one
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -54,7 +55,6 @@ def limit_threads(threads: int) -> None:
 
 def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
     """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
-    from trainfree.runner import score_one
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
@@ -226,8 +226,40 @@ def _import_ray():
 
 
 def _init_ray(ray, jobs: int, threads: int | None, address: str | None) -> None:
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
-             **({} if address else {"num_cpus": jobs * (threads or 1)}))
+    """Join the cluster at ``address``, or start a local instance that listens on loopback only: no
+    dashboard, and every Ray server bound to 127.0.0.1, so nothing on the network can reach it."""
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        return
+    with _loopback_only():
+        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=jobs * (threads or 1),
+                 _node_ip_address="127.0.0.1")
+
+
+@contextmanager
+def _loopback_only():
+    """Ray (2.x on Linux) turns a node address of 127.0.0.1 into the machine's network address, and its
+    servers listen on every interface unless the node address is loopback. Its switch for single-machine
+    use (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the Windows/macOS default) keeps 127.0.0.1: set here for
+    the processes ``ray.init`` starts, and in the driver's already-imported constants, for the start only."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # another Ray layout: the env variable still reaches the processes it starts
+        ray_constants = None
+    name, before_env = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    before = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[name] = "0"
+    if ray_constants is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if ray_constants is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before_env
 
 
 def run_ray(space_name, chunks, settings, jobs: int, address: str | None,

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from trainfree.errors import InvalidBenchmark
+from trainfree.benchmarks.base import csv_rows, number, quote, read_text
+from trainfree.errors import InvalidBenchmark, TrainfreeError
 
 COLUMNS = ("arch_id", "name", "metric", "value", "status", "error", "seconds", "metric_version", "fingerprint")
 REQUIRED = ("name", "metric", "value", "status")
@@ -31,9 +32,11 @@ def atomic_write(path: Path, write, binary: bool = False) -> None:
     """Call ``write(fh)`` on a temporary file next to ``path`` and rename it over ``path``:
     readers never see a half-written file."""
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise InvalidBenchmark(f"{path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    check_writable(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    except OSError as err:
+        raise TrainfreeError(f"{path}: cannot write ({err.strerror})") from None
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             write(fh)
@@ -41,9 +44,26 @@ def atomic_write(path: Path, write, binary: bool = False) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if isinstance(err, OSError):  # a full disk, a directory put there meanwhile
+            raise TrainfreeError(f"{path}: cannot write ({err.strerror or err})") from None
         raise
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output path that :func:`atomic_write` could not replace: a directory,
+    a missing or non-directory parent, a parent this user cannot write to."""
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise TrainfreeError(f"{path}: is a directory; give a file name")
+    if not parent.exists():
+        raise TrainfreeError(f"{path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise TrainfreeError(f"{path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise TrainfreeError(f"{path}: directory {parent} is not writable")
 
 
 def atomic_write_binary(path: Path, write) -> None:
@@ -69,34 +89,37 @@ def write_scores(path: Path, rows: Iterable, meta: dict | None = None) -> None:
 
 
 def read_scores(path: Path) -> list[ScoreEntry]:
+    """The entries of a scores CSV; malformed lines and (name, metric) pairs given twice are refused."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise InvalidBenchmark(f"{path}: the scores file is empty")
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; a scores file has {list(COLUMNS)}")
-            col = {c: header.index(c) for c in header}
-            entries = []
-            for row in reader:
-                where = f"{path} line {reader.line_num}"
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
-                try:
-                    value = float(row[col["value"]]) if row[col["value"]] != "" else math.nan
-                except ValueError:
-                    raise InvalidBenchmark(f"{where}: column 'value': {row[col['value']]!r} is not a number") from None
-                status = row[col["status"]]
-                if status not in STATUSES:
-                    raise InvalidBenchmark(f"{where}: column 'status': {status!r} is not one of {list(STATUSES)}")
-                arch_id = row[col["arch_id"]] if "arch_id" in col else ""
-                fingerprint = row[col["fingerprint"]] if "fingerprint" in col else ""
-                entries.append(ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id, fingerprint))
-    except (OSError, UnicodeDecodeError) as err:
-        raise InvalidBenchmark(f"{path}: cannot read ({err})") from None
+    rows = csv_rows(read_text(path), path)
+    header = next(rows, (None, None))[1]
+    if header is None:
+        raise InvalidBenchmark(f"{path}: the scores file is empty")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; a scores file has {list(COLUMNS)}")
+    col = {c: header.index(c) for c in header}
+    entries, first = [], {}
+    for line, row in rows:
+        where = f"{path} line {line}"
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+        value = number(row[col["value"]], where, "value") if row[col["value"]] != "" else math.nan
+        status = row[col["status"]]
+        if status not in STATUSES:
+            raise InvalidBenchmark(f"{where}: column 'status': {quote(status)} is not one of {list(STATUSES)}")
+        arch_id = row[col["arch_id"]] if "arch_id" in col else ""
+        fingerprint = row[col["fingerprint"]] if "fingerprint" in col else ""
+        entry = ScoreEntry(row[col["name"]], row[col["metric"]], value, status, arch_id, fingerprint)
+        # under different settings a pair may recur (an export of several seeds): correlate refuses or splits
+        first.setdefault((entry.name, entry.metric, fingerprint), []).append(line)
+        entries.append(entry)
+    twice = {k: lines for k, lines in first.items() if len(lines) > 1}
+    if twice:
+        shown = "; ".join(f"{quote(n)} {quote(m)} (lines {', '.join(map(str, ls[:5]))})"
+                          for (n, m, _), ls in list(twice.items())[:5])
+        raise InvalidBenchmark(f"{path}: {len(twice)} (name, metric) pair(s) given more than once: {shown}"
+                               + (f" and {len(twice) - 5} more" if len(twice) > 5 else ""))
     return entries

@@ -2,12 +2,10 @@
 setting of ``lts_decoder_benchmark.json`` (``random_GPT2_wt103``, ..., ``pareto_*_lm1b_<device>``)."""
 from __future__ import annotations
 
-import json
-import math
 from functools import lru_cache
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record, read_text
+from trainfree.benchmarks.base import Benchmark, Record, check_unique, finite_or_none, mapping, quote, read_json
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.decoder.genotype import parse_decoder
 
@@ -18,10 +16,7 @@ TARGETS = {"valid_ppl": ("ppl", "valid_ppl"), "test_ppl": ("ppl", "test_ppl"), "
 
 @lru_cache(maxsize=4)
 def _read(path: str) -> dict:
-    try:
-        data = json.loads(read_text(Path(path)))
-    except ValueError as err:
-        raise InvalidBenchmark(f"{path}: not valid JSON ({err})") from None
+    data = read_json(Path(path))
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise InvalidBenchmark(f"{path}: expected an object of settings, each a list of records")
     return data
@@ -31,14 +26,22 @@ def settings_of(path: Path) -> list[str]:
     return sorted(_read(str(path)))
 
 
-def _value(rec: dict, target: str):
-    where = TARGETS[target]
-    value = rec.get(where[0])
-    if len(where) > 1:
-        value = (value or {}).get(where[1])
-        if value is None and target == "valid_ppl":  # the Pareto sets report one perplexity
-            value = (rec.get("ppl") or {}).get("valid_ppl_or_reported_ppl")
-    return value
+def _raw(rec: dict, target: str, where: str):
+    """(the record's ``target`` as stored, the field it came from)."""
+    path = TARGETS[target]
+    if len(path) == 1:
+        return rec.get(path[0]), path[0]
+    ppl = mapping(rec.get(path[0]), where, path[0])
+    value, field = ppl.get(path[1]), f"{path[0]}.{path[1]}"
+    if value is None and target == "valid_ppl":  # the Pareto sets report one perplexity
+        value, field = ppl.get("valid_ppl_or_reported_ppl"), f"{path[0]}.valid_ppl_or_reported_ppl"
+    return value, field
+
+
+def _value(rec: dict, target: str, where: str) -> float | None:
+    """The record's ``target`` as a finite float, None when missing or not finite."""
+    value, field = _raw(rec, target, where)
+    return finite_or_none(value, where, field)
 
 
 def load_lts(path: Path, setting: str, name: str | None = None, target: str | None = None) -> Benchmark:
@@ -53,24 +56,30 @@ def load_lts(path: Path, setting: str, name: str | None = None, target: str | No
 
         raise InvalidBenchmark(f"{path}: no setting {setting!r}{did_you_mean(setting, data)}; choose from: "
                                f"{', '.join(sorted(data))}")
-    records, skipped = [], 0
+    records, skipped, names = [], 0, []
     for i, rec in enumerate(data[setting]):
         where = f"{path} {setting} record {i}"
         if not isinstance(rec, dict) or not isinstance(rec.get("arch"), dict):
             raise InvalidBenchmark(f"{where}: expected an object with an 'arch' config")
-        where += f" (job {rec.get('job')})"
+        job = rec.get("job", i)
+        if isinstance(job, bool) or not isinstance(job, (int, str)):
+            raise InvalidBenchmark(f"{where}: field 'job' must be a string or an integer, got {quote(job)}")
+        where += f" (job {str(job)[:60]})"
         try:
             genotype = parse_decoder(rec["arch"], f"{where}: arch", family=rec.get("family"))
         except InvalidArchitecture as err:
             raise InvalidBenchmark(str(err)) from None
-        value = _value(rec, target)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = _value(rec, target, where)
+        names.append(f"{setting}/{job}")
+        if value is None:
             skipped += 1
             continue
-        counts = rec.get("params_recomputed_gpt2_formula") or rec.get("params_recomputed_transxl_formula") or {}
+        counts = (mapping(rec.get("params_recomputed_gpt2_formula"), where, "params_recomputed_gpt2_formula")
+                  or mapping(rec.get("params_recomputed_transxl_formula"), where, "params_recomputed_transxl_formula"))
         extra = {"job": rec.get("job"), "family": rec.get("family"), "params": counts,
-                 **{t: _value(rec, t) for t in TARGETS if t != target}}
-        records.append(Record(f"{setting}/{rec.get('job', i)}", genotype, float(value), extra))
+                 **{t: _raw(rec, t, where)[0] for t in TARGETS if t != target}}
+        records.append(Record(f"{setting}/{job}", genotype, value, extra))
+    check_unique(names, f"{path} {setting}")
     if not records:
         raise InvalidBenchmark(f"{path} {setting}: no record has a finite {target!r}")
     return Benchmark(name or f"lts:{setting}", "decoder", records, target=target, lower_is_better=True,

@@ -1,14 +1,14 @@
 """NAS-Bench-NLP benchmarks: a results CSV, or the original training logs (a .zip or a folder)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
+import lzma
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
-from trainfree.benchmarks.base import Benchmark, Record, read_text
+from trainfree.benchmarks.base import Benchmark, Record, check_unique, csv_rows, finite_or_none, number, read_text
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 
@@ -16,33 +16,25 @@ CSV_COLUMNS = ("log_name", "recipe_id", "test_loss", "test_perplexity", "recipe"
 LOG_PREFIX = "log_stats_model_"
 
 
-def _number(text: str, where: str, column: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        raise InvalidBenchmark(f"{where}: column {column!r}: {text!r} is not a number") from None
-
-
 def load_csv(path: Path, name: str | None = None) -> Benchmark:
     """Rows ``log_name, recipe_id, test_loss, test_perplexity, recipe``; target = test_loss (lower is better)."""
-    reader = csv.reader(io.StringIO(read_text(path)))
-    header = next(reader, None)
+    rows = csv_rows(read_text(path), path)
+    header = next(rows, (None, None))[1]
     if header is None:
         raise InvalidBenchmark(f"{path}: the file is empty")
     missing = [c for c in ("log_name", "test_loss", "recipe") if c not in header]
     if missing:
         raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; expected {list(CSV_COLUMNS)}")
     col = {c: header.index(c) for c in header}
-    records, skipped = [], 0
-    line = reader.line_num
-    for row in reader:
-        where = f"{path} line {line + 1}"
-        line = reader.line_num
+    records, skipped, names = [], 0, []
+    for line, row in rows:
+        where = f"{path} line {line}"
         if not row:
             continue
         if len(row) != len(header):
             raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
-        loss = _number(row[col["test_loss"]], where, "test_loss")
+        loss = number(row[col["test_loss"]], where, "test_loss")
+        names.append(row[col["log_name"]])
         if not math.isfinite(loss):
             skipped += 1
             continue
@@ -52,6 +44,7 @@ def load_csv(path: Path, name: str | None = None) -> Benchmark:
             raise InvalidBenchmark(str(err)) from None
         extra = {"recipe_id": row[col["recipe_id"]]} if "recipe_id" in col else {}
         records.append(Record(row[col["log_name"]], recipe, loss, extra))
+    check_unique(names, path)
     if not records:
         raise InvalidBenchmark(f"{path}: no rows with a finite test_loss")
     return Benchmark(name or path.name, "nasbench-nlp", records, target="test_loss", lower_is_better=True,
@@ -71,6 +64,8 @@ def _log_record(name: str, raw: bytes, where: str) -> Record | None:
         log = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise InvalidBenchmark(f"{where}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise InvalidBenchmark(f"{where}: not valid JSON (nested too deeply)") from None
     if not isinstance(log, dict):
         raise InvalidBenchmark(f"{where}: expected a JSON object")
     recipe_text = log.get("recepie", log.get("recipe"))
@@ -81,7 +76,9 @@ def _log_record(name: str, raw: bytes, where: str) -> Record | None:
     losses = log.get("test_losses")
     if not isinstance(losses, list):
         raise InvalidBenchmark(f"{where}: field 'test_losses' must be a list")
-    finite = [float(v) for v in losses if isinstance(v, (int, float)) and math.isfinite(v)]
+    values = (finite_or_none(v, where, f"test_losses[{i}]") if v is not None else math.nan
+              for i, v in enumerate(losses))
+    finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return None
     try:
@@ -92,6 +89,30 @@ def _log_record(name: str, raw: bytes, where: str) -> Record | None:
     return Record(name, recipe, finite[-1], extra)
 
 
+def _zip_entries(path: Path) -> list[tuple[str, bytes, str]]:
+    """(log name, bytes, where) of every log in a zip. Encrypted members, compression methods zipfile
+    cannot read and corrupt data are errors naming the member."""
+    entries, member = [], None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in sorted(zf.infolist(), key=lambda i: i.filename):
+                base = member.filename.rsplit("/", 1)[-1]
+                if not (base.startswith(LOG_PREFIX) and base.endswith(".json")):
+                    continue
+                if member.flag_bits & 0x1:
+                    raise InvalidBenchmark(f"{path}:{member.filename}: the member is encrypted; trainfree reads "
+                                           f"unencrypted zips only")
+                entries.append((base, zf.read(member), f"{path}:{member.filename}"))
+    except InvalidBenchmark:
+        raise
+    except NotImplementedError as err:  # e.g. a compression method zipfile has no decoder for
+        raise InvalidBenchmark(f"{path}:{member.filename}: cannot decompress ({err}; use deflate or store)") from None
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, zlib.error, lzma.LZMAError) as err:
+        where = f"{path}:{member.filename}" if member is not None else str(path)
+        raise InvalidBenchmark(f"{where}: not a readable zip file ({err})") from None
+    return entries
+
+
 def load_logs(path: Path, name: str | None = None) -> Benchmark:
     """NAS-Bench-NLP training logs ``log_stats_model_*.json``; target = the last finite test loss.
 
@@ -100,16 +121,13 @@ def load_logs(path: Path, name: str | None = None) -> Benchmark:
     entries: list[tuple[str, bytes, str]] = []
     if path.is_dir():
         for file in sorted(path.glob(f"{LOG_PREFIX}*.json")):
-            entries.append((file.name, file.read_bytes(), str(file)))
+            try:
+                entries.append((file.name, file.read_bytes(), str(file)))
+            except OSError as err:
+                raise InvalidBenchmark(f"{file}: cannot read ({err})") from None
     else:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                    base = info.filename.rsplit("/", 1)[-1]
-                    if base.startswith(LOG_PREFIX) and base.endswith(".json"):
-                        entries.append((base, zf.read(info), f"{path}:{info.filename}"))
-        except (zipfile.BadZipFile, OSError) as err:
-            raise InvalidBenchmark(f"{path}: not a readable zip file ({err})") from None
+        entries = _zip_entries(path)
+    check_unique([base for base, _, _ in entries], path)
     if not entries:
         raise InvalidBenchmark(f"{path}: no {LOG_PREFIX}*.json logs found")
     records, skipped = [], 0

@@ -1,12 +1,10 @@
 """The training-free metric values published with Serianni & Kalita (2023), joined on log name."""
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
-from trainfree.benchmarks.base import read_text
+from trainfree.benchmarks.base import csv_rows, number, read_text
 from trainfree.errors import InvalidBenchmark
 
 SHIPPED_RNN = "nasbench_nlp/paper_rnn_metrics.csv.gz"
@@ -21,24 +19,24 @@ def load_published(path: str | Path | None = None, key: str = "log name") -> dic
 
         path = Path(str(data_path(*str(path).split("/"))))
     path = Path(path)
-    reader = csv.reader(io.StringIO(read_text(path)))
-    header = next(reader, None)
+    rows = csv_rows(read_text(path), path)
+    header = next(rows, (None, None))[1]
     if not header or key not in header:
         raise InvalidBenchmark(f"{path} line 1: missing column {key!r}")
     out = {}
-    for row in reader:
+    for line, row in rows:
         if not row:
             continue
-        where = f"{path} line {reader.line_num}"
+        where = f"{path} line {line}"
         if len(row) != len(header):
             raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
         values = {}
         for col, text_value in zip(header, row):
             if col == key:
                 continue
-            try:
-                values[col] = float(text_value) if text_value != "" else math.nan
-            except ValueError:
-                raise InvalidBenchmark(f"{where}: column {col!r}: {text_value!r} is not a number") from None
-        out[row[header.index(key)]] = values
+            values[col] = number(text_value, where, col) if text_value != "" else math.nan
+        name = row[header.index(key)]
+        if name in out:
+            raise InvalidBenchmark(f"{where}: {key} {name[:60]!r} appears twice")
+        out[name] = values
     return out

@@ -30,6 +30,29 @@ def positive(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A seed flag: an integer from 0 to 2**32 - 1 (what every generator trainfree seeds accepts)."""
+    from trainfree.config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text[:40]!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED} (2**32 - 1), got {text[:40]}")
+    return value
+
+
+def device(text: str) -> str:
+    from trainfree.config import check_device
+    from trainfree.errors import InvalidSetting
+
+    try:
+        return check_device(text)
+    except InvalidSetting as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def int_list(text: str) -> list[int]:
     return [positive(x.strip()) for x in text.split(",") if x.strip()]
 
@@ -42,7 +65,7 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
     """The model settings (``--seed`` is the model seed in every sub-command) and, with ``execution``,
     where the work runs and where its results go."""
     g = p.add_argument_group("settings (defaults: the paper's protocol for the benchmark's space)")
-    g.add_argument("--seed", "--model-seed", dest="seed", type=int, default=0,
+    g.add_argument("--seed", "--model-seed", dest="seed", type=seed, default=0,
                    help="seed the models are built under (default 0)")
     g.add_argument("--size", default=None,
                    help="model size preset (default paper). NAS-Bench-NLP: paper, small, tiny; "
@@ -53,7 +76,7 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
                    help="sequences per batch (default 50 for RNNs, 32 for BERT)")
     g.add_argument("--seq-len", type=positive, default=None, help="tokens per sequence (default 70 for RNNs, 128 for BERT)")
     g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
-    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    g.add_argument("--device", type=device, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     if not execution:
         return
     g = p.add_argument_group("execution and storage")
@@ -171,6 +194,52 @@ def signals_stop_the_run():
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+def check_outputs(args, *outputs, dirs: dict | None = None) -> None:
+    """Refuse, before any work, ``--output`` files (and files beside them), output folders (``dirs``:
+    flag -> folder) and a ``--store`` that cannot be written; a cuda ``--device`` without CUDA too."""
+    from trainfree.errors import TrainfreeError
+    from trainfree.scores import check_writable
+
+    for path in outputs:
+        if path is not None:
+            try:
+                check_writable(Path(path))
+            except TrainfreeError as err:
+                raise TrainfreeError(f"--output: {err}") from None
+    for flag, folder in (dirs or {}).items():
+        if folder is not None:
+            _check_folder(Path(folder), f"{flag} {folder}: ")
+    if hasattr(args, "no_store") and not args.no_store:  # a command that writes a store
+        from trainfree.store import default_store_path
+
+        store = args.store or default_store_path()
+        if store.is_dir():
+            raise TrainfreeError(f"--store {store}: is a directory; give a file name, e.g. {store / 'scores.sqlite'}")
+        _check_folder(store.parent, f"--store {store}: ")
+    if hasattr(args, "no_store") and args.device.startswith("cuda"):  # a command that runs models
+        from trainfree.config import ScoreSettings
+
+        try:
+            ScoreSettings(device=args.device).resolved_device()
+        except TrainfreeError as err:
+            raise TrainfreeError(f"--device: {err}") from None
+
+
+def _check_folder(folder: Path, prefix: str) -> None:
+    """A folder that is there and writable, or can be made: its nearest existing ancestor is a writable folder."""
+    import os
+
+    from trainfree.errors import TrainfreeError
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise TrainfreeError(f"{prefix}{probe} is not a directory" + (f", so {folder} cannot be made" if probe != folder else ""))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise TrainfreeError(f"{prefix}directory {probe} is not writable")
 
 
 def open_store(args, scratch_dir: str | None = None):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainfree.cli._common import int_list, positive, print_table, write_csv
+from trainfree.cli._common import check_outputs, int_list, positive, print_table, seed, write_csv
 
 
 def add_parser(sub) -> None:
@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
     p.add_argument("--ci", action="store_true", help="add 95%% percentile-bootstrap intervals")
     p.add_argument("--resamples", type=positive, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--bootstrap-seed", type=seed, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--topk", type=int_list, default=[], help="comma-separated k for top-k precision, e.g. 10,50")
     p.add_argument("--baseline", default=None,
                    help="a metric among the scores (e.g. params): add each metric's tau minus the baseline's, "
@@ -28,6 +28,7 @@ def run(args) -> int:
     from trainfree import api
     from trainfree.scores import read_scores
 
+    check_outputs(args, args.output)
     options = dict(ci_resamples=args.resamples if args.ci else 0, topk=args.topk, seed=args.bootstrap_seed,
                    baseline=args.baseline, resamples=args.resamples)
     scores = read_scores(args.scores)

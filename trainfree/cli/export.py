@@ -16,6 +16,9 @@ def run(args) -> int:
     from trainfree import api
     from trainfree.store import default_store_path
 
+    from trainfree.cli._common import check_outputs
+
+    check_outputs(args, args.output)
     path = args.store or default_store_path()
     n = api.export(path, args.output, args.format)
     print(f"exported {n} rows from {path} to {args.output}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainfree.cli._common import invocation, positive, settings_args, settings_for
+from trainfree.cli._common import check_outputs, invocation, positive, seed, settings_args, settings_for
 from trainfree.errors import TrainfreeError
 
 
@@ -22,20 +22,32 @@ def add_parser(sub) -> None:
     p.add_argument("--title", default=None)
     p.add_argument("--figures", type=Path, default=None, help="also write every figure as a PNG into this folder")
     p.add_argument("--resamples", type=positive, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--bootstrap-seed", type=seed, default=0)
     settings_args(p, execution=False)
     p.set_defaults(func=run)
 
 
 def _search_file(path: Path) -> dict:
+    from trainfree.report.html import check_search
+
     try:
-        search = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
+        search = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
         raise TrainfreeError(f"{path}: not a search result JSON ({err})") from None
     if not isinstance(search, dict) or "trials" not in search or "metric" not in search:
         raise TrainfreeError(f"{path}: not a search result JSON (no 'trials'/'metric'; write one with "
                              f"`trainfree search --output`)")
-    return search
+    return check_search(search, str(path))
+
+
+def _meta_file(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        raise TrainfreeError(f"{path}: not a scores .meta.json ({err}); remove it or rewrite it with `trainfree score`") from None
+    if not isinstance(meta, dict):
+        raise TrainfreeError(f"{path}: not a scores .meta.json (expected a JSON object)")
+    return meta
 
 
 def run(args) -> int:
@@ -46,12 +58,13 @@ def run(args) -> int:
 
     if args.scores and args.store:
         raise TrainfreeError("give --scores or --store, not both")
+    check_outputs(args, args.output, dirs={"--figures": args.figures})
     whole = load_benchmark(args.benchmark, target=args.target)
     bench = whole.head(args.limit)
     if args.scores:
         entries = read_scores(args.scores)
         meta_path = Path(str(args.scores) + ".meta.json")
-        provenance = json.loads(meta_path.read_text()) if meta_path.exists() else {"scores": str(args.scores)}
+        provenance = _meta_file(meta_path) if meta_path.exists() else {"scores": str(args.scores)}
     elif args.store:
         if not args.store.exists():
             raise TrainfreeError(f"{args.store}: no such store")

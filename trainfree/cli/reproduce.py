@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainfree.cli._common import (execution, invocation, metric_list, positive, print_table, settings_args,
+from trainfree.cli._common import (check_outputs, execution, invocation, metric_list, positive, print_table, settings_args,
                                    settings_for, stored_run, write_csv)
 
 
@@ -28,6 +28,7 @@ def run(args) -> int:
     from trainfree.evaluation.reproduce import PARTS
     from trainfree.scores import atomic_write
 
+    check_outputs(args, dirs={"--output-dir": args.output_dir})
     part = PARTS[args.part]
     bench = load_benchmark(args.benchmark or part["benchmark"])
     settings = settings_for(args, bench.space, bench.corpus)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trainfree.cli._common import execution, metric_list, positive, settings_args, settings_for, stored_run
+from trainfree.cli._common import check_outputs, execution, metric_list, positive, settings_args, settings_for, stored_run
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def run(args) -> int:
     from trainfree.scores import write_scores
     from trainfree.spaces import get_space
 
+    check_outputs(args, args.output, Path(str(args.output) + ".meta.json"))
     bench = load_benchmark(args.benchmark)
     settings = settings_for(args, bench.space, bench.corpus)
     metrics = args.metrics or list(get_space(bench.space).default_metrics)

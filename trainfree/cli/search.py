@@ -5,8 +5,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from trainfree.cli._common import (execution, invocation, metric_list, name_list, positive, print_table,
-                                   settings_args, settings_for, stored_run, write_csv)
+from trainfree.cli._common import (check_outputs, execution, invocation, metric_list, name_list, positive, print_table,
+                                   seed, settings_args, settings_for, stored_run, write_csv)
 from trainfree.errors import TrainfreeError
 
 
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--strategy", default="random",  # checked by the registry, which suggests close names
                    help=f"{', '.join(STRATEGIES.names())} (default random)")
     p.add_argument("--budget", type=positive, default=100, help="distinct architectures to evaluate (default 100)")
-    p.add_argument("--search-seed", type=int, default=0,
+    p.add_argument("--search-seed", type=seed, default=0,
                    help="seed of the strategy's random choices (default 0; --seed seeds the models)")
     p.add_argument("--population", type=positive, default=None, help="population size (evolution, nsga2; default 20)")
     p.add_argument("--benchmark", default=None,
@@ -56,6 +56,7 @@ def run_search(args) -> int:
     from trainfree.benchmarks import load_benchmark
     from trainfree.scores import atomic_write
 
+    check_outputs(args, args.output)
     bench = load_benchmark(args.benchmark) if args.benchmark else None
     space_name = args.space or (bench.space if bench else None)
     if space_name is None:
@@ -90,6 +91,7 @@ def run_search_eval(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
 
+    check_outputs(args, args.output)
     bench = load_benchmark(args.benchmark).head(args.limit)
     settings = settings_for(args, bench.space, bench.corpus)
     with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards

@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import html
 import math
 from typing import Sequence
 
+from trainfree.errors import TrainfreeError
 from trainfree.report import plots
+
+#: the page runs no script and loads nothing: only its own stylesheet (by hash) and embedded PNGs.
+#: script-src 'none' also disables inline event handlers (onerror=, onload=), should any markup slip in.
+_CSP = ("default-src 'none'; script-src 'none'; img-src data:; style-src '{style}'; base-uri 'none'; "
+        "form-action 'none'; frame-src 'none'; object-src 'none'")
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
@@ -30,14 +37,66 @@ def _img(png: bytes, alt: str, figures_dir=None) -> str:
     if figures_dir is not None:
         import re
 
-        (figures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", alt).strip("_") + ".png")).write_bytes(png)
+        (figures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", alt).strip("_")[:120] + ".png")).write_bytes(png)
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _e(value) -> str:
+    """Any value from input, as HTML text."""
+    return html.escape(str(value))
 
 
 def _num(x, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+    return f"{x:.{digits}f}" if isinstance(x, float) else _e(x)
+
+
+def _is_float(v) -> bool:
+    """A JSON number a float can hold (NaN and inf included)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def check_search(search, where: str = "search") -> dict:
+    """A search result (``trainfree search --output``) with the fields a report reads, of the right types;
+    otherwise TrainfreeError naming the field. Values are escaped when shown, never trusted as markup."""
+    def fail(field, expected):
+        raise TrainfreeError(f"{where}: field {field!r} must be {expected} (write one with `trainfree search --output`)")
+
+    if not isinstance(search, dict):
+        fail("(top level)", "a JSON object")
+    for field in ("metric", "strategy", "space"):
+        if not isinstance(search.get(field), str):
+            fail(field, "a string")
+    if search.get("objective") is not None and not isinstance(search["objective"], str):
+        fail("objective", "a string or null")
+    if isinstance(search.get("seed"), bool) or not isinstance(search.get("seed"), (int, str)):
+        fail("seed", "an integer")
+    for field in ("trials", "pareto"):
+        trials = search.get(field, [])
+        if not isinstance(trials, list):
+            fail(field, "a list")
+        for i, t in enumerate(trials):
+            if not isinstance(t, dict) or not isinstance(t.get("arch_id"), str) or not isinstance(t.get("values"), dict):
+                fail(f"{field}[{i}]", "an object with a string 'arch_id' and an object 'values'")
+            if isinstance(t.get("step"), bool) or not isinstance(t.get("step"), int):
+                fail(f"{field}[{i}].step", "an integer")
+            for k, v in t["values"].items():
+                if v is not None and not _is_float(v):
+                    fail(f"{field}[{i}].values.{k[:40]}", "a number or null")
+    if search.get("evaluation") is not None:
+        ev = search["evaluation"]
+        if not isinstance(ev, dict) or not all(_is_float(ev.get(k)) for k in ("target", "percentile", "regret", "best")):
+            fail("evaluation", "an object of numbers target, percentile, regret, best")
+        if not isinstance(search.get("chosen"), dict) or not isinstance(search["chosen"].get("arch_id"), str):
+            fail("chosen", "an object with a string 'arch_id'")
+    return search
 
 
 def _ci(row: dict, key: str) -> str:
@@ -47,7 +106,7 @@ def _ci(row: dict, key: str) -> str:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(f"<tr class='{classes[i] if i < len(classes) else ''}'>" + "".join(f"<td>{c}</td>" for c in r)
+    body = "".join(f"<tr class='{_e(classes[i]) if i < len(classes) else ''}'>" + "".join(f"<td>{c}</td>" for c in r)
                    + "</tr>" for i, r in enumerate(rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -110,14 +169,15 @@ def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> s
 def search_section(search: dict, bench=None, img=_img) -> str:
     from trainfree.search import arch_targets
 
-    metric, higher = search["metric"], search.get("metric_higher_is_better", True)
+    search = check_search(search)
+    metric, higher = search["metric"], search.get("metric_higher_is_better", True) is not False
     sign = 1.0 if higher else -1.0
     trials = search["trials"]
     steps = [t["step"] for t in trials]
     fitness = [sign * t["values"].get(metric, math.nan) if t["values"].get(metric) is not None else math.nan
                for t in trials]
-    title = (f"{search['strategy']} search of {search['space']} by <code>{html.escape(metric)}</code>, "
-             f"seed {search['seed']}, {len(trials)} evaluations")
+    title = (f"{_e(search['strategy'])} search of {_e(search['space'])} by <code>{_e(metric)}</code>, "
+             f"seed {_e(search['seed'])}, {len(trials)} evaluations")
     out = [f"<h2>{title}</h2>"]
     targets_line = None
     if bench is not None and search.get("benchmark") == bench.name:
@@ -134,7 +194,7 @@ def search_section(search: dict, bench=None, img=_img) -> str:
     if search.get("evaluation"):
         ev = search["evaluation"]
         out.append(_table(["chosen", "target", "percentile (0 = best)", "regret", "benchmark best"],
-                          [[f"<code>{search['chosen']['arch_id']}</code>", _num(ev["target"], 4),
+                          [[f"<code>{_e(search['chosen']['arch_id'])}</code>", _num(ev["target"], 4),
                             _num(ev["percentile"], 1), _num(ev["regret"], 4), _num(ev["best"], 4)]]))
     objective = search.get("objective")
     if objective:
@@ -145,8 +205,8 @@ def search_section(search: dict, bench=None, img=_img) -> str:
         out.append(img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
                         f"Pareto front of the {label}"))
         out.append(_table(["architecture", metric, objective],
-                          [[f"<code>{t['arch_id']}</code>", _num(t["values"][metric], 4),
-                            _num(t["values"][objective], 4)] for t in search["pareto"]]))
+                          [[f"<code>{_e(t['arch_id'])}</code>", _num(t["values"].get(metric), 4),
+                            _num(t["values"].get(objective), 4)] for t in search["pareto"]]))
     return "\n".join(out)
 
 
@@ -162,8 +222,10 @@ def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resam
 
     title = title or f"trainfree report: {bench.name}"
     img = partial(_img, figures_dir=figures_dir)
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{CSS}</style></head><body>",
+    style = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP.format(style=style)}\">"
+             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p>Benchmark <b>{html.escape(bench.name)}</b> ({html.escape(bench.space)}): {len(bench.records)} "
              f"architectures with a trained <b>{html.escape(bench.target)}</b>. Generated by trainfree {__version__} "

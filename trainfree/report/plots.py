@@ -15,6 +15,7 @@ def _pyplot():
     except ImportError:
         raise MissingExtra("reports need matplotlib: pip install 'trainfree[report]'") from None
     matplotlib.use("Agg")  # files only, never a window
+    matplotlib.rcParams["text.parse_math"] = False  # labels are names from input, never TeX ("$" stays "$")
     import matplotlib.pyplot as plt
 
     return plt

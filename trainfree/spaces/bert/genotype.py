@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from trainfree.errors import InvalidArchitecture, json_object
+from trainfree.errors import InvalidArchitecture
+from trainfree.spaces.parsing import exact_choice, load_object, quote, reject_unknown
 
 LAYER_FIELDS = ("operation_type", "operation_parameter", "num_operation_heads", "feed_forward_dimension",
                 "num_feed_forward")
@@ -59,21 +60,30 @@ def _fail(where: str, msg: str) -> InvalidArchitecture:
 def parse_genotype(source: str | Mapping[str, Any], where: str = "") -> BertGenotype:
     """From JSON text or a mapping with ``hidden_size`` and ``encoder_layers`` (or ``nas_config.encoder_layers``).
 
-    Every value must be one the search space allows; errors name the field, e.g.
-    ``encoder_layers[2].operation_parameter``.
+    Every value must be one the search space allows, with its type (256, not 256.0); errors name the
+    field, e.g. ``encoder_layers[2].operation_parameter``, and unknown fields the closest valid one.
     """
-    source = json_object(source, where)
+    source = load_object(source, where)
     space = search_space()
+    reject_unknown(source, ("hidden_size", "encoder_layers", "nas_config"), where)
     if "hidden_size" not in source:
         raise _fail(where, "missing field 'hidden_size'")
     hidden = source["hidden_size"]
-    if hidden not in space["hidden_size"] or isinstance(hidden, bool):
-        raise _fail(where, f"hidden_size: {hidden!r} is not one of {space['hidden_size']}")
+    if not exact_choice(hidden, space["hidden_size"]):
+        raise _fail(where, f"hidden_size: {quote(hidden)} is not one of {space['hidden_size']}")
+    nas_config = source.get("nas_config")
+    if "nas_config" in source:
+        if not isinstance(nas_config, Mapping):
+            raise _fail(where, f"nas_config: expected an object, got {type(nas_config).__name__}")
+        reject_unknown(nas_config, ("encoder_layers",), where, "nas_config: ")
+        if "encoder_layers" in source and "encoder_layers" in nas_config:
+            raise _fail(where, "encoder_layers given twice, at the top and in nas_config; give one")
     layers = source.get("encoder_layers")
-    if layers is None and isinstance(source.get("nas_config"), Mapping):
-        layers = source["nas_config"].get("encoder_layers")
+    if layers is None and isinstance(nas_config, Mapping):
+        layers = nas_config.get("encoder_layers")
     if not isinstance(layers, list):
-        raise _fail(where, "missing list field 'encoder_layers'")
+        raise _fail(where, "missing list field 'encoder_layers'" if layers is None else
+                    f"encoder_layers: expected a list, got {type(layers).__name__}")
     if len(layers) not in space["num_encoder_layers"]:
         raise _fail(where, f"encoder_layers: {len(layers)} layers, expected one of {space['num_encoder_layers']}")
     allowed = space["encoder_layer"]
@@ -82,21 +92,19 @@ def parse_genotype(source: str | Mapping[str, Any], where: str = "") -> BertGeno
         at = f"encoder_layers[{i}]"
         if not isinstance(layer, Mapping):
             raise _fail(where, f"{at}: expected an object, got {type(layer).__name__}")
+        reject_unknown(layer, LAYER_FIELDS, where, f"{at}: ")
         missing = [f for f in LAYER_FIELDS if f not in layer]
         if missing:
             raise _fail(where, f"{at}: missing field(s) {missing}")
-        extra = sorted(set(layer) - set(LAYER_FIELDS))
-        if extra:
-            raise _fail(where, f"{at}: unknown field(s) {extra}")
         op = layer["operation_type"]
-        if op not in allowed["operation_type"]:
-            raise _fail(where, f"{at}.operation_type: {op!r} is not one of {allowed['operation_type']}")
-        if layer["operation_parameter"] not in allowed[op]:
-            raise _fail(where, f"{at}.operation_parameter: {layer['operation_parameter']!r} is not valid for "
+        if not exact_choice(op, allowed["operation_type"]):
+            raise _fail(where, f"{at}.operation_type: {quote(op)} is not one of {allowed['operation_type']}")
+        if not exact_choice(layer["operation_parameter"], allowed[op]):
+            raise _fail(where, f"{at}.operation_parameter: {quote(layer['operation_parameter'])} is not valid for "
                                f"{op}; choose from {allowed[op]}")
         for f in ("num_operation_heads", "feed_forward_dimension", "num_feed_forward"):
-            if layer[f] not in allowed[f] or isinstance(layer[f], bool):
-                raise _fail(where, f"{at}.{f}: {layer[f]!r} is not one of {allowed[f]}")
+            if not exact_choice(layer[f], allowed[f]):
+                raise _fail(where, f"{at}.{f}: {quote(layer[f])} is not one of {allowed[f]}")
         parsed.append(Layer(op, layer["operation_parameter"], layer["num_operation_heads"],
                             layer["feed_forward_dimension"], layer["num_feed_forward"]))
     return BertGenotype(hidden, tuple(parsed))

@@ -32,8 +32,9 @@ class NASBenchBERTSpace(GeneratedSpace):
         if settings.seq_len > size_for(settings.size).max_positions:
             from trainfree.errors import TrainfreeError
 
-            raise TrainfreeError(f"seq_len {settings.seq_len} exceeds the model's {size_for(settings.size).max_positions} "
-                                 f"positions")
+            cap = size_for(settings.size).max_positions
+            raise TrainfreeError(f"seq_len {settings.seq_len} exceeds the {settings.size!r} model's {cap} positions; "
+                                 f"give --seq-len {cap} or less (settings.with_(seq_len={cap}) in Python)")
         settings.resolved_device()
 
     def build(self, arch: BertGenotype, settings: ScoreSettings, device: torch.device | str = "cpu") -> BertEncoder:
@@ -51,3 +52,20 @@ class NASBenchBERTSpace(GeneratedSpace):
 
     def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.as_tensor(self._batch(settings), device=device)
+
+    def factors(self, arch: BertGenotype) -> dict[str, int]:
+        """Design factors for analysis: depth, width, heads and FFN layers in total, and how many layers
+        use each operation type, each operation parameter and the 1024-wide FFN."""
+        from collections import Counter
+
+        out = {"num_layers": len(arch.layers), "hidden_size": arch.hidden_size,
+               "total_heads": sum(layer.num_operation_heads for layer in arch.layers),
+               "total_ffn_layers": sum(layer.num_feed_forward for layer in arch.layers)}
+        ops = Counter(layer.operation_type for layer in arch.layers)
+        params = Counter(str(layer.operation_parameter) for layer in arch.layers)
+        for op in ("SA", "LT", "DSC"):
+            out[f"n_{op}"] = ops[op]
+        for p in ("SDP", "WMA", "DFT", "DCT", "5", "9"):
+            out[f"n_{'kernel' + p if p.isdigit() else p}"] = params[p]
+        out["n_ffn_dim_1024"] = sum(layer.feed_forward_dimension == 1024 for layer in arch.layers)
+        return out

@@ -50,3 +50,11 @@ class DecoderSpace(GeneratedSpace):
     def targets(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         """The next word of every input position."""
         return self._window(settings, device)[:, 1:]
+
+    def factors(self, arch: DecoderGenotype) -> dict[str, object]:
+        """Design factors for analysis: the global sizes, the adaptive embedding (width, divisor,
+        clusters), the context length, and the per-layer FFN widths and heads as mean and maximum."""
+        return {"family": arch.family, "n_layer": arch.n_layer, "d_model": arch.d_model, "d_embed": arch.d_embed,
+                "div_val": arch.div_val, "n_clusters": arch.n_clusters, "tgt_len": arch.tgt_len,
+                "d_inner_mean": round(sum(arch.d_inner) / arch.n_layer), "d_inner_max": max(arch.d_inner),
+                "n_head_mean": round(sum(arch.n_head) / arch.n_layer, 2), "n_head_max": max(arch.n_head)}

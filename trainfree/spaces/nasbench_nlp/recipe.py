@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from trainfree.errors import InvalidArchitecture
+from trainfree.spaces.parsing import fail as _fail, load_json, quote
 
 #: op -> (min inputs, max inputs); None = unbounded
 OPS: dict[str, tuple[int, int | None]] = {
@@ -32,8 +33,16 @@ OPS: dict[str, tuple[int, int | None]] = {
 }
 ACTIVATIONS = ("activation_tanh", "activation_sigm", "activation_leaky_relu")
 
-_H_NEW = re.compile(r"^h_new_(\d+)$")
-_H_PREV = re.compile(r"^h_prev_(\d+)$")
+#: limits (docs/spaces.md, "Input limits"): the shipped recipes have at most 16 nodes, 3 inputs a node
+MAX_NODES = 256
+MAX_INPUTS = 32
+MAX_NAME = 64
+
+# names are ASCII only, matched whole (no Unicode digits, no trailing newline); indices have no leading zeros
+_NAME = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
+_H_NEW = re.compile(r"h_new_(0|[1-9][0-9]*)", re.ASCII)
+_H_PREV = re.compile(r"h_prev_(0|[1-9][0-9]*)", re.ASCII)
+_STATE = re.compile(r"h_(new|prev)_[0-9]+", re.ASCII)  # what looks like a state name, canonical or not
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Recipe:
 
     @property
     def hidden_tuple_size(self) -> int:
-        return 1 + max(int(_H_NEW.match(n.name).group(1)) for n in self.nodes if _H_NEW.match(n.name))
+        return 1 + max(int(_H_NEW.fullmatch(n.name).group(1)) for n in self.nodes if _H_NEW.fullmatch(n.name))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {n.name: {"op": n.op, "input": list(n.inputs)} for n in self.nodes}
@@ -63,7 +72,7 @@ class Recipe:
         """The same recipe with intermediate nodes renamed ``node_0, node_1, ...`` in recipe order."""
         rename = {}
         for node in self.nodes:
-            if not _H_NEW.match(node.name):
+            if not _H_NEW.fullmatch(node.name):
                 rename[node.name] = f"node_{len(rename)}"
         return Recipe(tuple(
             Node(rename.get(n.name, n.name), n.op, tuple(rename.get(i, i) for i in n.inputs))
@@ -123,17 +132,21 @@ class Recipe:
         return order
 
 
-def _fail(where: str, msg: str) -> InvalidArchitecture:
-    return InvalidArchitecture(f"{where}: {msg}" if where else msg)
-
-
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise InvalidArchitecture(f"node {key!r} is defined twice")
+            raise InvalidArchitecture(f"node or field {quote(key)} is defined twice")
         seen[key] = value
     return seen
+
+
+def _check_name(name: Any, where: str, what: str) -> None:
+    """A node or input name: ASCII letters, digits and '_', and a state index without leading zeros."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+        raise _fail(where, f"{what} {quote(name)}: names are 1 to {MAX_NAME} ASCII letters, digits or '_'")
+    if _STATE.fullmatch(name) and not (_H_NEW.fullmatch(name) or _H_PREV.fullmatch(name)):
+        raise _fail(where, f"{what} {quote(name)}: state indices are written without leading zeros")
 
 
 def parse_recipe(source: str | bytes | Mapping[str, Any], where: str = "") -> Recipe:
@@ -142,54 +155,53 @@ def parse_recipe(source: str | bytes | Mapping[str, Any], where: str = "") -> Re
     ``where`` prefixes every error message (e.g. ``"ptb_results.csv line 12: recipe"``).
     Raises :class:`InvalidArchitecture` naming the node and the problem.
     """
-    if isinstance(source, (str, bytes)):
-        try:
-            data = json.loads(source, object_pairs_hook=_reject_duplicates)
-        except InvalidArchitecture as err:
-            raise _fail(where, str(err)) from None
-        except ValueError as err:
-            raise _fail(where, f"not valid JSON ({err})") from None
-    else:
-        data = source
+    data = load_json(source, where, object_pairs_hook=_reject_duplicates)
     if not isinstance(data, Mapping):
         raise _fail(where, f"a recipe must be a JSON object of nodes, got {type(data).__name__}")
     if not data:
         raise _fail(where, "the recipe has no nodes")
+    if len(data) > MAX_NODES:
+        raise _fail(where, f"{len(data)} nodes, above the limit of {MAX_NODES}")
 
     nodes = []
     for name, spec in data.items():
+        _check_name(name, where, "node")
         at = f"node {name!r}"
-        if not isinstance(name, str) or not name:
-            raise _fail(where, f"node names must be non-empty strings, got {name!r}")
-        if name == "x" or _H_PREV.match(name):
+        if name == "x" or _H_PREV.fullmatch(name):
             raise _fail(where, f"{at}: {name!r} is an input leaf and cannot be defined")
         if not isinstance(spec, Mapping):
             raise _fail(where, f"{at}: expected an object with 'op' and 'input', got {type(spec).__name__}")
-        extra = set(spec) - {"op", "input"}
+        extra = [k for k in spec if k not in ("op", "input")]
         if extra:
-            raise _fail(where, f"{at}: unknown field(s) {sorted(extra)}; a node has only 'op' and 'input'")
+            raise _fail(where, f"{at}: unknown field(s) {quote(extra)}; a node has only 'op' and 'input'")
         if "op" not in spec:
             raise _fail(where, f"{at}: missing field 'op'")
         if "input" not in spec:
             raise _fail(where, f"{at}: missing field 'input'")
         op, inputs = spec["op"], spec["input"]
+        if not isinstance(op, str):
+            raise _fail(where, f"{at}: 'op' must be a string, got {type(op).__name__} {quote(op)}; "
+                               f"choose from: {', '.join(OPS)}")
         if op not in OPS:
-            raise _fail(where, f"{at}: unknown op {op!r}; choose from: {', '.join(OPS)}")
+            raise _fail(where, f"{at}: unknown op {quote(op)}; choose from: {', '.join(OPS)}")
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            raise _fail(where, f"{at}: 'input' must be a list of node names, got {inputs!r}")
+            raise _fail(where, f"{at}: 'input' must be a list of node names, got {quote(inputs)}")
         lo, hi = OPS[op]
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"exactly {lo}" if lo == hi else f"at least {lo}"
             raise _fail(where, f"{at}: op {op!r} takes {want} input(s), got {len(inputs)}")
+        if len(inputs) > MAX_INPUTS:
+            raise _fail(where, f"{at}: {len(inputs)} inputs, above the limit of {MAX_INPUTS}")
+        for inp in inputs:
+            _check_name(inp, where, f"{at}: input")
         nodes.append(Node(name, op, tuple(inputs)))
 
-    outputs = sorted(int(m.group(1)) for n in nodes if (m := _H_NEW.match(n.name)))
+    outputs = {int(m.group(1)) for n in nodes if (m := _H_NEW.fullmatch(n.name))}
     if 0 not in outputs:
         raise _fail(where, "no output node 'h_new_0'")
-    missing = sorted(set(range(outputs[-1] + 1)) - set(outputs))
-    if missing:
-        raise _fail(where, f"gap in the outputs: h_new_{outputs[-1]} is defined but h_new_{missing[0]} is not")
-    size = outputs[-1] + 1
+    size = next(i for i in range(len(outputs) + 1) if i not in outputs)  # outputs are h_new_0..h_new_{size-1}
+    if len(outputs) > size:
+        raise _fail(where, f"gap in the outputs: h_new_{max(outputs)} is defined but h_new_{size} is not")
 
     names = {n.name for n in nodes}
     for node in nodes:
@@ -199,7 +211,7 @@ def parse_recipe(source: str | bytes | Mapping[str, Any], where: str = "") -> Re
                                    f"layer's input size, not the hidden size)")
             if inp in names or inp == "x":
                 continue
-            m = _H_PREV.match(inp)
+            m = _H_PREV.fullmatch(inp)
             if m is None:
                 raise _fail(where, f"node {node.name!r}: unknown input {inp!r} (not a node, 'x' or 'h_prev_i')")
             if int(m.group(1)) >= size:
@@ -213,7 +225,7 @@ def parse_recipe(source: str | bytes | Mapping[str, Any], where: str = "") -> Re
 
 
 def _find_cycle(nodes: list[Node]) -> list[str] | None:
-    graph = {n.name: [i for i in n.inputs if i not in ("x",) and not _H_PREV.match(i)] for n in nodes}
+    graph = {n.name: [i for i in n.inputs if i not in ("x",) and not _H_PREV.fullmatch(i)] for n in nodes}
     state: dict[str, int] = {}
     for start in graph:
         if start in state:

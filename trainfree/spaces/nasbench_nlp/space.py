@@ -46,3 +46,16 @@ class NASBenchNLPSpace(GeneratedSpace):
         window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1,
                               settings.offset)
         return torch.as_tensor(window[1:], device=device)
+
+    def factors(self, arch: Recipe) -> dict[str, int]:
+        """Design factors for analysis: cell size, hidden states carried, how many nodes of each op
+        (zero = the op is absent), and the inputs summed by the linear nodes."""
+        from collections import Counter
+
+        from trainfree.spaces.nasbench_nlp.recipe import OPS
+
+        ops = Counter(node.op for node in arch.nodes)
+        out = {"num_nodes": len(arch.nodes), "hidden_tuple_size": arch.hidden_tuple_size}
+        out.update({f"n_{op}": ops[op] for op in OPS})
+        out["linear_inputs"] = sum(len(n.inputs) for n in arch.nodes if n.op == "linear")
+        return out
