@@ -180,7 +180,13 @@ def test_correlate_refuses_mixed_fingerprints_and_splits_them(tmp_path, capsys, 
     doubled = tmp_path / "doubled.csv"
     _scores_csv(doubled, names, [("aaaaaaaaaaaa", 0.0), ("aaaaaaaaaaaa", 0.0)])
     assert main(["correlate", "--benchmark", "nasbench-nlp-ptb", "--scores", str(doubled)]) == 2
-    assert "30 duplicate (name, metric) entries" in capsys.readouterr().err
+    assert "30 (name, metric) pair(s) given more than once" in capsys.readouterr().err  # read_scores says so
+    from trainfree import api
+    from trainfree.errors import TrainfreeError
+    from trainfree.scores import ScoreEntry
+
+    with pytest.raises(TrainfreeError, match="1 duplicate"):  # entries built in Python: api.correlate says so
+        api.correlate(ptb, [ScoreEntry(names[0], "params", 1.0, "ok")] * 2)
 
 
 def test_report_refuses_mixed_fingerprints(ptb):
