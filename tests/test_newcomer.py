@@ -3,7 +3,8 @@ keep work and leave no process behind, and the CLI refuses what it cannot do.
 
 The README's quickstart runs with the documented quick substitution of benchmarks/quickstart_times.py
 (``QUICK``/``QUICK_MODELS``: small --limit/--budget/--seeds, tiny models on short inputs, in-process);
-the API snippet runs as a script with ``limit=100`` made ``limit=3`` and ``ScoreSettings()`` made tiny
+the API snippet runs as a script with ``limit=100`` made ``limit=3``, ``resamples=100`` made 5 and
+``ScoreSettings()`` made tiny
 (``SNIPPET_SUBSTITUTION``); nothing else of either changes.
 """
 import csv
@@ -26,7 +27,7 @@ from trainfree.cli import build_parser, main
 from trainfree.errors import InvalidBenchmark, UnknownName
 
 ROOT = Path(__file__).resolve().parent.parent
-SNIPPET_SUBSTITUTION = {"limit=100": "limit=3",
+SNIPPET_SUBSTITUTION = {"limit=100": "limit=3", "resamples=100": "resamples=5",
                         "ScoreSettings()": 'ScoreSettings(size="tiny", batch_size=4, seq_len=16, device="cpu")'}
 
 
@@ -179,7 +180,13 @@ def test_correlate_refuses_mixed_fingerprints_and_splits_them(tmp_path, capsys, 
     doubled = tmp_path / "doubled.csv"
     _scores_csv(doubled, names, [("aaaaaaaaaaaa", 0.0), ("aaaaaaaaaaaa", 0.0)])
     assert main(["correlate", "--benchmark", "nasbench-nlp-ptb", "--scores", str(doubled)]) == 2
-    assert "30 duplicate (name, metric) entries" in capsys.readouterr().err
+    assert "30 (name, metric) pair(s) given more than once" in capsys.readouterr().err  # read_scores says so
+    from trainfree import api
+    from trainfree.errors import TrainfreeError
+    from trainfree.scores import ScoreEntry
+
+    with pytest.raises(TrainfreeError, match="1 duplicate"):  # entries built in Python: api.correlate says so
+        api.correlate(ptb, [ScoreEntry(names[0], "params", 1.0, "ok")] * 2)
 
 
 def test_report_refuses_mixed_fingerprints(ptb):

@@ -165,6 +165,39 @@ class Progress:
             self.bar.close()
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: stop the run, keep what finished."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def signals_stop_the_run():
+    """The first Ctrl-C or SIGTERM stops the run: workers are ended, finished work stored, the command
+    exits. A second one exits at once (the workers end with the driver)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    seen = []
+
+    def on_signal(signum, frame):
+        if seen:
+            os._exit(128 + signum)
+        seen.append(signum)
+        print("\ntrainfree: stopping: ending the workers and storing the finished work "
+              "(Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
+        raise Interrupted(signum)
+
+    before = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def check_outputs(args, *outputs, dirs: dict | None = None) -> None:
     """Refuse, before any work, ``--output`` files (and files beside them), output folders (``dirs``:
     flag -> folder) and a ``--store`` that cannot be written; a cuda ``--device`` without CUDA too."""
@@ -209,39 +242,6 @@ def _check_folder(folder: Path, prefix: str) -> None:
         raise TrainfreeError(f"{prefix}{probe} is not a directory" + (f", so {folder} cannot be made" if probe != folder else ""))
     if not os.access(probe, os.W_OK | os.X_OK):
         raise TrainfreeError(f"{prefix}directory {probe} is not writable")
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM: stop the run, keep what finished."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextmanager
-def signals_stop_the_run():
-    """The first Ctrl-C or SIGTERM stops the run: workers are ended, finished work stored, the command
-    exits. A second one exits at once (the workers end with the driver)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    seen = []
-
-    def on_signal(signum, frame):
-        if seen:
-            os._exit(128 + signum)
-        seen.append(signum)
-        print("\ntrainfree: stopping: ending the workers and storing the finished work "
-              "(Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
-        raise Interrupted(signum)
-
-    before = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 def open_store(args, scratch_dir: str | None = None):
