@@ -8,7 +8,6 @@ with one name are refused, listing the names.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
@@ -46,10 +45,14 @@ def _is_parsed(space, value: Any) -> bool:
     return True
 
 
-def _check_unique(items: list[tuple[str, object]], where: str) -> list[tuple[str, object]]:
-    dup = sorted(n for n, c in Counter(n for n, _ in items).items() if c > 1)
+def _check_unique(items: list[tuple[str, object]], where: str, places: list[str]) -> list[tuple[str, object]]:
+    """Refuse names given twice, each listed with where it occurs (``places``: one per item)."""
+    at: dict[str, list[str]] = {}
+    for (name, _), place in zip(items, places):
+        at.setdefault(name, []).append(place)
+    dup = [f"{n!r} ({', '.join(p)})" for n, p in at.items() if len(p) > 1]
     if dup:
-        shown = ", ".join(repr(n) for n in dup[:10]) + (f" and {len(dup) - 10} more" if len(dup) > 10 else "")
+        shown = ", ".join(dup[:10]) + (f" and {len(dup) - 10} more" if len(dup) > 10 else "")
         raise TrainfreeError(f"{where}: duplicate architecture names: {shown} (give each line its own \"name\")")
     return items
 
@@ -59,7 +62,7 @@ def from_list(space, archs: Iterable[Any]) -> list[tuple[str, object]]:
     items = [_item(space, a, f"archs[{i}]") for i, a in enumerate(archs)]
     if not items:
         raise TrainfreeError("archs: the list holds no architectures")
-    return _check_unique(items, "archs")
+    return _check_unique(items, "archs", [f"archs[{i}]" for i in range(len(items))])
 
 
 def read_archs(path: str | Path, space) -> list[tuple[str, object]]:
@@ -73,7 +76,7 @@ def read_archs(path: str | Path, space) -> list[tuple[str, object]]:
     search = _search_output(text)
     if search is not None:
         return _search_trials(search, space, path)
-    items = []
+    items, places = [], []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -84,9 +87,10 @@ def read_archs(path: str | Path, space) -> list[tuple[str, object]]:
         except ValueError as err:
             raise InvalidArchitecture(f"{where}: not valid JSON ({err})") from None
         items.append(_item(space, value, where))
+        places.append(f"line {number}")
     if not items:
         raise TrainfreeError(f"--archs {path}: no architectures (one JSON value a line; blank and # lines are skipped)")
-    return _check_unique(items, str(path))
+    return _check_unique(items, str(path), places)
 
 
 def _search_output(text: str) -> dict | None:
