@@ -179,3 +179,17 @@ def test_factory_space_validates_and_generates():
         api.score(space=space, archs=[{"d_model": 8, "n_layer": 1}], metrics=["snip"])
     with pytest.raises(TrainfreeError, match="in-process only"):
         api.score(space=space, archs=[{"d_model": 8, "n_layer": 1}], metrics=["params"], jobs=2)
+
+
+def test_shipped_example_file_scores_as_the_readme_says():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "trainfree score --space nasbench-nlp --archs examples/my_cells.jsonl" in readme
+    space = get_space("nasbench-nlp")
+    items = read_archs(root / "examples" / "my_cells.jsonl", space)
+    assert [n for n, _ in items] == ["elman", "gated", "two-state"]
+    settings = space.default_settings().with_(size="tiny", batch_size=4, seq_len=8)
+    run = api.score(space="nasbench-nlp", archs=items, metrics=["params", "hidden_cov"], settings=settings)
+    assert [r.status for r in run.rows] == ["ok"] * 6
