@@ -21,7 +21,7 @@ from trainfree.scores import ScoreEntry
 
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "correlate", "correlate_by_fingerprint",
-           "default_settings", "export", "provenance", "reproduce", "report", "score", "search", "search_eval",
+           "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
            "stored_scores"]
 
 def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
@@ -53,11 +53,16 @@ def default_settings(bench: Benchmark) -> ScoreSettings:
     return base.with_(corpus=bench.corpus) if bench.corpus else base
 
 
-def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSettings | None = None,
-          limit: int | None = None, jobs: int = 1, executor: str | None = None, store=None,
-          address: str | None = None, on_progress: Callable[[int, int], None] | None = None,
-          threads: int | None = None) -> ScoreRun:
-    """Score the first ``limit`` architectures of a benchmark with each metric.
+def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | None = None,
+          settings: ScoreSettings | None = None, limit: int | None = None, jobs: int = 1,
+          executor: str | None = None, store=None, address: str | None = None,
+          on_progress: Callable[[int, int], None] | None = None, threads: int | None = None,
+          space=None, archs=None, label: str | None = None) -> ScoreRun:
+    """Score the first ``limit`` architectures of a benchmark with each metric, or, with ``space`` (a
+    name or a space object such as a :class:`~trainfree.spaces.factory.FactorySpace`) and ``archs``,
+    a list of one's own: architecture objects, dicts, JSON strings, ``{"name", "arch"}`` objects or
+    ``(name, arch)`` pairs (see :mod:`trainfree.archs`). Names are stored under ``label`` (default
+    ``archs:<space>``). ``metrics`` defaults to the space's default set.
 
     ``store`` (a :class:`trainfree.store.Store` or a path) makes the run resumable and skips stored keys;
     without one (the default here, unlike the command line's default store) nothing is kept.
@@ -65,13 +70,74 @@ def score(benchmark: str | Benchmark, metrics: Sequence[str], settings: ScoreSet
     ``jobs=1``, the caller's own setting).
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
     """
+    from trainfree.spaces import get_space
+
+    if archs is not None or space is not None:
+        if benchmark is not None:
+            raise TrainfreeError("give a benchmark or a space with archs, not both")
+        if archs is None or space is None:
+            raise TrainfreeError("scoring a list of architectures needs both space= and archs=")
+        return score_list(space, archs, metrics, settings, limit=limit, jobs=jobs, executor=executor, store=store,
+                          address=address, on_progress=on_progress, threads=threads, label=label)
+    if benchmark is None:
+        raise TrainfreeError("give a benchmark, or a space and archs, to score")
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
     if settings is None:
         settings = default_settings(bench)
     bench = bench.head(limit)
+    metrics = list(metrics or get_space(bench.space).default_metrics)
+    _check_metrics(get_space(bench.space), metrics)
     items = [(r.name, r.arch) for r in bench.records]
     return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
+
+
+def _check_metrics(space, metrics: Sequence[str]) -> None:
+    """Each metric applies to the space (the space provides the artefacts it requires) and, where the
+    space lists the metrics it supports (a factory space), is among them."""
+    from trainfree.runner import check_applies
+
+    for m in metrics:
+        check_applies(get_metric(m), space.name)
+        listed = getattr(space, "metrics", None)
+        if listed is not None and m not in listed:
+            raise TrainfreeError(f"metric {m!r} does not apply to space {space.name!r} (it supports "
+                                 f"{', '.join(listed)})")
+
+
+def score_list(space, archs, metrics: Sequence[str] | None = None, settings: ScoreSettings | None = None,
+               limit: int | None = None, label: str | None = None, jobs: int = 1, executor: str | None = None,
+               store=None, **options) -> ScoreRun:
+    """:func:`score` over a list of architectures in ``space`` (a name or a space object, which is
+    registered under its name for this session); see :func:`score`."""
+    from trainfree.archs import from_list
+    from trainfree.spaces import get_space, register_space
+
+    if isinstance(space, str):
+        space_obj = get_space(space)
+    else:
+        space_obj = space
+        if get_space_or_none(space_obj.name) is not space_obj:  # a clash with another space's name raises
+            space_obj.register() if hasattr(space_obj, "register") else register_space(space_obj)
+    if (executor not in (None, "local") or jobs > 1) and getattr(space_obj, "in_process_only", False):
+        raise TrainfreeError(f"space {space_obj.name!r} is defined in this Python session, so it scores "
+                             f"in-process only: use jobs=1 (worker processes would not know it)")
+    items = from_list(space_obj, archs)[:limit]
+    settings = settings or space_obj.default_settings()
+    metrics = list(metrics or space_obj.default_metrics)
+    _check_metrics(space_obj, metrics)
+    return score_architectures(space_obj.name, items, metrics, settings, jobs=jobs, executor=executor,
+                               store=_store(store), benchmark=label or f"archs:{space_obj.name}", **options)
+
+
+def get_space_or_none(name: str):
+    from trainfree.errors import UnknownName
+    from trainfree.spaces import get_space
+
+    try:
+        return get_space(name)
+    except UnknownName:
+        return None
 
 
 def _store(store):

@@ -4,13 +4,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from trainfree.errors import TrainfreeError
+
 from trainfree.cli._common import check_outputs, execution, metric_list, positive, settings_args, settings_for, stored_run
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("score", help="score a benchmark's architectures with training-free metrics")
-    p.add_argument("--benchmark", required=True, help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
-                                                      "path: results .csv/.csv.gz, or a .zip/folder of training logs")
+    p = sub.add_parser("score", help="score a benchmark's architectures, or your own from a file, with "
+                                     "training-free metrics")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--benchmark", help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
+                                          "path: results .csv/.csv.gz, or a .zip/folder of training logs")
+    what.add_argument("--archs", type=Path, default=None,
+                      help="a JSON-lines file of architectures of --space, one a line: the architecture itself or "
+                           '{"name": ..., "arch": ...} (default name: the architecture id); blank and # lines '
+                           "are skipped. A `trainfree search --output` JSON is also taken (its trials' architectures)")
+    p.add_argument("--space", default=None, help="the space of the --archs architectures (nasbench-nlp, "
+                                                 "nasbench-bert, decoder)")
     p.add_argument("--metrics", type=metric_list, default=None,
                    help="comma-separated metric names (default: the space's default set, hidden_cov,params for "
                         "NAS-Bench-NLP; see `trainfree metrics`)")
@@ -23,18 +33,46 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
-    from trainfree.scores import write_scores
     from trainfree.spaces import get_space
 
     check_outputs(args, args.output, Path(str(args.output) + ".meta.json"))
+    if args.archs is not None:
+        return run_archs(args)
+    if args.space is not None:
+        raise TrainfreeError("--space goes with --archs (a benchmark names its own space)")
     bench = load_benchmark(args.benchmark)
     settings = settings_for(args, bench.space, bench.corpus)
     metrics = args.metrics or list(get_space(bench.space).default_metrics)
     with stored_run(args) as (store, progress):
         scored = api.score(bench, metrics, settings, limit=args.limit, store=store, on_progress=progress,
                            **execution(args))
-    rows = scored.rows
-    meta = api.provenance(settings, metrics, bench.head(args.limit))
+    return report(args, scored.rows, api.provenance(settings, metrics, bench.head(args.limit)), scored)
+
+
+def run_archs(args) -> int:
+    """`score --space S --archs FILE`: the file's architectures, their names kept under `archs:FILE`."""
+    from trainfree import api
+    from trainfree.archs import read_archs
+    from trainfree.spaces import get_space
+
+    if args.space is None:
+        raise TrainfreeError("--archs needs --space (the space whose architectures the file holds)")
+    space = get_space(args.space)
+    items = read_archs(args.archs, space)[:args.limit]
+    settings = settings_for(args, space.name)
+    metrics = args.metrics or list(space.default_metrics)
+    label = f"archs:{args.archs}"
+    with stored_run(args) as (store, progress):
+        scored = api.score(space=space.name, archs=items, metrics=metrics, settings=settings, store=store,
+                           on_progress=progress, label=label, **execution(args))
+    meta = api.provenance(settings, metrics)
+    meta["benchmark"] = {"name": label, "source": str(args.archs), "records": len(items)}
+    return report(args, scored.rows, meta, scored)
+
+
+def report(args, rows, meta, scored) -> int:
+    from trainfree.scores import write_scores
+
     write_scores(args.output, rows, meta)
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
     print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
