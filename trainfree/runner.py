@@ -6,6 +6,7 @@ Every (architecture, metric) ends as ``ok`` (finite value), ``nonfinite`` (NaN/i
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
