@@ -129,3 +129,14 @@ def test_cli_within_on_a_shipped_benchmark(tmp_path):
     assert {"within_tau", "within_low", "within_high", "within_groups"} <= set(header)
     bad = run("correlate", "--benchmark", "nasbench-nlp-ptb", "--scores", str(scores), "--within", "num_node")
     assert bad.returncode != 0 and "did you mean 'num_nodes'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_vectorised_tau_b_matches_scipy_with_ties():
+    from trainfree.evaluation.within import taus_b
+
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 4, (30, 9)).astype(float)
+    t = rng.integers(0, 5, (30, 9)).astype(float)
+    v[0] = 1.0  # a constant row: NaN, as scipy gives
+    expected = [stats.kendalltau(a, b).statistic for a, b in zip(v, t)]
+    np.testing.assert_allclose(taus_b(v, t), expected, equal_nan=True)
