@@ -140,3 +140,14 @@ def test_vectorised_tau_b_matches_scipy_with_ties():
     v[0] = 1.0  # a constant row: NaN, as scipy gives
     expected = [stats.kendalltau(a, b).statistic for a, b in zip(v, t)]
     np.testing.assert_allclose(taus_b(v, t), expected, equal_nan=True)
+
+
+def test_report_shows_the_within_table(planted):
+    pytest.importorskip("matplotlib")
+    from trainfree.report import render
+
+    bench, _, scores = planted
+    page = render(bench, scores, {}, resamples=20, within=["n_layer"])
+    assert "<h2 id='within'>Within groups of equal n_layer</h2>" in page and "href='#within'" in page
+    assert "within − params [paired 95% CI]" in page
+    assert "within" not in render(bench, scores, {}, resamples=20).split("<h2 id='scatter'>")[0].lower()
