@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainfree.cli._common import check_outputs, int_list, positive, print_table, seed, write_csv
+from trainfree.cli._common import check_outputs, int_list, name_list, positive, print_table, seed, write_csv
 
 
 def add_parser(sub) -> None:
@@ -18,6 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", default=None,
                    help="a metric among the scores (e.g. params): add each metric's tau minus the baseline's, "
                         "with a paired-bootstrap 95%% interval")
+    p.add_argument("--within", type=name_list, default=None, metavar="FACTOR[,FACTOR]",
+                   help="also the Kendall tau inside each group of architectures sharing these factors (names from "
+                        "the space's factors, e.g. num_layers,hidden_size; or params:N, the parameter count in N "
+                        "quantile bins), its size-weighted mean and a bootstrap 95%% interval")
     p.add_argument("--split", action="store_true",
                    help="scores under several settings fingerprints (e.g. an export of several seeds): one table "
                         "per fingerprint (without it such input is refused)")
@@ -30,7 +34,7 @@ def run(args) -> int:
 
     check_outputs(args, args.output)
     options = dict(ci_resamples=args.resamples if args.ci else 0, topk=args.topk, seed=args.bootstrap_seed,
-                   baseline=args.baseline, resamples=args.resamples)
+                   baseline=args.baseline, resamples=args.resamples, within=args.within)
     scores = read_scores(args.scores)
     if args.split:
         groups = api.correlate_by_fingerprint(args.benchmark, scores, **options)
@@ -42,6 +46,11 @@ def run(args) -> int:
     columns += [f"top{k}_precision" for k in args.topk]
     if args.baseline:
         columns += ["tau_minus_baseline", "tau_minus_baseline_low", "tau_minus_baseline_high"]
+    if args.within:
+        columns += ["within_tau", "within_low", "within_high", "within_n", "within_groups", "within_skipped",
+                    "within_undefined"]
+        columns += ["within_minus_baseline", "within_minus_baseline_low", "within_minus_baseline_high"] \
+            if args.baseline else []
     results = []
     for fingerprint, group in groups.items():
         rows = [r.as_dict() for r in group]
@@ -55,6 +64,12 @@ def run(args) -> int:
     if args.baseline:
         print(f"(tau_minus_baseline: Kendall tau minus {args.baseline}'s on the architectures both scored, with a "
               f"95% paired-bootstrap interval; an interval above 0 means the metric ranks better)")
+    if args.within:
+        print(f"(within_tau: Kendall tau inside each group of equal {' x '.join(args.within)}, mean weighted by group "
+              f"size, 95% bootstrap interval resampling within groups; within_skipped: groups under 3 architectures, "
+              f"within_undefined: groups where the metric or target is constant; compare with kendall_tau: a metric "
+              f"that only tracks these factors has within_tau near 0"
+              + (f"; within_minus_baseline: minus {args.baseline}'s, paired)" if args.baseline else ")"))
     if args.output:
         write_csv(args.output, results, (["fingerprint"] if args.split else []) + columns)
     return 0

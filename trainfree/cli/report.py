@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainfree.cli._common import check_outputs, invocation, positive, seed, settings_args, settings_for
+from trainfree.cli._common import check_outputs, invocation, name_list, positive, seed, settings_args, settings_for
 from trainfree.errors import TrainfreeError
 
 
@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--figures", type=Path, default=None, help="also write every figure as a PNG into this folder")
     p.add_argument("--resamples", type=positive, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--bootstrap-seed", type=seed, default=0)
+    p.add_argument("--within", type=name_list, default=None, metavar="FACTOR[,FACTOR]",
+                   help="add the within-group correlation table (as `trainfree correlate --within`)")
     settings_args(p, execution=False)
     p.set_defaults(func=run)
 
@@ -79,7 +81,8 @@ def run(args) -> int:
     if args.figures:
         args.figures.mkdir(parents=True, exist_ok=True)
     page = api.report(whole, entries, provenance, searches, limit=args.limit, resamples=args.resamples,
-                      seed=args.bootstrap_seed, title=args.title, figures_dir=args.figures)
+                      seed=args.bootstrap_seed, title=args.title, figures_dir=args.figures,
+                      within=args.within)
     atomic_write(args.output, lambda fh: fh.write(page))
     shown = len(bench.only({e.name for e in entries})) if entries else len(bench)
     print(f"wrote {args.output} ({len(page) // 1024} KiB; {len({e.metric for e in entries})} metrics over "

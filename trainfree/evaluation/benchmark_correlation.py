@@ -10,6 +10,7 @@ from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.errors import InvalidBenchmark, TrainfreeError
 from trainfree.evaluation.correlation import (Correlation, Difference, bootstrap_ci, correlate_values,
                                              paired_difference, topk_precision)
+from trainfree.evaluation.within import WithinCorrelation, group_labels, parse_within, within_correlation
 from trainfree.metrics import get_metric
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class MetricCorrelation:
     ci: dict | None = None  # statistic -> Interval (bootstrap)
     topk: dict = field(default_factory=dict)  # k -> precision
     versus: Difference | None = None  # tau minus the baseline's, paired bootstrap
+    within: WithinCorrelation | None = None  # tau inside groups of shared factors (evaluation.within)
 
     def as_dict(self) -> dict:
         d = {"metric": self.metric, **self.correlation.as_dict()}
@@ -33,16 +35,23 @@ class MetricCorrelation:
         if self.versus is not None:
             d.update({"tau_minus_baseline": self.versus.kendall_tau, "tau_minus_baseline_low": self.versus.low,
                       "tau_minus_baseline_high": self.versus.high})
+        if self.within is not None:
+            d.update(self.within.as_dict())
         return d
 
 
 def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow], ci_resamples: int = 0,
               topk: Sequence[int] = (), seed: int = 0, baseline: str | None = None,
-              resamples: int = 1000) -> list[MetricCorrelation]:
+              resamples: int = 1000, within: str | Sequence[str] | None = None) -> list[MetricCorrelation]:
     """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target, with
     percentile-bootstrap intervals when ``ci_resamples`` > 0 and top-k precision for each k.
     With a ``baseline`` metric (one of the scores, e.g. ``params``), each metric's tau minus the
     baseline's, with a paired bootstrap interval of ``resamples`` draws.
+
+    With ``within`` (factor names of the space's ``factors(arch)``, or ``params:N`` for the parameter
+    count in N quantile bins), also the size-weighted mean of the tau inside each group of architectures
+    sharing those factors, with a bootstrap interval of ``resamples`` draws (and, with a baseline, its
+    difference to the baseline's): see :mod:`trainfree.evaluation.within`.
 
     Scores join the benchmark on ``name``. A benchmark record without a finite score counts as dropped.
     """
@@ -58,6 +67,11 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
         raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "
                              f"({', '.join(sorted(by_metric))})")
     baseline_higher = get_metric(baseline).higher_is_better if baseline is not None else None
+    factors = parse_within(within) if within is not None else ()
+    labels = {}
+    if factors:
+        scored = [r for r in bench.records if any(r.name in v for v in by_metric.values())]
+        labels = dict(zip((r.name for r in scored), group_labels(bench.space, scored, factors, by_metric)))
     out = []
     for metric_name, values in by_metric.items():
         spec = get_metric(metric_name)
@@ -76,7 +90,13 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow
             versus = paired_difference(vals, base, targets, higher_is_better=spec.higher_is_better,
                                        baseline_higher_is_better=baseline_higher,
                                        target_lower_is_better=bench.lower_is_better, resamples=resamples, seed=seed)
-        out.append(MetricCorrelation(metric_name, corr, ci, precision, versus))
+        inside = None
+        if factors:
+            inside = within_correlation(
+                vals, targets, [labels[r.name] for r in matched], factors=factors, resamples=resamples, seed=seed,
+                baseline=[by_metric[baseline].get(r.name, math.nan) for r in matched] if baseline else None,
+                baseline_higher_is_better=bool(baseline_higher), **orient)
+        out.append(MetricCorrelation(metric_name, corr, ci, precision, versus, inside))
     return out
 
 

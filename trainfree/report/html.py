@@ -111,7 +111,31 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Seque
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> str:
+def within_section(results, within: Sequence[str], baseline: str | None, resamples: int, seed: int) -> str:
+    """The size-controlled table: each metric's global tau beside its within-group tau (see
+    trainfree.evaluation.within) and, with a baseline, the paired difference to the baseline's."""
+    rows = []
+    for r in results:
+        w = r.within
+        vs = "–"
+        if baseline is not None and r.metric != baseline and w.minus_baseline is not None:
+            vs = f"{_num(w.minus_baseline)} <span class=note>[{_num(w.minus_baseline_low)}, {_num(w.minus_baseline_high)}]</span>"
+        rows.append([f"<code>{_e(r.metric)}</code>", _num(r.correlation.kendall_tau),
+                     f"{_num(w.kendall_tau)} <span class=note>[{_num(w.low)}, {_num(w.high)}]</span>",
+                     _num(w.n), _num(w.groups), _num(w.skipped + w.undefined), vs])
+    by = " × ".join(_e(f) for f in within)
+    headers = ["metric", "global tau", "within-group tau [95% CI]", "n", "groups", "groups skipped",
+               f"within − {baseline or 'baseline'} [paired 95% CI]"]
+    return "\n".join([
+        f"<h2 id='within'>Within groups of equal {by}</h2>",
+        f"<p class=note>Kendall tau inside each group of architectures sharing {by}, averaged with the groups' "
+        f"sizes as weights; a metric that only tracks these factors has a high global tau and a within-group tau "
+        f"near 0. Intervals: percentile bootstrap resampling architectures within each group, {_e(resamples)} "
+        f"resamples, seed {_e(seed)}. Skipped: groups under 3 architectures or with a constant metric or target.</p>",
+        _table(headers, rows, ["baseline" if r.metric == baseline else "" for r in results])])
+
+
+def correlation_section(bench, scores, resamples: int, seed: int, img=_img, within: Sequence[str] | None = None) -> str:
     from trainfree.evaluation.benchmark_correlation import correlate
     from trainfree.evaluation.correlation import topk_precision
     from trainfree.metrics import get_metric
@@ -120,7 +144,7 @@ def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> s
     ks = [k for k in (10, 50, 100) if k <= n // 2] or [max(1, n // 10)]
     has_params = any(s.metric == "params" for s in scores)
     results = correlate(bench, scores, ci_resamples=resamples, topk=ks, seed=seed,
-                        baseline="params" if has_params else None, resamples=resamples)
+                        baseline="params" if has_params else None, resamples=resamples, within=within)
     results.sort(key=lambda r: (r.metric != "params", -(r.correlation.kendall_tau
                                                          if math.isfinite(r.correlation.kendall_tau) else -9)))
     rows, classes = [], []
@@ -143,6 +167,8 @@ def correlation_section(bench, scores, resamples: int, seed: int, img=_img) -> s
            f"metric must beat{'' if has_params else ' (not among these scores)'}; tau − params is resampled in "
            f"pairs (both taus on the same architectures), so an interval above 0 is a win the data supports.</p>",
            _table(headers, rows, classes)]
+    if within:
+        out.append(within_section(results, within, "params" if has_params else None, resamples, seed))
 
     by_metric: dict[str, dict[str, float]] = {}
     for s in scores:
@@ -211,10 +237,11 @@ def search_section(search: dict, bench=None, img=_img) -> str:
 
 
 def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resamples: int = 1000, seed: int = 0,
-           title: str | None = None, search_benchmark=None, figures_dir=None) -> str:
+           title: str | None = None, search_benchmark=None, figures_dir=None, within: Sequence[str] | None = None) -> str:
     """The whole page: correlation table with intervals, scatter plots, top-k curves, searches, provenance.
     ``search_benchmark`` (default ``bench``) is where the searches' choices are looked up; ``figures_dir``
-    (a Path) also receives every figure as a PNG."""
+    (a Path) also receives every figure as a PNG; ``within`` (factor names, or params:N) adds the
+    within-group correlation table."""
     from functools import partial
     import json
 
@@ -232,10 +259,10 @@ def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resam
              f"on {datetime.date.today().isoformat()}.</p>",
              "<p>" + " · ".join(f"<a href='#{a}'>{t}</a>" for a, t, on in (
                  ("correlation", "correlation", scores), ("scatter", "scatter plots", scores),
-                 ("topk", "top-k precision", scores), ("searches", "searches", searches),
+                 ("within", "within groups", scores and within), ("topk", "top-k precision", scores), ("searches", "searches", searches),
                  ("provenance", "provenance", True)) if on) + "</p>"]
     if scores:
-        parts.append(correlation_section(bench, scores, resamples, seed, img))
+        parts.append(correlation_section(bench, scores, resamples, seed, img, within=within))
     if searches:
         parts.append("<h2 id='searches'>Searches</h2>")
         parts += [search_section(s, search_benchmark or bench, img) for s in searches]
