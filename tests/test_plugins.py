@@ -114,6 +114,9 @@ class MLPSpace(SearchSpace):
     def features(self, arch):
         return frozenset({("width", arch.width), ("depth", arch.depth)})
 
+    def factors(self, arch):
+        return {"width": arch.width, "depth": arch.depth}
+
     def default_settings(self):
         return ScoreSettings(batch_size=8, seq_len=12)
 
@@ -183,12 +186,14 @@ tau = stats.kendalltau(params, [-rec.target for rec in records]).statistic
 found = api.search("toy-mlp", "toy_output_std", "evolution", budget=6, seed=0, settings=settings, jobs=2,
                    executor="process", population=3)
 within = api.search(None, "toy_output_std", "random", budget=4, seed=1, settings=settings, benchmark=bench)
+analysis = api.analyze(bench, min_leaf=2, permutations=199, resamples=5)
 print(json.dumps({
     "rows": [[r.name, r.metric, r.value, r.status] for r in run.rows], "local": [[*k, v] for k, v in local.items()],
     "direct": direct, "corr": corr, "tau": tau,
     "trials": [[t.arch_id, t.values["toy_output_std"]] for t in found.trials],
     "chosen": found.chosen().values["toy_output_std"], "within": within.evaluation(),
-    "within_ids": sorted(t.arch_id for t in within.trials), "bench_ids": sorted(space.arch_id(a) for a in archs)}))
+    "within_ids": sorted(t.arch_id for t in within.trials), "bench_ids": sorted(space.arch_id(a) for a in archs),
+    "factor_rows": analysis.table_rows(), "targets": [[r.arch.width, r.arch.depth, r.target] for r in records]}))
 '''
 
 
@@ -223,6 +228,12 @@ def test_api_score_with_a_process_pool_correlate_and_search(plugin):
     assert out["chosen"] == max(v for _, v in out["trials"])
     # a search within the benchmark proposes only its architectures and reports the trained result
     assert set(out["within_ids"]) <= set(out["bench_ids"]) and 0 <= out["within"]["percentile"] <= 100
+    # analyze: the toy's factors() give the table, each level's mean the mean of its records' targets
+    got = {(r["factor"], r["level"]): (r["n"], r["mean"]) for r in out["factor_rows"]}
+    for col, factor, levels in ((0, "width", (8, 16, 32)), (1, "depth", (1, 2, 3))):
+        for level in levels:
+            ts = [t[2] for t in out["targets"] if t[col] == level]
+            assert got[(factor, level)] == (3, pytest.approx(sum(ts) / 3))
 
 
 def test_cli_plugin_option_and_environment(plugin):
