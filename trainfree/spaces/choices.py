@@ -70,9 +70,18 @@ class GeneChooser(RandomChooser):
 class GeneratedSpace(SearchSpace):
     """A SearchSpace whose generation comes from its ``generator`` module (``sample``, ``mutate``,
     ``decode``, ``n_genes``, ``features``), written once against a Chooser; identity and JSON come from
-    the architecture's own ``arch_id``, ``canonical_json()`` and ``to_dict()``."""
+    the architecture's own ``arch_id``, ``canonical_json()`` and ``to_dict()``; parsing from its
+    ``parser`` (``(text or object, where) -> architecture``) and the example from ``example_json``."""
 
     generator = None
+    parser = None
+    example_json = None
+
+    def from_json(self, text, where: str = ""):
+        return self.parser(text, where)
+
+    def example(self):
+        return self.parser(self.example_json, "the example")
 
     def sample(self, rng: np.random.Generator):
         return self.generator.sample(rng)

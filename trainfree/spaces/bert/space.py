@@ -23,6 +23,8 @@ EXAMPLE = {"hidden_size": 256, "encoder_layers": [
 
 class NASBenchBERTSpace(GeneratedSpace):
     generator = generate
+    parser = staticmethod(parse_genotype)
+    example_json = EXAMPLE
     name = "nasbench-bert"
     description = "NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)"
     sizes = ("paper", "as-specified", "tiny")
@@ -39,12 +41,6 @@ class NASBenchBERTSpace(GeneratedSpace):
     def default_settings(self) -> ScoreSettings:
         """The paper's metric model (hidden 256, FFN 1024) on 32 x 128 WordPiece tokens of WikiText-2 test."""
         return ScoreSettings(size="paper", corpus="wikitext-2", batch_size=32, seq_len=128)
-
-    def from_json(self, text, where: str = "") -> BertGenotype:
-        return parse_genotype(text, where)
-
-    def example(self) -> BertGenotype:
-        return parse_genotype(EXAMPLE, "the example")
 
     def check(self, settings: ScoreSettings) -> None:
         check_settings(self, settings)

@@ -26,6 +26,8 @@ class DecoderSpace(GeneratedSpace):
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
                           "hidden_states", "activation_kernel", "decoder_blocks"})
     generator = generate
+    parser = staticmethod(parse_decoder)
+    example_json = EXAMPLE
     #: what `score` and `search` use when no metric is named (docs/results-lts.md)
     default_metrics = ("decoder_params", "params", "decoder_hidden_cov", "decoder_activation_distance")
 
@@ -33,12 +35,6 @@ class DecoderSpace(GeneratedSpace):
         """The full model on 16 sequences x 32 frequency-ranked WikiText-2 test words (32: every LTS
         context length is at least that)."""
         return ScoreSettings(size="paper", corpus="wikitext-2", batch_size=16, seq_len=32)
-
-    def from_json(self, text, where: str = "") -> DecoderGenotype:
-        return parse_decoder(text, where)
-
-    def example(self) -> DecoderGenotype:
-        return parse_decoder(EXAMPLE, "the example")
 
     def check(self, settings: ScoreSettings) -> None:
         check_settings(self, settings)

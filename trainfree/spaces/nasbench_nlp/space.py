@@ -28,6 +28,8 @@ EXAMPLE = {
 
 class NASBenchNLPSpace(GeneratedSpace):
     generator = generate
+    parser = staticmethod(parse_recipe)
+    example_json = EXAMPLE
     name = "nasbench-nlp"
     description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
     sizes = ("paper", "small", "tiny")
@@ -40,9 +42,6 @@ class NASBenchNLPSpace(GeneratedSpace):
         """The paper's protocol: paper-size model, PTB test, 50 columns x 70 tokens."""
         return ScoreSettings()
 
-    def from_json(self, text, where: str = "") -> Recipe:
-        return parse_recipe(text, where)
-
     def check(self, settings: ScoreSettings) -> None:
         """Raise a clear error for settings this space cannot use, before any work starts."""
         from trainfree.spaces.nasbench_nlp.lm import get_size
@@ -51,9 +50,6 @@ class NASBenchNLPSpace(GeneratedSpace):
         get_size(settings.size)
         paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len + 1, settings.offset)
         settings.resolved_device()
-
-    def example(self) -> Recipe:
-        return parse_recipe(EXAMPLE, "the example")
 
     def tiny_settings(self) -> ScoreSettings:
         return ScoreSettings(size="tiny", batch_size=10, seq_len=20, device="cpu")
