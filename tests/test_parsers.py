@@ -18,7 +18,7 @@ from trainfree.spaces.nasbench_nlp.recipe import MAX_NODES, parse_recipe
 from trainfree.spaces.parsing import MAX_JSON_CHARS, MAX_JSON_DEPTH, QUOTE_CHARS, quote
 from tests.conftest import LSTM, RNN
 from tests.test_bert_space import LAYER, _genotype
-from tests.test_contract import DECODER
+from trainfree.spaces.decoder.space import EXAMPLE as DECODER
 
 PARSERS = [parse_recipe, parse_genotype, parse_decoder]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from trainfree.benchmarks.base import csv_rows, number, quote, read_text
+from trainfree.benchmarks.base import csv_table, number, quote, read_text
 from trainfree.errors import InvalidBenchmark, TrainfreeError
 
 COLUMNS = ("arch_id", "name", "metric", "value", "status", "error", "seconds", "metric_version", "fingerprint")
@@ -91,21 +91,9 @@ def write_scores(path: Path, rows: Iterable, meta: dict | None = None) -> None:
 def read_scores(path: Path) -> list[ScoreEntry]:
     """The entries of a scores CSV; malformed lines and (name, metric) pairs given twice are refused."""
     path = Path(path)
-    rows = csv_rows(read_text(path), path)
-    header = next(rows, (None, None))[1]
-    if header is None:
-        raise InvalidBenchmark(f"{path}: the scores file is empty")
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; a scores file has {list(COLUMNS)}")
-    col = {c: header.index(c) for c in header}
+    col, rows = csv_table(read_text(path), path, REQUIRED, COLUMNS, kind="scores file")
     entries, first = [], {}
-    for line, row in rows:
-        where = f"{path} line {line}"
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+    for line, where, row in rows:
         value = number(row[col["value"]], where, "value") if row[col["value"]] != "" else math.nan
         status = row[col["status"]]
         if status not in STATUSES:

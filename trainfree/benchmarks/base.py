@@ -53,6 +53,31 @@ def csv_rows(text: str, path: Path):
         line = reader.line_num + 1
 
 
+def csv_table(text: str, path: Path, required, columns, kind: str = "file"):
+    """A CSV text with a header: (column index by name, then ``(line, where, row)`` for each non-empty
+    line, ``where`` naming the file and line for error messages).
+    A missing ``required`` column, or a row with another number of fields, raises InvalidBenchmark
+    naming the file and line."""
+    rows = csv_rows(text, path)
+    header = next(rows, (None, None))[1]
+    if header is None:
+        raise InvalidBenchmark(f"{path}: the {kind} is empty")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; expected {list(columns)}")
+
+    def body():
+        for line, row in rows:
+            if not row:
+                continue
+            where = f"{path} line {line}"
+            if len(row) != len(header):
+                raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+            yield line, where, row
+
+    return {c: header.index(c) for c in header}, body()
+
+
 def quote(value, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages about values of any size."""
     if isinstance(value, (dict, list)):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 
-from trainfree.benchmarks.base import (Benchmark, BenchmarkFormat, Record, check_unique, csv_rows, finite_or_none, head_text, number, read_text, register_format)
+from trainfree.benchmarks.base import (Benchmark, BenchmarkFormat, Record, check_unique, csv_table, finite_or_none, head_text, number, read_text, register_format)
 from trainfree.errors import InvalidArchitecture, InvalidBenchmark
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 
@@ -20,21 +20,9 @@ LOG_PREFIX = "log_stats_model_"
 
 def load_csv(path: Path, name: str | None = None) -> Benchmark:
     """Rows ``log_name, recipe_id, test_loss, test_perplexity, recipe``; target = test_loss (lower is better)."""
-    rows = csv_rows(read_text(path), path)
-    header = next(rows, (None, None))[1]
-    if header is None:
-        raise InvalidBenchmark(f"{path}: the file is empty")
-    missing = [c for c in ("log_name", "test_loss", "recipe") if c not in header]
-    if missing:
-        raise InvalidBenchmark(f"{path} line 1: missing column(s) {missing}; expected {list(CSV_COLUMNS)}")
-    col = {c: header.index(c) for c in header}
+    col, rows = csv_table(read_text(path), path, ("log_name", "test_loss", "recipe"), CSV_COLUMNS)
     records, skipped, names = [], 0, []
-    for line, row in rows:
-        where = f"{path} line {line}"
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+    for _, where, row in rows:
         loss = number(row[col["test_loss"]], where, "test_loss")
         names.append(row[col["log_name"]])
         if not math.isfinite(loss):
