@@ -104,7 +104,7 @@ def test_progress_lines_every_few_seconds():
 def broken_metric():
     from trainfree.metrics import METRICS, metric
 
-    @metric("broken_test", higher_is_better=True, needs=set(), spaces=("nasbench-nlp",))
+    @metric("broken_test", higher_is_better=True, needs=set(), requires={"parameters"})
     def broken(probe):
         """Always fails."""
         raise RuntimeError("broken on purpose")
@@ -235,7 +235,7 @@ from trainfree.metrics import metric
 _calls = []
 
 
-@metric("slow_test", higher_is_better=True, needs=set(), spaces=("nasbench-nlp",))
+@metric("slow_test", higher_is_better=True, needs=set(), requires={"parameters"})
 def slow_test(probe):
     """Slow after two calls."""
     _calls.append(1)

@@ -192,12 +192,11 @@ def test_the_dropout_masks_matter():
 # (float64, so that the forward-mode and reverse-mode routes agree far below the tolerance)
 
 def _preset(space_name):
-    from tests.test_contract import SPACE_ARCHS, TINY
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
-    settings = TINY[space_name].with_(dtype="float64", seed=SEED)
-    return space, space.from_json(SPACE_ARCHS[space_name]), settings
+    settings = space.tiny_settings().with_(dtype="float64", seed=SEED, device="cpu")
+    return space, space.example(), settings
 
 
 class _Loss(nn.Module):

@@ -99,8 +99,8 @@ def kill_when_stored(cmd, store_path, rows: int) -> None:
 
 def test_sigkill_midway_then_resume(tmp_path):
     bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
-    _sample_csv(bench, 130)
-    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov,params",
+    _sample_csv(bench, 400)  # long enough to be killed midway: tiny cells score fast, and in batches
+    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov_l2,params",
            "--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--jobs", "1", "--store", str(store_path), "--output", str(tmp_path / "o.csv"), "--quiet"]
     kill_when_stored(cmd, store_path, 40)
     assert not (tmp_path / "o.csv").exists()  # no half-written output
@@ -122,8 +122,8 @@ def test_sigkill_midway_then_resume(tmp_path):
                                "(status = 'ok' AND value IS NULL)").fetchone()[0]
     assert dupes == 0 and partial == 0
     with open(tmp_path / "o.csv", newline="") as fh:
-        assert len(list(csv.DictReader(fh))) == 260  # 130 records x 2 metrics
-    assert {r["metric"] for r in rows} == {"hidden_cov", "params"}
+        assert len(list(csv.DictReader(fh))) == 800  # 400 records x 2 metrics
+    assert {r["metric"] for r in rows} == {"hidden_cov_l2", "params"}
 
 
 def test_export_csv_and_parquet(tmp_path):
@@ -150,8 +150,8 @@ def test_export_csv_and_parquet(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
-    _sample_csv(bench, 130)
-    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov",
+    _sample_csv(bench, 400)  # long enough to be interrupted midway
+    cmd = [sys.executable, "-m", "trainfree", "score", "--benchmark", str(bench), "--metrics", "hidden_cov_l2",
            "--size", "tiny", "--batch-size", "10", "--seq-len", "20", "--jobs", "2", "--store", str(store_path),
            "--output", str(tmp_path / "o.csv"), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -167,7 +167,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     assert proc.poll() is None, "the run finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the whole foreground group
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "rerun to resume" in err and "Traceback" not in err
     assert not (tmp_path / "o.csv").exists()
     with Store(store_path) as store:
         kept = store.count()

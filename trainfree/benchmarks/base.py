@@ -199,12 +199,19 @@ class BenchmarkFormat:
 
 
 FORMATS: dict[str, BenchmarkFormat] = {}
+#: the shipped formats come first, in this order, whichever loader was imported first (sniffing and
+#: error messages go through FORMATS in order); other formats follow as registered
+SHIPPED_ORDER = ("nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts")
 
 
 def register_format(fmt: BenchmarkFormat) -> BenchmarkFormat:
     if fmt.name in FORMATS:
         raise ValueError(f"benchmark format {fmt.name!r} is already registered")
     FORMATS[fmt.name] = fmt
+    rank = {n: SHIPPED_ORDER.index(n) if n in SHIPPED_ORDER else len(SHIPPED_ORDER) for n in FORMATS}
+    ordered = sorted(FORMATS.items(), key=lambda item: rank[item[0]])  # stable: others keep their order
+    FORMATS.clear()
+    FORMATS.update(ordered)
     return fmt
 
 
