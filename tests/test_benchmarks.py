@@ -168,3 +168,28 @@ def test_hash_names_an_lts_setting_only_after_an_existing_file(tmp_path):
         load_benchmark(f"{bert}#random_GPT2_wt103")  # FILE#SETTING asks for LTS: its loader says what is wrong
     for name in ("nasbench-nlp-ptb", "nasbench-bert", "lts:random_GPT2_wt103"):  # shipped names still work
         assert len(load_benchmark(name)) > 100
+
+
+def test_a_registered_format_is_found_by_its_sniff(tmp_path):
+    """The recipe in docs/architecture.md: a loader plus register_format, and load_benchmark finds it."""
+    from trainfree.benchmarks.base import FORMATS, Benchmark, BenchmarkFormat, Record, register_format
+    from trainfree.spaces import get_space
+
+    space = get_space("nasbench-nlp")
+
+    def load(path, name=None, target=None, setting=None):
+        losses = [float(x) for x in path.read_text().split("\n")[1:] if x]
+        return Benchmark(name or path.name, "nasbench-nlp", [Record(f"r{i}", space.example(), t)
+                                                             for i, t in enumerate(losses)],
+                         "loss", lower_is_better=True, source=str(path))
+
+    register_format(BenchmarkFormat("toy-losses", "toy .txt files: 'TOY', then one loss a line", (".txt",),
+                                    lambda p: p.read_text().startswith("TOY"), load))
+    try:
+        path = tmp_path / "bench.txt"
+        path.write_text("TOY\n4.5\n4.2\n")
+        bench = load_benchmark(path)
+        assert bench.space == "nasbench-nlp" and [r.target for r in bench.records] == [4.5, 4.2]
+        assert list(FORMATS)[-1] == "toy-losses"  # after the shipped formats
+    finally:
+        FORMATS.pop("toy-losses")
