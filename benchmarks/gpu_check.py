@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from hidden_cov_speed import distinct_cells  # this folder: the script's own, on sys.path
 
 from trainfree.benchmarks import load_benchmark
 from trainfree.benchmarks.published import load_published
@@ -67,13 +68,7 @@ def main() -> int:
         return 2
     bench = load_benchmark("nasbench-nlp-ptb")
     published = load_published()
-    seen, items = set(), []
-    for r in bench.records:
-        if r.arch.arch_id not in seen:
-            seen.add(r.arch.arch_id)
-            items.append((r.name, r.arch))
-        if len(items) == args.n:
-            break
+    items = distinct_cells(bench, args.n)
     archs = [a for _, a in items]
     space = get_space("nasbench-nlp")
     gpu, cpu = ScoreSettings(device="cuda"), ScoreSettings(device="cpu")

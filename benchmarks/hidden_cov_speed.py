@@ -49,6 +49,18 @@ print(json.dumps({"rc": rc, "wall": wall,
 """
 
 
+
+def distinct_cells(bench, n: int) -> list:
+    """The first ``n`` distinct cells of the benchmark, as (record name, architecture)."""
+    seen, items = set(), []
+    for r in bench.records:
+        if r.arch.arch_id not in seen:
+            seen.add(r.arch.arch_id)
+            items.append((r.name, r.arch))
+        if len(items) == n:
+            break
+    return items
+
 def _rel(a: float, b: float) -> float:
     return abs(a - b) / abs(b)
 
@@ -120,13 +132,7 @@ def main() -> None:
     limit_threads(1)
     bench = load_benchmark("nasbench-nlp-ptb")
     published = load_published()
-    seen, items = set(), []
-    for r in bench.records:
-        if r.arch.arch_id not in seen:
-            seen.add(r.arch.arch_id)
-            items.append((r.name, r.arch))
-        if len(items) == args.n:
-            break
+    items = distinct_cells(bench, args.n)
     print(f"{default_jobs()} cores, torch {torch.__version__}")
     compare_paths(items, [int(b) for b in args.batch.split(",")], args.repeats, published)
 

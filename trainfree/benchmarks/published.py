@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from trainfree.benchmarks.base import csv_rows, number, read_text
+from trainfree.benchmarks.base import csv_table, number, read_text
 from trainfree.errors import InvalidBenchmark
 
 SHIPPED_RNN = "nasbench_nlp/paper_rnn_metrics.csv.gz"
@@ -19,23 +19,16 @@ def load_published(path: str | Path | None = None, key: str = "log name") -> dic
 
         path = Path(str(data_path(*str(path).split("/"))))
     path = Path(path)
-    rows = csv_rows(read_text(path), path)
-    header = next(rows, (None, None))[1]
-    if not header or key not in header:
-        raise InvalidBenchmark(f"{path} line 1: missing column {key!r}")
+    col, rows = csv_table(read_text(path), path, (key,), (key, "metric columns..."))
+    header = list(col)
     out = {}
-    for line, row in rows:
-        if not row:
-            continue
-        where = f"{path} line {line}"
-        if len(row) != len(header):
-            raise InvalidBenchmark(f"{where}: expected {len(header)} fields, got {len(row)}")
+    for _, where, row in rows:
         values = {}
-        for col, text_value in zip(header, row):
-            if col == key:
+        for column, text_value in zip(header, row):
+            if column == key:
                 continue
-            values[col] = number(text_value, where, col) if text_value != "" else math.nan
-        name = row[header.index(key)]
+            values[column] = number(text_value, where, column) if text_value != "" else math.nan
+        name = row[col[key]]
         if name in out:
             raise InvalidBenchmark(f"{where}: {key} {name[:60]!r} appears twice")
         out[name] = values
