@@ -78,11 +78,19 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = self.norm1(x + self.dropout(self.output(self.op(x)))) if self.mixes else self.op(x)
+        u = self.mix(x)
+        return self.norm2(u + self.dropout(self.ffn_out(self.ffn_activations(u))))
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        """The token-mixing half: u."""
+        return self.norm1(x + self.dropout(self.output(self.op(x)))) if self.mixes else self.op(x)
+
+    def ffn_activations(self, u: torch.Tensor) -> torch.Tensor:
+        """The FFN's last GELU output v (no dropout inside: it draws nothing from the RNG)."""
         v = self.act(self.ffn_in(u))
         for layer in self.ffn_hidden:
             v = self.act(layer(v))
-        return self.norm2(u + self.dropout(self.ffn_out(v)))
+        return v
 
 
 class BertEncoder(nn.Module):
