@@ -96,8 +96,10 @@ def binary_code_kernel(codes: torch.Tensor) -> torch.Tensor:
     """K = c c^T + (1 - c)(1 - c)^T for boolean codes c (rows, N): agreements between rows, in float64.
 
     Whole-number counts, exact in float64, so kernels summed block by block equal the kernel of the
-    concatenated codes, in any order."""
-    c = codes.to(torch.float64)
-    ones = c.sum(dim=1)
+    concatenated codes, in any order. Below 2^24 columns every partial sum is a whole number that
+    float32 holds exactly, so the product runs in float32 (half the memory, twice the speed) and gives
+    the same numbers."""
+    c = codes.to(torch.float32 if codes.shape[1] < 2 ** 24 else torch.float64)
+    ones = c.sum(dim=1).to(torch.float64)
     # (1-c)(1-c)^T = N - r_i - r_j + (c c^T)_ij, with r the row sums
-    return 2 * (c @ c.t()) - ones[:, None] - ones[None, :] + c.shape[1]
+    return 2 * (c @ c.t()).to(torch.float64) - ones[:, None] - ones[None, :] + c.shape[1]

@@ -1,6 +1,7 @@
-"""The lean stats pass of the NAS-Bench-BERT forward metrics (trainfree.metrics.transformer.stats_pass):
+"""Lean passes that must not change a value. The NAS-Bench-BERT stats pass (trainfree.metrics.transformer.stats_pass):
 the last layer's FFN on the first sequence only, its output map skipped. Every hooked statistic, and
-so every metric value, must equal the full forward's bit for bit."""
+so every metric value, must equal the full forward's bit for bit. The binary-code kernel's float32
+product must give the float64 counts."""
 from unittest import mock
 
 import numpy as np
@@ -56,3 +57,15 @@ def test_lean_pass_skips_the_last_layers_ffn_for_all_but_the_first_sequence():
     finally:
         handle.remove()
     assert rows == [1]
+
+
+@pytest.mark.parametrize("rows,cols,p", [(4, 1, 0.5), (16, 4096, 0.5), (16, 300_000, 0.02), (33, 777, 0.97)])
+def test_binary_code_kernel_in_float32_gives_the_float64_counts(rows, cols, p):
+    from trainfree.metrics.linalg import binary_code_kernel
+    import torch
+
+    codes = torch.as_tensor(np.random.default_rng(cols).random((rows, cols)) < p)
+    c = codes.to(torch.float64)
+    want = c @ c.t() + (1 - c) @ (1 - c).t()
+    got = binary_code_kernel(codes)
+    assert got.dtype == torch.float64 and torch.equal(got, want)
