@@ -57,7 +57,7 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
           settings: ScoreSettings | None = None, limit: int | None = None, jobs: int = 1,
           executor: str | None = None, store=None, address: str | None = None,
           on_progress: Callable[[int, int], None] | None = None, threads: int | None = None,
-          space=None, archs=None, label: str | None = None) -> ScoreRun:
+          space=None, archs=None, label: str | None = None, sink: Callable | None = None) -> ScoreRun:
     """Score the first ``limit`` architectures of a benchmark with each metric, or, with ``space`` (a
     name or a space object such as a :class:`~trainfree.spaces.factory.FactorySpace`) and ``archs``,
     a list of one's own: architecture objects, dicts, JSON strings, ``{"name", "arch"}`` objects or
@@ -68,7 +68,9 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
     without one (the default here, unlike the command line's default store) nothing is kept.
     ``jobs`` worker processes run ``threads`` torch threads each (default one; in-process, with
     ``jobs=1``, the caller's own setting).
-    Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``).
+    Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``). With ``sink``, each row goes to
+    ``sink(row)`` in order as soon as it is known, instead of into ``.rows`` (which stays empty): the memory
+    then does not grow with the number of rows (``trainfree.scores.streamed_scores`` writes a CSV so).
     """
     from trainfree.spaces import get_space
 
@@ -78,7 +80,7 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
         if archs is None or space is None:
             raise TrainfreeError("scoring a list of architectures needs both space= and archs=")
         return score_list(space, archs, metrics, settings, limit=limit, jobs=jobs, executor=executor, store=store,
-                          address=address, on_progress=on_progress, threads=threads, label=label)
+                          address=address, on_progress=on_progress, threads=threads, label=label, sink=sink)
     if benchmark is None:
         raise TrainfreeError("give a benchmark, or a space and archs, to score")
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
@@ -89,7 +91,8 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
     _check_metrics(get_space(bench.space), metrics)
     items = [(r.name, r.arch) for r in bench.records]
     return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
-                               benchmark=bench.name, address=address, threads=threads, on_progress=on_progress)
+                               benchmark=bench.name, address=address, threads=threads, on_progress=on_progress,
+                               sink=sink)
 
 
 def _check_metrics(space, metrics: Sequence[str]) -> None:

@@ -49,8 +49,14 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
                         settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
                         chunk_size: int | None = None, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
-                        on_progress: Callable[[int, int], None] | None = None, pool=None) -> ScoreRun:
+                        on_progress: Callable[[int, int], None] | None = None, pool=None,
+                        sink: Callable[[ScoreRow], None] | None = None) -> ScoreRun:
     """Score ``(name, arch)`` items; one row per (item, metric), in input order.
+
+    With a ``sink``, each row goes to ``sink(row)`` as soon as it and every row before it are known,
+    while the run goes on, and ``ScoreRun.rows`` stays empty: the driver holds no list of rows, only
+    the values of architectures finished ahead of the first unfinished one (a CSV written as it goes,
+    or rows nobody reads, cost memory independent of the benchmark's length).
 
     Architectures with the same id are computed once. With a ``store``, keys it already holds are
     reused and every finished architecture is committed (in a transaction at most a second after it
@@ -82,7 +88,6 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     for _, arch in items:
         unique.setdefault(space.arch_id(arch), arch)
 
-    results: dict[tuple[str, str], tuple] = {}
     if store is not None:
         store.add_architectures(space_name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
         store.add_settings(fingerprint, space.identity(settings))
@@ -110,8 +115,14 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
             store.put(unsaved, versions, fingerprint, __version__)
         unsaved, saved_at = [], time.monotonic()
 
+    computed = sum(len(ms) for _, ms in todo)
+    del todo
+    rows: list[ScoreRow] = []
+    emit = _Emitter(items, [space.arch_id(arch) for _, arch in items], metrics, fingerprint, sink or rows.append,
+                    (lambda ids: store.get(versions, fingerprint, ids)) if store is not None else None, done)
+    total = sum(len(c) for c in chunks)
     if on_progress:
-        on_progress(0, len(todo))
+        on_progress(0, total)
     try:
         # closing: on an interrupt the executor stops its workers at once, before the save below
         with closing(run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool)) as done_chunks:
@@ -119,25 +130,77 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
                 unsaved.extend(outcomes)
                 if time.monotonic() - saved_at >= 1.0:  # one transaction a second, not one per architecture
                     save()
-                for o in outcomes:
-                    results[(o.arch_id, o.metric)] = (o.value, o.status, o.error, o.seconds)
+                emit.add(outcomes)  # INSERT OR REPLACE: what the store now holds for these keys
                 finished += len(chunks[index])
+                chunks[index] = None  # its architectures are referenced by the items only
                 if on_progress:
-                    on_progress(finished, len(todo))
+                    on_progress(finished, total)
     except WorkerDied as err:
         kept = ("what finished is kept in the store: rerun to resume" if store is not None
                 else "no store was used, so nothing was kept (pass a store to keep finished work)")
         raise WorkerDied(f"{err}; {kept}; with fewer jobs if memory ran out") from None
     finally:
         save()
-    computed = sum(len(ms) for _, ms in todo)
-    if store is not None:
-        results = store.get(versions, fingerprint, unique)  # the store is the one source of truth
-
-    rows = []
-    for name, arch in items:
-        arch_id = space.arch_id(arch)
-        for m in metrics:
-            value, status, error, seconds = results[(arch_id, m.name)]
-            rows.append(ScoreRow(arch_id, name, m.name, value, status, error, seconds, m.version, fingerprint))
+    emit.finish()
     return ScoreRun(rows, computed, reused)
+
+
+class _Emitter:
+    """Rows in input order as soon as they are known: the values of finished architectures wait here
+    until every item before theirs is out, and are dropped after their last item. Keys reused from the
+    store are read from it a block of architectures at a time, as the cursor reaches them."""
+
+    BLOCK = 256
+
+    def __init__(self, items, ids, metrics, fingerprint, sink, read_store, done):
+        self.items, self.ids, self.metrics, self.fingerprint, self.sink = items, ids, metrics, fingerprint, sink
+        self.read_store, self.done = read_store, done
+        self.names = {m.name for m in metrics}  # a metric named twice is one key
+        self.last = {arch_id: i for i, arch_id in enumerate(ids)}  # an architecture's last item
+        self.values: dict[str, dict[str, tuple]] = {}
+        self.cursor = 0
+        self.fetched = 0  # items whose reused keys have been read from the store
+
+    def add(self, outcomes) -> None:
+        for o in outcomes:
+            self.values.setdefault(o.arch_id, {})[o.metric] = (o.value, o.status, o.error, o.seconds)
+        self._flush()
+
+    def _known(self, arch_id: str) -> dict | None:
+        got = self.values.get(arch_id, {})
+        if len(got) < len(self.names) and self.read_store is not None and self.cursor >= self.fetched:
+            self._read_block()
+            got = self.values.get(arch_id, {})
+        return got if len(got) == len(self.names) else None
+
+    def _read_block(self) -> None:
+        """The reused keys of the next BLOCK architectures from the cursor on."""
+        wanted, i = {}, self.cursor
+        while i < len(self.ids) and len(wanted) < self.BLOCK:
+            arch_id = self.ids[i]
+            if any((arch_id, m.name) in self.done for m in self.metrics):
+                wanted[arch_id] = None
+            i += 1
+        self.fetched = i
+        for (arch_id, metric), value in (self.read_store(list(wanted)) if wanted else {}).items():
+            if (arch_id, metric) in self.done:
+                self.values.setdefault(arch_id, {}).setdefault(metric, value)
+
+    def _flush(self) -> None:
+        while self.cursor < len(self.ids):
+            arch_id = self.ids[self.cursor]
+            got = self._known(arch_id)
+            if got is None:
+                return
+            name = self.items[self.cursor][0]
+            for m in self.metrics:
+                value, status, error, seconds = got[m.name]
+                self.sink(ScoreRow(arch_id, name, m.name, value, status, error, seconds, m.version, self.fingerprint))
+            if self.last[arch_id] == self.cursor:
+                del self.values[arch_id]
+            self.cursor += 1
+
+    def finish(self) -> None:
+        self._flush()
+        if self.cursor < len(self.ids):  # an executor that lost work without an error
+            raise RuntimeError(f"scoring ended with {len(self.ids) - self.cursor} of {len(self.ids)} items unscored")

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -31,24 +32,42 @@ class ScoreEntry:
 def atomic_write(path: Path, write, binary: bool = False) -> None:
     """Call ``write(fh)`` on a temporary file next to ``path`` and rename it over ``path``:
     readers never see a half-written file."""
+    with atomic_file(path, binary) as fh:
+        try:
+            write(fh)
+        except OSError as err:  # a full disk
+            raise TrainfreeError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+@contextmanager
+def atomic_file(path: Path, binary: bool = False):
+    """A temporary file next to ``path`` to write while work goes on, renamed over ``path`` when the
+    block ends without an error (removed otherwise): readers never see a half-written file."""
     path = Path(path)
     check_writable(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     except OSError as err:
         raise TrainfreeError(f"{path}: cannot write ({err.strerror})") from None
+    fh = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
     try:
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
-            write(fh)
+        yield fh
+    except BaseException:  # the block's own error goes on as it is
+        try:
+            fh.close()
+        except OSError:
+            pass
+        os.unlink(tmp)
+        raise
+    try:
+        fh.close()
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
-    except BaseException as err:
+    except OSError as err:  # a full disk, a directory put there meanwhile
         os.unlink(tmp)
-        if isinstance(err, OSError):  # a full disk, a directory put there meanwhile
-            raise TrainfreeError(f"{path}: cannot write ({err.strerror or err})") from None
-        raise
+        raise TrainfreeError(f"{path}: cannot write ({err.strerror or err})") from None
 
 
 def check_writable(path: Path) -> None:
@@ -76,16 +95,46 @@ def _fmt(value: float) -> str:
 
 def write_scores(path: Path, rows: Iterable, meta: dict | None = None) -> None:
     """Write score rows as CSV; ``meta`` (settings, versions) goes to ``<path>.meta.json`` beside it."""
-    def write(fh):
-        out = csv.writer(fh)
-        out.writerow(COLUMNS)
+    with streamed_scores(path) as writer:
         for r in rows:
-            out.writerow([r.arch_id, r.name, r.metric, _fmt(r.value), r.status, r.error, f"{r.seconds:.4f}",
-                          r.metric_version, r.fingerprint])
-
-    atomic_write(path, write)
+            writer(r)
     if meta is not None:
-        atomic_write(Path(str(path) + ".meta.json"), lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
+        write_meta(path, meta)
+
+
+def write_meta(path: Path, meta: dict) -> None:
+    atomic_write(Path(str(path) + ".meta.json"), lambda fh: json.dump(meta, fh, indent=2, sort_keys=True))
+
+
+class ScoresWriter:
+    """``writer(row)`` writes one score row to the CSV as it arrives and keeps the counts a summary
+    needs (rows, per status, items, the first error), not the rows."""
+
+    def __init__(self, fh, path: Path):
+        self._out, self.path = csv.writer(fh), path
+        self._out.writerow(COLUMNS)
+        self.rows, self.items, self.first_error = 0, 0, ""
+        self.counts = dict.fromkeys(STATUSES, 0)
+        self._last = None
+
+    def __call__(self, r) -> None:
+        try:
+            self._out.writerow([r.arch_id, r.name, r.metric, _fmt(r.value), r.status, r.error, f"{r.seconds:.4f}",
+                                r.metric_version, r.fingerprint])
+        except OSError as err:  # a full disk
+            raise TrainfreeError(f"{self.path}: cannot write ({err.strerror or err})") from None
+        self.rows += 1
+        self.counts[r.status] = self.counts.get(r.status, 0) + 1
+        self.first_error = self.first_error or r.error
+        if r.name != self._last:  # an item's rows come together
+            self.items, self._last = self.items + 1, r.name
+
+
+@contextmanager
+def streamed_scores(path: Path):
+    """A :class:`ScoresWriter` on a temporary file that becomes ``path`` when the block ends without error."""
+    with atomic_file(path) as fh:
+        yield ScoresWriter(fh, Path(path))
 
 
 def read_scores(path: Path) -> list[ScoreEntry]:

@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from trainfree import api
+    from trainfree.scores import streamed_scores
     from trainfree.benchmarks import load_benchmark
     from trainfree.spaces import get_space
 
@@ -43,16 +44,17 @@ def run(args) -> int:
     bench = load_benchmark(args.benchmark)
     settings = settings_for(args, bench.space, bench.corpus)
     metrics = args.metrics or list(get_space(bench.space).default_metrics)
-    with stored_run(args) as (store, progress):
+    with stored_run(args) as (store, progress), streamed_scores(args.output) as writer:
         scored = api.score(bench, metrics, settings, limit=args.limit, store=store, on_progress=progress,
-                           **execution(args))
-    return report(args, scored.rows, api.provenance(settings, metrics, bench.head(args.limit)), scored)
+                           sink=writer, **execution(args))
+    return report(args, writer, api.provenance(settings, metrics, bench.head(args.limit)), scored)
 
 
 def run_archs(args) -> int:
     """`score --space S --archs FILE`: the file's architectures, their names kept under `archs:FILE`."""
     from trainfree import api
     from trainfree.archs import read_archs
+    from trainfree.scores import streamed_scores
     from trainfree.spaces import get_space
 
     if args.space is None:
@@ -62,24 +64,24 @@ def run_archs(args) -> int:
     settings = settings_for(args, space.name)
     metrics = args.metrics or list(space.default_metrics)
     label = f"archs:{args.archs}"
-    with stored_run(args) as (store, progress):
+    with stored_run(args) as (store, progress), streamed_scores(args.output) as writer:
         scored = api.score(space=space.name, archs=items, metrics=metrics, settings=settings, store=store,
-                           on_progress=progress, label=label, **execution(args))
+                           on_progress=progress, label=label, sink=writer, **execution(args))
     meta = api.provenance(settings, metrics)
     meta["benchmark"] = {"name": label, "source": str(args.archs), "records": len(items)}
-    return report(args, scored.rows, meta, scored)
+    return report(args, writer, meta, scored)
 
 
-def report(args, rows, meta, scored) -> int:
-    from trainfree.scores import write_scores
+def report(args, writer, meta, scored) -> int:
+    """The summary of a CSV ``writer`` (trainfree.scores.ScoresWriter) that got every row as it came."""
+    from trainfree.scores import write_meta
 
-    write_scores(args.output, rows, meta)
-    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "nonfinite", "failed")}
-    print(f"wrote {len(rows)} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
-          f"{counts['failed']} failed) for {len({r.name for r in rows})} architectures to {args.output} "
+    write_meta(args.output, meta)
+    counts = writer.counts
+    print(f"wrote {writer.rows} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
+          f"{counts['failed']} failed) for {writer.items} architectures to {args.output} "
           f"(computed {scored.computed}, reused {scored.reused} from the store)")
-    if rows and counts["failed"] == len(rows):
-        first = next(r.error for r in rows if r.error)
-        print(f"trainfree: error: all {len(rows)} scores failed (the first: {first})", file=sys.stderr)
+    if writer.rows and counts["failed"] == writer.rows:
+        print(f"trainfree: error: all {writer.rows} scores failed (the first: {writer.first_error})", file=sys.stderr)
         return 1
     return 0

@@ -130,6 +130,8 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
     if store is not None:
         identity = search_identity(problem, strategy, seed, options, benchmark)
         problem.resume(search_key(identity), identity)
+    if on_progress:
+        on_progress(len(problem.trials), budget)  # the start, so that the rate counts from here
     with session(executor, jobs, threads, address) as pool:
         problem.pool = pool
         try:
@@ -142,16 +144,18 @@ def run_search(space_name: str, metric: str, strategy: str = "random", budget: i
 
 
 def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None,
-                threads=None, address=None):
+                threads=None, address=None, on_search_progress=None):
     """Rows of (strategy, metric) -> the chosen architectures' targets over ``seeds`` searches (mean, sd,
     mean and median percentile, share of searches whose choice is at least as good as the benchmark's
     10th percentile, mean regret), plus the expectation of a uniformly random choice. Every benchmark architecture is scored first, in one
-    parallel pass through the store, so the searches read their values back instead of recomputing."""
+    parallel pass through the store, so the searches read their values back instead of recomputing.
+    ``on_progress(done, total)`` follows that pass (architectures), ``on_search_progress(done, total)``
+    the searches (evaluations: searches x budget)."""
     from trainfree.runner import score_architectures
 
     score_architectures(bench.space, [(r.name, r.arch) for r in bench.records], list(dict.fromkeys(metrics)), settings,
                         jobs=jobs, executor=executor, store=store, benchmark=bench.name, on_progress=on_progress,
-                        threads=threads, address=address)
+                        threads=threads, address=address, sink=lambda row: None)  # the searches read the store
     targets = arch_targets(bench)
     values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
     all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]
@@ -162,10 +166,23 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
     sign = 1.0 if bench.lower_is_better else -1.0
     rows[0]["percentile_median"] = statistics.median(r["percentile"] for r in all_lookups)
     rows[0]["share_beyond_p10"] = statistics.fmean(sign * t <= sign * p10 for t in targets.values())
+    total, base = len(metrics) * len(strategies) * len(seeds) * budget, 0
+
+    def one_search(metric, strategy, seed):
+        nonlocal base
+        progress = None if on_search_progress is None else (lambda done, _budget: on_search_progress(base + done, total))
+        result = run_search(bench.space, metric, strategy, budget, seed, settings, benchmark=bench, store=store,
+                            jobs=1, executor="local", on_progress=progress)
+        base += budget
+        if on_search_progress is not None:
+            on_search_progress(base, total)  # also where a search stopped short of its budget
+        return result.evaluation()
+
+    if on_search_progress is not None:
+        on_search_progress(0, total)
     for metric in metrics:
         for strategy in strategies:
-            evs = [run_search(bench.space, metric, strategy, budget, seed, settings, benchmark=bench, store=store,
-                              jobs=1, executor="local").evaluation() for seed in seeds]
+            evs = [one_search(metric, strategy, seed) for seed in seeds]
             ts = [e["target"] for e in evs]
             rows.append({"strategy": strategy, "metric": metric, "seeds": len(seeds), "target_mean": statistics.fmean(ts),
                          "target_sd": statistics.pstdev(ts),
