@@ -5,8 +5,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from trainfree.cli._common import (check_outputs, execution, invocation, metric_list, name_list, positive, print_table,
-                                   seed, settings_args, settings_for, stored_run, write_csv)
+from trainfree.cli._common import (Progress, check_outputs, execution, invocation, metric_list, name_list, positive,
+                                   print_table, seed, settings_args, settings_for, stored_run, write_csv)
 from trainfree.errors import TrainfreeError
 
 
@@ -98,10 +98,15 @@ def run_search_eval(args) -> int:
     check_outputs(args, args.output)
     bench = load_benchmark(args.benchmark).head(args.limit)
     settings = settings_for(args, bench.space, bench.corpus)
+    searching = Progress(args, "searching", unit="eval")  # the searches' evaluations, after the scoring pass
     with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards
         with stored_run(args, scratch) as (store, progress):
-            rows, summary = api.search_eval(bench, args.metrics, args.strategies, args.seeds, args.budget, settings,
-                                            store, on_progress=progress, **execution(args))
+            try:
+                rows, summary = api.search_eval(bench, args.metrics, args.strategies, args.seeds, args.budget,
+                                                settings, store, on_progress=progress, on_search_progress=searching,
+                                                **execution(args))
+            finally:
+                searching.close()
     print(f"{bench.name}: {summary['distinct_architectures']} distinct architectures, target {bench.target} "
           f"({'lower' if bench.lower_is_better else 'higher'} is better); best {summary['best']:.4f}, "
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, search seeds 0..{args.seeds - 1}")
