@@ -10,13 +10,20 @@ against the batched one (``trainfree.spaces.nasbench_nlp.batched``), and what th
 3. With --full, the same command on the whole shipped benchmark (6,313 runs, 1,999 cells; minutes),
    its agreement with the published column.
 
+With --throughput, only the scoring loop's architectures per second on the first N distinct cells,
+`--jobs 1` and `--jobs 2` interleaved, R times: median, min-max and IQR of each, of the CPU seconds
+per architecture, and of the `--jobs 2` / `--jobs 1` ratio (the README's and docs' speed figures come
+from `python benchmarks/hidden_cov_speed.py --throughput --n 200 --repeats 5`).
+
     python benchmarks/hidden_cov_speed.py [--n 48] [--batch 1,2,4] [--repeats 3] [--limit 200] [--full]
+    python benchmarks/hidden_cov_speed.py --throughput [--n 200] [--repeats 5]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,24 +37,49 @@ from trainfree.benchmarks import load_benchmark
 from trainfree.benchmarks.published import load_published
 from trainfree.config import ScoreSettings
 from trainfree.executors import default_jobs, limit_threads
-from trainfree.runner import score_many, score_one
+from trainfree.runner import score_architectures, score_many, score_one
 from trainfree.scores import read_scores
 from trainfree.spaces import get_space
 
 COLUMN = "Layer 1 Hidden Covariance"
 
-# run in a fresh interpreter: the CLI's own driver, so that its peak RSS is the command's alone
+# run in a fresh interpreter: the CLI's own driver, so that its peak RSS is the command's alone. Peaks are
+# VmHWM (this process's own high-water mark), not ru_maxrss: Linux carries the parent's high-water mark
+# across exec into ru_maxrss, so a child of a large process reports at least the parent's size (this
+# script's, for the driver; the driver's, for each worker). Workers are polled while they run.
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
+from pathlib import Path
+
+def hwm(pid="self"):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(l.split()[1]) / 1024 for l in fh if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+
+workers = {}
+def watch():
+    while True:
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for pid in kids:
+                v = hwm(pid)
+                if v is not None:
+                    workers[pid] = max(workers.get(pid, 0.0), v)
+        time.sleep(0.1)
+
+threading.Thread(target=watch, daemon=True).start()
 from trainfree.cli import main
 start = time.perf_counter()
 rc = main(sys.argv[1:])
 wall = time.perf_counter() - start
-print(json.dumps({"rc": rc, "wall": wall,
-                  "driver_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+print(json.dumps({"rc": rc, "wall": wall, "driver_mib": hwm(), "worker_mib": max(workers.values(), default=0.0),
+                  "driver_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
 
 
 def distinct_cells(bench, n: int) -> list:
@@ -121,9 +153,57 @@ def compare_paths(items, batches: list[int], repeats: int, published) -> None:
         print(f"  {label} vs published: {_agreement(dict(zip(names, values[label])), published)}")
 
 
+def spread(xs: list[float], fmt: str = ".2f") -> str:
+    """median [min-max], IQR q1-q3 (the quartiles once there are four runs or more)."""
+    out = f"{statistics.median(xs):{fmt}} [{min(xs):{fmt}}-{max(xs):{fmt}}]"
+    if len(xs) >= 4:
+        q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+        out += f", IQR {q1:{fmt}}-{q3:{fmt}}"
+    return out
+
+
+def throughput(items, repeats: int) -> None:
+    """Architectures per second of the real scoring loop (`score_architectures`, hidden_cov, default
+    flags otherwise) on the same cells: --jobs 1 (in-process, one thread) and --jobs 2 (two worker
+    processes of one thread, pool start-up included), interleaved in each repeat; the ratio is taken
+    within a repeat, so a neighbour's load that comes and goes moves both sides alike."""
+    settings = ScoreSettings(device="cpu")
+    archs = [(name, arch) for name, arch in items]
+    score_architectures("nasbench-nlp", archs[:2], ["hidden_cov"], settings)  # warm: corpus, imports, stream
+    configs = (("--jobs 1 (in-process, 1 thread)", 1, "local"), ("--jobs 2 (2 workers, 1 thread each)", 2, "process"))
+    rates = {label: [] for label, _, _ in configs}
+    cpu = {label: [] for label, _, _ in configs}
+    for r in range(repeats):
+        for label, jobs, executor in configs:
+            wall0, self0 = time.perf_counter(), time.process_time()
+            kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rows = score_architectures("nasbench-nlp", archs, ["hidden_cov"], settings, jobs=jobs, executor=executor,
+                                       threads=1).rows
+            wall = time.perf_counter() - wall0
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's workers, joined at its close
+            used = time.process_time() - self0 + (kids.ru_utime - kids0.ru_utime) + (kids.ru_stime - kids0.ru_stime)
+            bad = sum(row.status != "ok" for row in rows)
+            rates[label].append(len(archs) / wall)
+            cpu[label].append(used / len(archs))
+            print(f"  repeat {r + 1}/{repeats} {label:37s}: {len(archs) / wall:6.2f} architectures/s "
+                  f"({wall:.1f} s wall, {used / len(archs):.3f} CPU s per architecture"
+                  + (f", {bad} not ok" if bad else "") + ")", flush=True)
+    (one, _, _), (two, _, _) = configs
+    print(f"{len(archs)} distinct PTB cells, hidden_cov, paper size, batch 50 x 70, {default_jobs()} cores, "
+          f"{repeats} repeats: median [min-max], IQR")
+    for label, _, _ in configs:
+        print(f"  {label:37s}: {spread(rates[label])} architectures/s; CPU {spread(cpu[label], '.3f')} s per "
+              f"architecture")
+    ratios = [b / a for a, b in zip(rates[one], rates[two])]
+    print(f"  speed-up of --jobs 2 over --jobs 1 (within each repeat): {spread(ratios)}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=48, help="distinct cells for the path comparison")
+    parser.add_argument("--throughput", action="store_true",
+                        help="only the architectures/s of --jobs 1 and --jobs 2 on the first --n cells, --repeats "
+                             "times, with their spread (the README's speed figures)")
+    parser.add_argument("--n", type=int, default=48, help="distinct cells for the path comparison (or --throughput)")
     parser.add_argument("--batch", default="1,2,4", help="architectures per batched pass to try")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=200, help="benchmark records for the command's memory run")
@@ -134,6 +214,9 @@ def main() -> None:
     published = load_published()
     items = distinct_cells(bench, args.n)
     print(f"{default_jobs()} cores, torch {torch.__version__}")
+    if args.throughput:
+        throughput(items, args.repeats)
+        return
     compare_paths(items, [int(b) for b in args.batch.split(",")], args.repeats, published)
 
     with tempfile.TemporaryDirectory() as tmp:
