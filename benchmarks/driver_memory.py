@@ -9,6 +9,7 @@ Peaks are VmHWM, not ru_maxrss (see ``hidden_cov_speed._CHILD``: Linux carries a
 mark across exec into ru_maxrss).
 
     python benchmarks/driver_memory.py [--n 30,100,300,1000,all] [--hold-rows]
+    python benchmarks/driver_memory.py --heap [--n all]    # Python heap of rows held vs streamed, in-process
 """
 from __future__ import annotations
 
@@ -64,12 +65,43 @@ def run(n: int | None, output: Path, hold: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def python_heap(records: int | None) -> None:
+    """tracemalloc's peak of the scoring loop in this process (params only, in-process, tiny models):
+    every row held in a list against rows handed to a sink, and the difference per row."""
+    import tracemalloc
+
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.runner import score_architectures
+    from trainfree.spaces import get_space
+
+    bench = load_benchmark("nasbench-nlp-ptb").head(records)
+    items = [(r.name, r.arch) for r in bench.records]
+    settings = get_space("nasbench-nlp").tiny_settings()
+    metrics = ["params", "nonembedding_params"]
+    score_architectures("nasbench-nlp", items, metrics, settings)  # warm: caches, recipes' ids
+    peaks = {}
+    for label, sink in (("list", None), ("sink", lambda row: None)):
+        tracemalloc.start()
+        score_architectures("nasbench-nlp", items, metrics, settings, sink=sink)
+        peaks[label] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    rows = len(items) * len(metrics)
+    print(f"in-process Python heap peak, {len(items)} records x {len(metrics)} metrics = {rows} rows: rows in a list "
+          f"{peaks['list'] / 2**20:.1f} MiB, streamed to a sink {peaks['sink'] / 2**20:.1f} MiB "
+          f"({(peaks['list'] - peaks['sink']) / rows:.0f} bytes per row held)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="30,100,300,1000,all", help="record counts (all: the 6,313 shipped runs)")
     parser.add_argument("--hold-rows", action="store_true", help="also run each N through the rows-in-a-list path")
+    parser.add_argument("--heap", action="store_true", help="only the in-process Python heap of list vs sink, "
+                                                            "for the largest N")
     args = parser.parse_args()
     counts = [None if n == "all" else int(n) for n in args.n.split(",")]
+    if args.heap:
+        python_heap(counts[-1])
+        return
     print("tiny PTB cells, metrics hidden_cov,params, --jobs 2, --no-store; peak MiB (VmHWM), anon = heap sampled")
     print(f"{'records':>8s} {'path':>10s} {'wall s':>7s} {'driver':>7s} {'anon':>6s} {'worker':>7s} "
           f"{'ru_maxrss':>9s}")

@@ -67,6 +67,12 @@ def watch():
             except OSError:
                 continue
             for pid in kids:
+                try:  # a worker, once it runs its own program (before exec it shows the driver's memory)
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        if b"multiprocessing" not in fh.read():
+                            continue
+                except OSError:
+                    continue
                 v = hwm(pid)
                 if v is not None:
                     workers[pid] = max(workers.get(pid, 0.0), v)
