@@ -75,20 +75,38 @@ def _builtin() -> None:
                    description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
                    sizes=("paper", "tiny"),
                    provides=both | {"hidden_states", "activation_kernel", "decoder_blocks"})
+    # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
+    hf = both | {"hidden_states", "activation_kernel"}
+    register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",
+                   description="Llama-style decoders (transformers LlamaForCausalLM): depth, width, heads, GQA kv "
+                               "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf)
+    register_space("trainfree.spaces.hf.space:GPT2Space", "hf-gpt2",
+                   description="GPT-2-style decoders (transformers GPT2LMHeadModel): depth, width, heads, MLP width",
+                   sizes=("paper", "tiny"), provides=hf)
 
 
 _builtin()
+
+
+def is_space_file(name) -> bool:
+    """A space given as a path to a space file (.toml or .json, trainfree.spaces.hf) rather than a name."""
+    return isinstance(name, str) and name.lower().endswith((".toml", ".json"))
 
 
 def _entry(name: str) -> SpaceEntry:
     from trainfree.registry import ensure_plugins
 
     ensure_plugins()
+    if is_space_file(name):  # registered under the name the file declares
+        from trainfree.spaces.hf.space import load_space_file
+
+        return SPACES.get(load_space_file(name).name)
     return SPACES.get(name)
 
 
 def get_space(name: str):
-    """The space registered under ``name`` (UnknownName lists the choices)."""
+    """The space registered under ``name`` (UnknownName lists the choices), or the one a space file
+    at the path ``name`` declares."""
     return _entry(name).load()
 
 
