@@ -15,8 +15,9 @@ LOSS_TYPES = {"causal": "ForCausalLM", "masked": "ForMaskedLM"}
 
 
 def make_config(spec: SpaceSpec, arch: dict, vocab_size: int):
-    """The config of ``arch``: the file's fixed fields, the architecture's searched ones, the vocabulary.
-    Eager attention: the same numbers on every machine and dtype (SDPA picks kernels by hardware)."""
+    """The config of ``arch``: the file's fixed fields, the architecture's searched ones, the vocabulary;
+    eager attention, since CPU SDPA has no second derivative (grasp takes one) and its kernels vary by
+    hardware."""
     fields = {**spec.fixed, **arch, "vocab_size": vocab_size}
     try:
         with warnings.catch_warnings():
@@ -40,8 +41,11 @@ def build_hf(spec: SpaceSpec, config, seed: int):
 def count_params(spec: SpaceSpec, config) -> int:
     """Parameters of the model ``config`` gives (tied ones once), built on the meta device: no memory,
     no initialisation, a few milliseconds."""
-    with torch.device("meta"):
-        return int(model_class(spec.model)._from_config(config).num_parameters())
+    try:
+        with torch.device("meta"):
+            return int(model_class(spec.model)._from_config(config).num_parameters())
+    except Exception as err:  # the model class's own checks (e.g. heads dividing the width)
+        raise TrainfreeError(f"{spec.model} cannot be built from it: {type(err).__name__}: {err}") from None
 
 
 def activation_modules(hf) -> list[nn.Module]:

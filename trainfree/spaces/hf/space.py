@@ -61,7 +61,8 @@ class HFSpace(SearchSpace):
 
     provides = PROVIDES
     sizes = SIZES
-    default_metrics = ("nonembedding_params", "params", "hidden_cov", "activation_distance")
+    #: one no-grad pass of the blocks (no LM head) serves all four; the first is what search maximises
+    default_metrics = ("hidden_cov", "activation_distance", "nonembedding_params", "params")
 
     def __init__(self, spec: SpaceSpec):
         self.spec = spec
@@ -70,6 +71,8 @@ class HFSpace(SearchSpace):
         self.model_digest = hashlib.sha1(json.dumps([spec.model, spec.fixed], sort_keys=True).encode()).hexdigest()[:12]
         self._params: dict[tuple, int] = {}
         self._example = self.sample(np.random.default_rng(0))  # an empty space fails here, naming the file
+        if spec.example is not None:
+            self._example = self.from_json(spec.example, f"{spec.where}: example")
 
     # --- constraints
     def _divisible_ok(self, config: dict) -> bool:
@@ -96,8 +99,11 @@ class HFSpace(SearchSpace):
             if x % y != 0:
                 return f"{a} = {x} is not divisible by {b} = {y}"
         lo, hi = self.spec.min_params, self.spec.max_params
+        try:
+            n = self.params_of(config)  # also what transformers refuses to build
+        except TrainfreeError as err:
+            return str(err)
         if lo is not None or hi is not None:
-            n = self.params_of(config)
             if hi is not None and n > hi:
                 return f"{n} parameters exceed the budget max_params = {hi}"
             if lo is not None and n < lo:
@@ -126,6 +132,7 @@ class HFSpace(SearchSpace):
 
     # --- generation, through the shared chooser
     def _generate(self, chooser) -> HFArch:
+        broken = "no choice met the divisibility pairs"
         for _ in range(MAX_DRAWS):
             config: dict = {}
             for field, options in self.spec.searched.items():
@@ -134,10 +141,11 @@ class HFSpace(SearchSpace):
                     break
                 config[field] = chooser.pick(allowed)
             else:
-                if self.violation(config) is None:
+                broken = self.violation(config)
+                if broken is None:
                     return HFArch(tuple(config.items()), self.model_digest)
-        raise TrainfreeError(f"{self.spec.where}: constraints: no architecture met them in {MAX_DRAWS} draws "
-                             f"(check the choices against the divisibility pairs and the parameter budget)")
+        raise TrainfreeError(f"{self.spec.where}: constraints: no architecture met them in {MAX_DRAWS} draws (the "
+                             f"last: {broken}); check the choices against the divisibility pairs and the budget")
 
     def sample(self, rng: np.random.Generator) -> HFArch:
         return self._generate(RandomChooser(rng))

@@ -17,7 +17,7 @@ from trainfree.errors import TrainfreeError
 from trainfree.spaces.hf import transformers
 from trainfree.spaces.parsing import quote
 
-TOP_KEYS = ("name", "description", "model", "fixed", "searched", "constraints")
+TOP_KEYS = ("name", "description", "model", "fixed", "searched", "constraints", "example")
 CONSTRAINT_KEYS = ("divisible", "max_params", "min_params")
 #: set by trainfree, not by the file: the tokenizer decides the vocabulary
 RESERVED = {"vocab_size": "the vocabulary is the shipped WordPiece one (set by trainfree)"}
@@ -37,6 +37,7 @@ class SpaceSpec:
     max_params: int | None = None
     min_params: int | None = None
     description: str = ""
+    example: dict | None = None  # the architecture tests and docs use (default: the draw of seed 0)
     where: str = ""  # the file, for messages
     text: str = field(default="", repr=False)  # the file's text, so that workers rebuild the same space
     aliases: dict = field(default_factory=dict, repr=False)  # the config's attribute_map (hidden_size -> n_embd)
@@ -204,8 +205,11 @@ def parse_spec(text: str, where: str, fmt: str, default_name: str = "") -> Space
         divisible.append((pair[0], pair[1]))
     bounds = {k: _positive_int(where, f"constraints.{k}", constraints[k]) for k in ("max_params", "min_params")
               if k in constraints}
+    example = data.get("example")
+    if example is not None and not isinstance(example, dict):
+        raise _fail(where, "example", f"expected a table of the searched fields, got {quote(example)}")
     spec = SpaceSpec(name, model, kinds[model], dict(fixed), options, tuple(divisible), bounds.get("max_params"),
-                     bounds.get("min_params"), description, where, text,
+                     bounds.get("min_params"), description, example, where, text,
                      dict(getattr(config, "attribute_map", {})))
     _check_divisible(spec)
     return spec
