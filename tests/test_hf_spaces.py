@@ -19,7 +19,7 @@ from trainfree.errors import InvalidArchitecture, TrainfreeError  # noqa: E402
 from trainfree.metrics import METRICS, Probe, get_metric  # noqa: E402
 from trainfree.spaces import get_space  # noqa: E402
 from trainfree.spaces.choices import GENE_RANGE  # noqa: E402
-from trainfree.spaces.hf.space import load_space_file  # noqa: E402
+from trainfree.spaces import space_file as load_space_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -301,3 +301,13 @@ def test_no_transformers_at_help_and_a_missing_one_names_the_extra():
             "try:\n    get_space('hf-llama')\nexcept Exception as err:\n    print(type(err).__name__, err)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert "MissingExtra" in out.stdout and "trainfree[hf]" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_example_space_file_and_its_archs():
+    from trainfree.archs import read_archs
+
+    sp = get_space(str(ROOT / "examples" / "my_space.toml"))
+    assert sp.name == "my-qwen2" and sp.spec.model == "Qwen2ForCausalLM"
+    items = read_archs(ROOT / "examples" / "my_space_archs.jsonl", sp)
+    assert [n for n, _ in items] == ["narrow-deep", "balanced", "wide-shallow"]
+    assert all(sp.violation(a.config) is None for _, a in items)

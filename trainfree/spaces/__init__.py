@@ -98,10 +98,31 @@ def _entry(name: str) -> SpaceEntry:
 
     ensure_plugins()
     if is_space_file(name):  # registered under the name the file declares
-        from trainfree.spaces.hf.space import load_space_file
-
-        return SPACES.get(load_space_file(name).name)
+        return SPACES.get(space_file(name).name)
     return SPACES.get(name)
+
+
+def space_file(path=None, source: str | None = None):
+    """The space a space file declares (trainfree.spaces.hf), registered once under its name; its text
+    goes to worker processes, which call this with ``source`` to rebuild it without the file."""
+    from trainfree.registry import add_worker_source
+    from trainfree.spaces.hf.space import SIZES, HFSpace, spec_of_source, worker_source
+    from trainfree.spaces.hf.spec import read_spec
+
+    spec = read_spec(path) if source is None else spec_of_source(source)
+    if spec.name in SPACES:
+        space = SPACES.get(spec.name).load()
+        if isinstance(space, HFSpace) and (space.spec.model, space.spec.text) == (spec.model, spec.text):
+            return space
+        raise TrainfreeError(f"{spec.where}: name: space {spec.name!r} is already registered; give the file another name")
+    space = HFSpace(spec)
+    register_space(space, space.name, description=space.description, sizes=SIZES, provides=space.provides)
+    add_worker_source("trainfree.spaces:space_file_source", worker_source(spec))
+    return space
+
+
+def space_file_source(source: str):
+    return space_file(source=source)
 
 
 def get_space(name: str):

@@ -6,7 +6,7 @@ from the choices that keep the divisibility constraints with the fields already 
 the parameter budget is drawn again (a gene vector's later draws come from a generator its genes
 seed, so ``decode`` stays a function of the genes). Mutation moves one field to another choice that
 keeps every constraint. A space file given by path is registered under its name, and its text is
-handed to worker processes (``trainfree.registry.add_worker_source``) so that they rebuild it.
+handed to worker processes so that they rebuild it (``trainfree.spaces.space_file``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from trainfree.errors import InvalidArchitecture, TrainfreeError
 from trainfree.spaces.base import SearchSpace, check_settings
 from trainfree.spaces.choices import GeneChooser, RandomChooser
 from trainfree.spaces.hf import artefacts, inputs as tokens
-from trainfree.spaces.hf.spec import SpaceSpec, parse_spec, read_spec
+from trainfree.spaces.hf.spec import SpaceSpec, parse_spec
 from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, reject_unknown
 
 #: draws of one sample before the space is declared empty (constraints no architecture meets)
@@ -266,33 +265,12 @@ class GPT2Space(HFSpace):
         super().__init__(_shipped("gpt2.toml"))
 
 
-WORKER_LOADER = "trainfree.spaces.hf.space:register_source"
+def worker_source(spec: SpaceSpec) -> str:
+    """What a worker needs to rebuild a file's space: its text, where it came from, its format."""
+    fmt = "json" if spec.where.lower().endswith(".json") else "toml"
+    return json.dumps({"where": spec.where, "text": spec.text, "fmt": fmt, "name": spec.name})
 
 
-def _register(spec: SpaceSpec) -> HFSpace:
-    from trainfree.registry import add_worker_source
-    from trainfree.spaces import SPACES, register_space
-
-    if spec.name in SPACES:
-        space = SPACES.get(spec.name).load()
-        if isinstance(space, HFSpace) and space.spec.text == spec.text and space.spec.model == spec.model:
-            return space
-        raise TrainfreeError(f"{spec.where}: name: space {spec.name!r} is already registered "
-                             f"({getattr(space, 'description', '')}); give the file another name")
-    space = HFSpace(spec)
-    register_space(space, space.name, description=space.description, sizes=SIZES, provides=PROVIDES)
-    add_worker_source(WORKER_LOADER, json.dumps({"where": spec.where, "text": spec.text,
-                                                 "fmt": "json" if spec.where.lower().endswith(".json") else "toml",
-                                                 "name": spec.name}))
-    return space
-
-
-def load_space_file(path: str | Path) -> HFSpace:
-    """The space declared by the file at ``path``, registered under its name for this process."""
-    return _register(read_spec(path))
-
-
-def register_source(payload: str) -> HFSpace:
-    """In a worker: the driver's space file, rebuilt from its text (the file itself need not be there)."""
+def spec_of_source(payload: str) -> SpaceSpec:
     data = json.loads(payload)
-    return _register(parse_spec(data["text"], data["where"], data["fmt"], default_name=data["name"]))
+    return parse_spec(data["text"], data["where"], data["fmt"], default_name=data["name"])

@@ -76,6 +76,7 @@ def _hint(name: str, choices) -> str:
 
 def lm_classes() -> dict[str, str]:
     """Model class name -> "causal" or "masked", for every language-model class transformers has."""
+    transformers()  # a missing install names the extra
     from transformers.models.auto import modeling_auto as auto
 
     kinds = {}
