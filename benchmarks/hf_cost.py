@@ -2,9 +2,9 @@
 tokens of WikiText-2 test, the full model): wall and CPU (process) seconds of build + every default
 metric on one probe, as ``trainfree score`` runs them, over several sampled architectures and the
 space's largest one; then the peak resident memory of the process. Goal: <= 1 s per architecture
-(median) on 2 cores. On a shared machine wall time is inflated by the others' load; CPU seconds less.
+(median) on 2 cores, i.e. two workers of one thread each. On a shared machine wall time is inflated by the others' load; CPU seconds less.
 
-    python benchmarks/hf_cost.py [--space hf-llama] [--n 8] [--threads 2] [--seed 0]
+    python benchmarks/hf_cost.py [--space hf-llama] [--n 8] [--threads 1] [--seed 0]
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="hf-llama")
     parser.add_argument("--n", type=int, default=8, help="sampled architectures (plus the largest)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1, as each of trainfree's worker processes runs; --jobs 2 uses 2 cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draws")
     args = parser.parse_args()
     limit_threads(args.threads)
