@@ -256,6 +256,9 @@ def test_a_file_space_scores_in_worker_processes(tmp_path):
     path = _file(tmp_path, TINY_LLAMA.format(tag="pool"))
     sp = get_space(str(path))
     archs = [sp.sample(np.random.default_rng(s)) for s in range(3)]
+    by_path = api.score(space=str(path), archs=[a.config for a in archs[:1]], metrics=["params"],
+                        settings=sp.tiny_settings())  # a path is taken wherever a space name is
+    assert by_path.rows[0].arch_id == sp.arch_id(archs[0]) and get_space(str(path)) is sp
     path.unlink()  # the workers must not need the file
     pooled = api.score(space=sp.name, archs=archs, metrics=["params", "hidden_cov"], settings=sp.tiny_settings(),
                        jobs=2, executor="process")
