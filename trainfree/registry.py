@@ -129,7 +129,7 @@ def ensure_plugins() -> None:
     load_plugins(os.environ.get(PLUGINS_ENV, "").split(","))
 
 
-def plugin_modules() -> list[str]:
+def plugin_modules() -> list:
     """The modules a worker process must import to know every space and metric registered here: those
     loaded as plug-ins, and the (importable) modules of items registered from outside trainfree, e.g.
     by a user's module imported before scoring; then the worker sources (loader, argument) pairs."""
