@@ -68,6 +68,8 @@ ENTRY_POINT_GROUPS = ("trainfree.spaces", "trainfree.metrics")
 PLUGINS_ENV = "TRAINFREE_PLUGINS"
 
 _loaded: list[str] = []  # modules loaded by name, in order: what a worker must load too
+#: (loader "module:function", argument) pairs a worker must also run, e.g. a space file's text
+_sources: list[tuple[str, str]] = []
 _ensured = False
 
 
@@ -78,6 +80,9 @@ def load_plugins(modules=()) -> list[str]:
     from trainfree.errors import TrainfreeError
 
     for module in modules:
+        if isinstance(module, tuple):  # a worker source (add_worker_source): call its loader
+            _run_source(*module)
+            continue
         module = module.strip()
         if not module or module in _loaded:
             continue
@@ -87,6 +92,20 @@ def load_plugins(modules=()) -> list[str]:
             raise TrainfreeError(f"plug-in {module!r} cannot be imported: {err}") from None
         _loaded.append(module)
     return list(_loaded)
+
+
+def add_worker_source(loader: str, argument: str) -> None:
+    """Have worker processes call ``loader(argument)`` before they score (``loader``: "module:function"),
+    e.g. to rebuild a space registered from a file the workers may not see."""
+    if (loader, argument) not in _sources:
+        _sources.append((loader, argument))
+
+
+def _run_source(loader: str, argument: str) -> None:
+    import importlib
+
+    module, _, function = loader.partition(":")
+    getattr(importlib.import_module(module), function)(argument)
 
 
 def ensure_plugins() -> None:
@@ -110,14 +129,14 @@ def ensure_plugins() -> None:
     load_plugins(os.environ.get(PLUGINS_ENV, "").split(","))
 
 
-def plugin_modules() -> list[str]:
+def plugin_modules() -> list:
     """The modules a worker process must import to know every space and metric registered here: those
     loaded as plug-ins, and the (importable) modules of items registered from outside trainfree, e.g.
-    by a user's module imported before scoring."""
+    by a user's module imported before scoring; then the worker sources (loader, argument) pairs."""
     found = list(_loaded)
     owners = [r.module_of(item) for r in _REGISTRIES if r.module_of is not None for item in r]
     for module in owners:
         if module and module.split(".")[0] != "trainfree" and module not in ("__main__", "__mp_main__") \
                 and module not in found:
             found.append(module)
-    return found
+    return found + list(_sources)

@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     from trainfree.spaces import space_names
 
     p = sub.add_parser("metrics", help="list the registered metrics")
-    p.add_argument("--space", default=None, choices=space_names(), help="only the metrics that apply to this space")
+    p.add_argument("--space", default=None, help=f"only the metrics that apply to this space ({', '.join(space_names())}, "
+                                                  "or a space file .toml/.json)")
     p.set_defaults(func=run)
 
 
@@ -24,6 +25,10 @@ def run(args) -> int:
     from trainfree.metrics import METRICS
     from trainfree.metrics.base import ALIASES
 
+    if args.space:
+        from trainfree.spaces import get_space
+
+        args.space = get_space(args.space).name  # an unknown name lists the choices; a file registers its space
     shown = [m for m in METRICS if not args.space or m.applies_to(args.space)]
     header = ["name", "better", "version", "needs", "spaces"]
     cells = [[m.name, "higher" if m.higher_is_better else "lower", m.version, ",".join(sorted(m.needs)),

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
                            '{"name": ..., "arch": ...} (default name: the architecture id); blank and # lines '
                            "are skipped. A `trainfree search --output` JSON is also taken (its trials' architectures)")
     p.add_argument("--space", default=None, help="the space of the --archs architectures (nasbench-nlp, "
-                                                 "nasbench-bert, decoder)")
+                                                 "nasbench-bert, decoder, hf-llama, hf-gpt2), or a space file "
+                                                 ".toml/.json (docs/spaces.md)")
     p.add_argument("--metrics", type=metric_list, default=None,
                    help="comma-separated metric names (default: the space's default set, hidden_cov,params for "
                         "NAS-Bench-NLP; see `trainfree metrics`)")

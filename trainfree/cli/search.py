@@ -20,8 +20,9 @@ def add_parser(sub) -> None:
     from trainfree.spaces import space_names
 
     p = sub.add_parser("search", help="search a space (or a benchmark's architectures) with a training-free metric")
-    p.add_argument("--space", default=None, choices=space_names(),
-                   help="the space to search (default: the benchmark's)")
+    p.add_argument("--space", default=None,
+                   help=f"the space to search: {', '.join(space_names())}, or a space file .toml/.json "
+                        "(default: the benchmark's)")
     p.add_argument("--metric", default=None, help="metric to maximise in its registered direction (default: the "
                                                   "space's first default metric, hidden_cov / head_confidence)")
     p.add_argument("--objective", default=None,
@@ -61,6 +62,10 @@ def run_search(args) -> int:
     check_outputs(args, args.output)
     bench = load_benchmark(args.benchmark) if args.benchmark else None
     space_name = args.space or (bench.space if bench else None)
+    if args.space:
+        from trainfree.spaces import get_space
+
+        space_name = get_space(args.space).name  # a space file registers the space it declares
     if space_name is None:
         from trainfree.spaces import space_names
 

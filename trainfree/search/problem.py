@@ -90,14 +90,15 @@ class Problem:
 
     def __post_init__(self):
         from trainfree.metrics import get_metric
+        from trainfree.runner import check_applies
 
         self.metric_spec = get_metric(self.metric)
-        if self.space.name not in self.metric_spec.spaces:
-            raise TrainfreeError(f"metric {self.metric!r} does not apply to {self.space.name}")
+        check_applies(self.metric_spec, self.space.name)  # what scoring checks: the space provides its artefacts
         if self.objective is not None:
-            spec = get_metric(self.objective)
-            if self.space.name not in spec.spaces:
-                raise TrainfreeError(f"objective {self.objective!r} does not apply to {self.space.name}")
+            try:
+                check_applies(get_metric(self.objective), self.space.name)
+            except TrainfreeError as err:
+                raise TrainfreeError(f"objective: {err}") from None
         if self.budget < 1:
             raise TrainfreeError(f"budget must be at least 1, got {self.budget}")
         if self.candidates is not None and self.budget > len(self.candidates):

@@ -75,20 +75,59 @@ def _builtin() -> None:
                    description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
                    sizes=("paper", "tiny"),
                    provides=both | {"hidden_states", "activation_kernel", "decoder_blocks"})
+    # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
+    hf = both | {"hidden_states", "activation_kernel"}
+    register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",
+                   description="Llama-style decoders (transformers LlamaForCausalLM): depth, width, heads, GQA kv "
+                               "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf)
+    register_space("trainfree.spaces.hf.space:GPT2Space", "hf-gpt2",
+                   description="GPT-2-style decoders (transformers GPT2LMHeadModel): depth, width, heads, MLP width",
+                   sizes=("paper", "tiny"), provides=hf)
 
 
 _builtin()
+
+
+def is_space_file(name) -> bool:
+    """A space given as a path to a space file (.toml or .json, trainfree.spaces.hf) rather than a name."""
+    return isinstance(name, str) and name.lower().endswith((".toml", ".json"))
 
 
 def _entry(name: str) -> SpaceEntry:
     from trainfree.registry import ensure_plugins
 
     ensure_plugins()
+    if is_space_file(name):  # registered under the name the file declares
+        return SPACES.get(space_file(name).name)
     return SPACES.get(name)
 
 
+def space_file(path=None, source: str | None = None):
+    """The space a space file declares (trainfree.spaces.hf), registered once under its name; its text
+    goes to worker processes, which call this with ``source`` to rebuild it without the file."""
+    from trainfree.registry import add_worker_source
+    from trainfree.spaces.hf.space import SIZES, HFSpace, spec_of_source, worker_source
+    from trainfree.spaces.hf.spec import read_spec
+
+    spec = read_spec(path) if source is None else spec_of_source(source)
+    if spec.name in SPACES:
+        space = SPACES.get(spec.name).load()
+        if isinstance(space, HFSpace) and (space.spec.model, space.spec.text) == (spec.model, spec.text):
+            return space
+        raise TrainfreeError(f"{spec.where}: name: space {spec.name!r} is already registered; give the file another name")
+    space = HFSpace(spec)
+    register_space(space, space.name, description=space.description, sizes=SIZES, provides=space.provides)
+    add_worker_source("trainfree.spaces:space_file_source", worker_source(spec))
+    return space
+
+
+def space_file_source(source: str):
+    return space_file(source=source)
+
+
 def get_space(name: str):
-    """The space registered under ``name`` (UnknownName lists the choices)."""
+    """The space registered under ``name`` (UnknownName lists the choices), or the one a space file
+    at the path ``name`` declares."""
     return _entry(name).load()
 
 

@@ -1,0 +1,276 @@
+"""The hf SearchSpace: a space file's searched config fields in, seeded transformers models out.
+
+An architecture is the dict of searched fields, each one of its declared choices, meeting every
+constraint. Generation goes through the shared chooser: fields are picked in the file's order, each
+from the choices that keep the divisibility constraints with the fields already picked; a draw over
+the parameter budget is drawn again (a gene vector's later draws come from a generator its genes
+seed, so ``decode`` stays a function of the genes). Mutation moves one field to another choice that
+keeps every constraint. A space file given by path is registered under its name, and its text is
+handed to worker processes so that they rebuild it (``trainfree.spaces.space_file``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+
+from trainfree.config import ScoreSettings
+from trainfree.errors import InvalidArchitecture, TrainfreeError
+from trainfree.spaces.base import SearchSpace, check_settings
+from trainfree.spaces.choices import GeneChooser, RandomChooser
+from trainfree.spaces.hf import artefacts, inputs as tokens
+from trainfree.spaces.hf.spec import SpaceSpec, parse_spec
+from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, reject_unknown
+
+#: draws of one sample before the space is declared empty (constraints no architecture meets)
+MAX_DRAWS = 1000
+PROVIDES = frozenset({"parameters", "forward", "parameter_groups", "hidden_states", "activation_kernel",
+                      "lm_loss", "synflow_output"})
+SIZES = ("paper", "tiny")
+
+
+@dataclass(frozen=True)
+class HFArch:
+    """One architecture: the searched fields and their values, in the file's order. ``model`` is a
+    digest of the model class and fixed fields, so that ids differ between spaces that build differently."""
+    items: tuple[tuple[str, Any], ...]
+    model: str
+
+    @property
+    def config(self) -> dict:
+        return dict(self.items)
+
+    def to_dict(self) -> dict:
+        return self.config
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.config, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def arch_id(self) -> str:
+        return hashlib.sha1(f"{self.model}\n{self.canonical_json()}".encode()).hexdigest()[:16]
+
+
+class HFSpace(SearchSpace):
+    """A space over a transformers model class's configs, read from a space file (see the module doc)."""
+
+    provides = PROVIDES
+    sizes = SIZES
+    #: one no-grad pass of the blocks (no LM head) serves all four; the first is what search maximises
+    default_metrics = ("hidden_cov", "activation_distance", "nonembedding_params", "params")
+
+    def __init__(self, spec: SpaceSpec):
+        self.spec = spec
+        self.name = spec.name
+        self.description = spec.description or f"{spec.model} configs from {spec.where}"
+        self.model_digest = hashlib.sha1(json.dumps([spec.model, spec.fixed], sort_keys=True).encode()).hexdigest()[:12]
+        self._params: dict[tuple, int] = {}
+        self._example = self.sample(np.random.default_rng(0))  # an empty space fails here, naming the file
+        if spec.example is not None:
+            self._example = self.from_json(spec.example, f"{spec.where}: example")
+
+    # --- constraints
+    def _divisible_ok(self, config: dict) -> bool:
+        """The divisibility constraints whose fields are both known (searched so far, fixed or default)."""
+        for a, b in self.spec.divisible:
+            if any(self.spec.key(f) in self.spec.searched and self.spec.key(f) not in config for f in (a, b)):
+                continue
+            if self.spec.value(a, config) % self.spec.value(b, config) != 0:
+                return False
+        return True
+
+    def params_of(self, config: dict) -> int:
+        key = tuple(config.items())
+        if key not in self._params:
+            from trainfree.spaces.hf.model import count_params, make_config
+
+            self._params[key] = count_params(self.spec, make_config(self.spec, config, tokens.VOCAB_SIZE))
+        return self._params[key]
+
+    def violation(self, config: dict) -> str | None:
+        """Which constraint ``config`` breaks, or None."""
+        for a, b in self.spec.divisible:
+            x, y = self.spec.value(a, config), self.spec.value(b, config)
+            if x % y != 0:
+                return f"{a} = {x} is not divisible by {b} = {y}"
+        lo, hi = self.spec.min_params, self.spec.max_params
+        try:
+            n = self.params_of(config)  # also what transformers refuses to build
+        except TrainfreeError as err:
+            return str(err)
+        if lo is not None or hi is not None:
+            if hi is not None and n > hi:
+                return f"{n} parameters exceed the budget max_params = {hi}"
+            if lo is not None and n < lo:
+                return f"{n} parameters are below min_params = {lo}"
+        return None
+
+    # --- identity and JSON
+    def from_json(self, text, where: str = "") -> HFArch:
+        data = load_object(text, where)
+        reject_unknown(data, self.spec.searched, where)
+        items = []
+        for field, options in self.spec.searched.items():
+            if field not in data:
+                raise fail(where, f"missing field {field!r} (fields: {', '.join(self.spec.searched)})")
+            if not exact_choice(data[field], options):
+                raise fail(where, f"{field}: {quote(data[field])} is not one of {quote(options)}")
+            items.append((field, data[field]))
+        config = dict(items)
+        broken = self.violation(config)
+        if broken:
+            raise InvalidArchitecture(f"{where + ': ' if where else ''}breaks a constraint of space {self.name}: {broken}")
+        return HFArch(tuple(items), self.model_digest)
+
+    def example(self) -> HFArch:
+        return self._example
+
+    # --- generation, through the shared chooser
+    def _generate(self, chooser) -> HFArch:
+        broken = "no choice met the divisibility pairs"
+        for _ in range(MAX_DRAWS):
+            config: dict = {}
+            for field, options in self.spec.searched.items():
+                allowed = [o for o in options if self._divisible_ok({**config, field: o})]
+                if not allowed:
+                    break
+                config[field] = chooser.pick(allowed)
+            else:
+                broken = self.violation(config)
+                if broken is None:
+                    return HFArch(tuple(config.items()), self.model_digest)
+        raise TrainfreeError(f"{self.spec.where}: constraints: no architecture met them in {MAX_DRAWS} draws (the "
+                             f"last: {broken}); check the choices against the divisibility pairs and the budget")
+
+    def sample(self, rng: np.random.Generator) -> HFArch:
+        return self._generate(RandomChooser(rng))
+
+    def mutate(self, arch: HFArch, rng: np.random.Generator) -> HFArch:
+        """One field moved to another of its choices that keeps every constraint (fields tried in a random
+        order; the same architecture when no single move is allowed)."""
+        chooser = RandomChooser(rng)
+        config = arch.config
+        for field in chooser.sample(list(self.spec.searched), len(self.spec.searched)):
+            moves = [o for o in self.spec.searched[field] if not exact_choice(o, [config[field]])
+                     and self.violation({**config, field: o}) is None]
+            if moves:
+                config[field] = chooser.pick(moves)
+                return HFArch(tuple((f, config[f]) for f in self.spec.searched), self.model_digest)
+        return arch
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.spec.searched)
+
+    def decode(self, genes) -> HFArch:
+        return self._generate(GeneChooser(genes))
+
+    def features(self, arch: HFArch) -> frozenset:
+        return frozenset((f, json.dumps(v)) for f, v in arch.items)
+
+    def factors(self, arch: HFArch) -> dict[str, object]:
+        return {**arch.config, "params": self.params_of(arch.config)}
+
+    # --- settings, models and inputs
+    def default_settings(self) -> ScoreSettings:
+        """16 sequences x 32 WordPiece tokens of WikiText-2 test, the full model, float32."""
+        return ScoreSettings(size="paper", corpus="wikitext-2", split="test", batch_size=16, seq_len=32)
+
+    def check(self, settings: ScoreSettings) -> None:
+        check_settings(self, settings)
+        if settings.size not in SIZES:
+            raise TrainfreeError(f"space {self.name}: unknown size {settings.size!r}; choose from: {', '.join(SIZES)}")
+        try:
+            positions = self.spec.value("max_position_embeddings", self._example.config)
+        except AttributeError:  # a config without learned positions
+            positions = None
+        if isinstance(positions, int) and settings.seq_len > positions:
+            raise TrainfreeError(f"space {self.name}: seq_len {settings.seq_len} exceeds the model's "
+                                 f"max_position_embeddings = {positions}")
+        tokens.window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset,
+                      settings.size)
+        settings.resolved_device()
+
+    def config(self, arch: HFArch, settings: ScoreSettings):
+        from trainfree.spaces.hf.model import make_config
+
+        return make_config(self.spec, arch.config, tokens.vocab_size(settings.size))
+
+    def build(self, arch: HFArch, settings: ScoreSettings, device="cpu"):
+        """``ModelClass._from_config(config)`` under the seed, on the CPU, in eval mode (no dropout), then
+        moved to ``device`` and ``settings.dtype``; wrapped with the proxy protocol (``.hf`` is the model)."""
+        import torch
+
+        from trainfree.spaces.hf.model import HFModel, build_hf
+
+        hf = build_hf(self.spec, self.config(arch, settings), settings.seed).eval()
+        return HFModel(hf, self.spec.kind).to(device=device, dtype=getattr(torch, settings.dtype))
+
+    def _window(self, settings: ScoreSettings):
+        return tokens.window(settings.corpus, settings.split, settings.batch_size, settings.seq_len,
+                             settings.offset, settings.size)
+
+    def _tensor(self, array, device):
+        import torch
+
+        return torch.as_tensor(np.ascontiguousarray(array), device=device)
+
+    def inputs(self, settings: ScoreSettings, device="cpu"):
+        """(B, T) WordPiece ids (a masked LM's with [MASK] at its labelled positions)."""
+        w = self._window(settings)
+        if self.spec.kind == "masked":
+            return self._tensor(tokens.masked(w[:, :-1], settings.seed)[0], device)
+        return self._tensor(w[:, :-1], device)
+
+    def targets(self, settings: ScoreSettings, device="cpu"):
+        """Next tokens (causal), or the masked positions' ids and -100 elsewhere (masked)."""
+        w = self._window(settings)
+        if self.spec.kind == "masked":
+            return self._tensor(tokens.masked(w[:, :-1], settings.seed)[1], device)
+        return self._tensor(w[:, 1:], device)
+
+    # --- probe artefacts
+    def parameter_groups(self, model) -> dict[str, list]:
+        return artefacts.parameter_groups(model)
+
+    def hidden_states(self, probe, layer: int):
+        return artefacts.hidden_states(probe, layer)
+
+    def activation_kernel(self, probe):
+        return artefacts.activation_kernel(probe)
+
+
+# --- the shipped spaces, and spaces from files -------------------------------------------------------
+
+def _shipped(file: str) -> SpaceSpec:
+    text = files("trainfree.spaces.hf").joinpath(file).read_text(encoding="utf-8")
+    return parse_spec(text, f"trainfree/spaces/hf/{file}", "toml")
+
+
+class LlamaSpace(HFSpace):
+    """hf-llama: a small Llama-style decoder (spaces/hf/llama.toml)."""
+
+    def __init__(self):
+        super().__init__(_shipped("llama.toml"))
+
+
+class GPT2Space(HFSpace):
+    """hf-gpt2: a small GPT-2-style decoder (spaces/hf/gpt2.toml)."""
+
+    def __init__(self):
+        super().__init__(_shipped("gpt2.toml"))
+
+
+def worker_source(spec: SpaceSpec) -> str:
+    """What a worker needs to rebuild a file's space: its text, where it came from, its format."""
+    fmt = "json" if spec.where.lower().endswith(".json") else "toml"
+    return json.dumps({"where": spec.where, "text": spec.text, "fmt": fmt, "name": spec.name})
+
+
+def spec_of_source(payload: str) -> SpaceSpec:
+    data = json.loads(payload)
+    return parse_spec(data["text"], data["where"], data["fmt"], default_name=data["name"])
