@@ -11,7 +11,6 @@ initial-state input); the embedding draw is torch.rand under the settings' seed,
 """
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 
@@ -25,20 +24,32 @@ WEIGHTS = (1e-5, 1e-4)
 
 
 def constant_outputs(probe: Probe, weights=WEIGHTS) -> list[np.ndarray]:
-    """Unit 0 of the last layer's outputs, (T * B,) float64, for each shared constant weight."""
+    """Unit 0 of the last layer's outputs, (T * B,) float64, for each shared constant weight.
+
+    With every weight and bias equal to w, all units of a layer carry one value, so a linear term
+    w * sum_j v_j over an n-wide input whose units all equal u is w * n * u. Each layer is therefore run
+    as a one-unit copy of its cell whose weights are w times the input's width (for x, the embedding's
+    sum over dimensions stands in for n * u): the same numbers as the full model, at a tiny cost.
+    """
+    from trainfree.spaces.nasbench_nlp.cell import RecipeRNN
+
     model = probe.model
     gen = torch.Generator().manual_seed(probe.settings.seed)
     table = torch.rand(model.encoder.weight.shape, generator=gen, dtype=torch.float64)
-    layers = copy.deepcopy(model.layers).to(device="cpu", dtype=torch.float64)
     outs = []
     with torch.no_grad():
         for w in weights:
-            for p in layers.parameters():
-                p.fill_(w)
-            h = table[probe.inputs.cpu()]
-            for layer in layers:
-                h = layer(h)
-            outs.append(h[:, :, 0].reshape(-1).numpy().copy())
+            h = table[probe.inputs.cpu()].sum(dim=-1, keepdim=True)  # (T, B, 1): n * u for layer 1
+            for layer in model.layers:
+                cell = RecipeRNN(layer.recipe, 1, 1, init=False).to(torch.float64)
+                for node in layer.recipe.nodes:
+                    if node.op == "linear":
+                        comp = cell.components[node.name]
+                        for k, inp in enumerate(node.inputs):
+                            comp.weights[k].fill_(w * (1 if inp == "x" else layer.hidden_size))
+                        comp.bias.fill_(w)
+                h = cell(h) * layer.hidden_size  # the next layer's x term: n * u over this layer's units
+            outs.append((h[:, :, 0] / model.layers[-1].hidden_size).reshape(-1).numpy().copy())
     return outs
 
 

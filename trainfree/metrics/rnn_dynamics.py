@@ -4,13 +4,14 @@ An RNN trains when a perturbation of its state, and so the gradient of the loss,
 blows up over the sequence. Both are measured on the seeded model along the clean trajectory of the
 benchmark batch, in float64 (70 steps of a contracting cell underflow float32):
 
-- ``lyapunov``: the finite-time largest Lyapunov exponent of each layer. A random unit perturbation of
-  the layer's input at step 0 is carried forward (forward-mode autodiff, i.e. the product of the
-  state-to-state Jacobians along the trajectory); its mean log growth per step, averaged over
-  sequences and layers. 0 is the edge of chaos; very negative means the state forgets at once.
-- ``state_grad_rate``: the backward view. dR/dh_t for layer 1's incoming states, R = <c, y_T> the last
-  step of the last layer against a seeded N(0, 1) cotangent; the mean log growth per step of
-  ||dR/dh_t|| from the last step back to step 1 (negative: vanishing gradients).
+- ``lyapunov``: the finite-time largest Lyapunov exponent of layer 1 (the layer hidden covariance
+  reads). A random unit perturbation of its input at step 0 is carried forward (forward-mode
+  autodiff, i.e. the product of the state-to-state Jacobians along the trajectory); its mean log
+  growth per step, averaged over sequences. 0 is the edge of chaos; very negative means the state
+  forgets at once; -inf for a cell whose state does not feed back.
+- ``state_grad_rate``: the backward view. dR/dh_t for layer 1's incoming states, R = <c, h_T> its last
+  step against a seeded N(0, 1) cotangent; the mean log growth per step of ||dR/dh_t|| from the last
+  step back to step 1 (negative: vanishing gradients).
 - ``*_edge``: minus the absolute value, for "closest to 0 is best".
 - ``hidden_erank``: effective rank (Roy & Vetterli 2007) of layer 1's hidden-state correlation, exp of
   the entropy of its normalised eigenvalues: a continuous count of the directions the state uses,
@@ -32,7 +33,7 @@ REQUIRES = {"recurrent_cell"}
 
 
 def _layers64(probe: Probe):
-    return probe.cached("layers64", lambda: copy.deepcopy(probe.model.layers).to(dtype=torch.float64))
+    return probe.cached("layers64", lambda: copy.deepcopy(probe.model.layers[:1]).to(dtype=torch.float64))
 
 
 def _inputs(probe: Probe, layer: int) -> torch.Tensor:
@@ -68,25 +69,21 @@ def layer_lyapunov(probe: Probe, layer: int) -> float:
 
 def lyapunov_value(probe: Probe) -> float:
     def compute():
-        values = [layer_lyapunov(probe, i) for i in range(1, len(probe.model.layers) + 1)]
-        return float(np.mean(values))
+        return layer_lyapunov(probe, 1)
 
     return probe.cached("lyapunov", compute)
 
 
 def state_grad_rate_value(probe: Probe) -> float:
     def compute():
-        layers = _layers64(probe)
-        h = _inputs(probe, 1)
-        steps = h.shape[0] - 2
+        x = _inputs(probe, 1)
+        steps = x.shape[0] - 2
         if steps < 1:
             return math.nan
         states: list[torch.Tensor] = []
         with torch.enable_grad():
-            for i, layer in enumerate(layers):
-                hook = (lambda t, s: states.append(s) if t > 0 else None) if i == 0 else None
-                h = layer(h, state_hook=hook)
-            y = h[-1]  # (B, E): the last step of the last layer
+            h = _layers64(probe)[0](x, state_hook=lambda t, s: states.append(s) if t > 0 else None)
+            y = h[-1]  # (B, H): layer 1's last step
             gen = torch.Generator().manual_seed(probe.settings.seed)
             c = torch.randn(y.shape, generator=gen, dtype=y.dtype).to(y.device)
             grads = torch.autograd.grad((y * c).sum(), states, materialize_grads=True, allow_unused=True)
@@ -98,8 +95,8 @@ def state_grad_rate_value(probe: Probe) -> float:
 
 @metric("lyapunov", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
 def lyapunov(probe: Probe) -> float:
-    """Finite-time largest Lyapunov exponent along the clean trajectory: mean log growth per step of a
-    step-0 perturbation (forward-mode Jacobian products), mean over sequences and layers."""
+    """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
+    step of a step-0 perturbation (forward-mode Jacobian products), mean over sequences."""
     return lyapunov_value(probe)
 
 
@@ -111,8 +108,8 @@ def lyapunov_edge(probe: Probe) -> float:
 
 @metric("state_grad_rate", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
 def state_grad_rate(probe: Probe) -> float:
-    """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 (layer 1's states,
-    R = <c, y_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
+    """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
+    (R = <c, h_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
     return state_grad_rate_value(probe)
 
 
