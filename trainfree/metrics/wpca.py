@@ -23,9 +23,10 @@ def parts(probe: Probe) -> dict[str, list]:
 def pca_dim(samples: torch.Tensor, eta: float = ETA) -> int:
     """The fewest principal components of ``samples`` (N, D) whose explained variance exceeds ``eta`` of the
     total (as sklearn's PCA(n_components=eta) counts them); 0 for constant samples."""
-    x = samples.detach().reshape(-1, samples.shape[-1]).to("cpu", torch.float64)
-    x = x - x.mean(dim=0, keepdim=True)
-    var = torch.linalg.svdvals(x).square().numpy()  # min(N, D) values: the nonzero covariance eigenvalues
+    x = samples.detach().reshape(-1, samples.shape[-1]).to("cpu", torch.float64).numpy()
+    x = x - x.mean(axis=0, keepdims=True)
+    gram = x.T @ x if x.shape[0] >= x.shape[1] else x @ x.T  # the smaller one: same nonzero eigenvalues
+    var = np.clip(np.linalg.eigvalsh(gram)[::-1], 0, None)  # decreasing; rounding can leave tiny negatives
     total = var.sum()
     if total == 0:
         return 0
