@@ -5,7 +5,11 @@ model on 32 x 128 WordPiece tokens, or LTS decoders (the first distinct ones of 
 16 x 32 words. Model build is timed separately. ``--tiny`` times the tiny models and batches of the
 metric contract test (tests/test_contract.py), whose cost the tests no longer assert.
 
-    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b] [--together default|a,b] [--tiny]
+    python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b|new] [--together default|a,b] [--tiny]
+
+``--metrics new``: the metrics of docs/new-metrics.md (W-PCA, SWAP, the parameter split, epsinas and
+the recurrent trainability signals) that apply to the space. Each line gives wall and CPU (process)
+seconds: on a shared machine the CPU figure is the one to compare.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from trainfree.metrics import METRICS, Probe, get_metric
 from trainfree.spaces import get_space
 
 BENCH = {"nasbench-nlp": "nasbench-nlp-ptb", "nasbench-bert": "nasbench-bert", "decoder": "lts:random_GPT2_wt103"}
+NEW = ("w_pca", "ffn_pca_dim", "attn_params", "ffn_params", "swap", "epsinas", "lyapunov", "lyapunov_edge",
+       "state_grad_rate", "state_grad_edge", "hidden_erank")
 TINY_BATCH = {"nasbench-nlp": (10, 20), "nasbench-bert": (4, 16), "decoder": (4, 16)}  # as tests/test_contract.py
 
 
@@ -36,6 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     limit_threads(args.threads)  # torch's threads; numpy's and scipy's BLAS one, as in trainfree's workers
     names = args.metrics.split(",") if args.metrics else [m.name for m in METRICS if args.space in m.spaces]
+    if args.metrics == "new":
+        names = [n for n in NEW if args.space in get_metric(n).spaces]
     bench = load_benchmark(BENCH[args.space])
     archs, seen = [], set()
     for r in bench.records:
@@ -59,14 +67,15 @@ def main() -> None:
           f"{settings.size}, {args.threads} threads, torch {torch.__version__}")
     print(f"{'model build':32s} {statistics.median(builds):7.3f} s (median)")
     for name in names:
-        times = []
+        times, cpu = [], []
         for arch in archs:
             probe = Probe(arch, space, settings)
             probe.model
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             get_metric(name)(probe)
             times.append(time.perf_counter() - start)
-        print(f"{name:32s} {statistics.median(times):7.3f} s (median)")
+            cpu.append(time.process_time() - start_cpu)
+        print(f"{name:32s} {statistics.median(times):7.3f} s (median; CPU {statistics.median(cpu):.3f} s)")
     if args.together:
         together = list(space.default_metrics) if args.together == "default" else args.together.split(",")
         times = []

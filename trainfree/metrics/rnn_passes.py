@@ -137,3 +137,16 @@ def noisy_jacobian(probe: Probe, amplitude: float) -> torch.Tensor:
         return grad.detach()
 
     return probe.cached(("noisy_jacobian", amplitude), compute)
+
+
+def activation_codes(probe: Probe) -> list[torch.Tensor]:
+    """(B, H) codes of every activation node's output at every step and layer of one clean pass: a > 0
+    for tanh and leaky ReLU, a > 1/2 for the sigmoid, i.e. the pre-activation's sign for all three
+    (a sigmoid's output is always positive, so a > 0 would give every sigmoid unit the all-ones code)."""
+    model, codes = probe.model, []
+    with torch.no_grad():
+        h = model.encoder(probe.inputs)
+        for layer in model.layers:
+            mid = {n.name: 0.5 if n.op == "activation_sigm" else 0.0 for n in layer.recipe.nodes}
+            h = layer(h, activation_hook=lambda name, a, mid=mid: codes.append(a > mid[name]))
+    return codes

@@ -67,14 +67,15 @@ def _builtin() -> None:
     register_space("trainfree.spaces.nasbench_nlp.space:NASBenchNLPSpace", "nasbench-nlp",
                    description="NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model",
                    sizes=("paper", "small", "tiny"),
-                   provides=both | {"hidden_states", "activation_kernel", "recurrent_cell"})
+                   provides=both | {"hidden_states", "activation_kernel", "recurrent_cell", "activation_codes"})
     register_space("trainfree.spaces.bert.space:NASBenchBERTSpace", "nasbench-bert",
                    description="NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)",
-                   sizes=("paper", "as-specified", "tiny"), provides=both | {"encoder_ops"})
+                   sizes=("paper", "as-specified", "tiny"), provides=both | {"encoder_ops", "activation_codes", "transformer_parts"})
     register_space("trainfree.spaces.decoder.space:DecoderSpace", "decoder",
                    description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
                    sizes=("paper", "tiny"),
-                   provides=both | {"hidden_states", "activation_kernel", "decoder_blocks"})
+                   provides=both | {"hidden_states", "activation_kernel", "decoder_blocks",
+                                           "activation_codes", "transformer_parts"})
     # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
     hf = both | {"hidden_states", "activation_kernel"}
     register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",

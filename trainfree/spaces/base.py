@@ -31,6 +31,10 @@ ARTEFACTS = {
     "activation_kernel": "activation_kernel(probe): the B x B binary-code kernel of every activation of one forward",
     "lm_loss": "the model's proxy_loss(inputs, targets, activation_hook) and batch_dim (language-model loss)",
     "synflow_output": "the model's synflow_output(inputs): logits of an all-ones input past the embedding",
+    "activation_codes": "activation_codes(probe): (B, N) boolean blocks, one row a sample: whether each activation "
+                        "unit of one clean forward is above its activation's midpoint (pre-activation > 0)",
+    "transformer_parts": "transformer_parts(model): 'attention' and 'ffn' parameter lists, and 'ffn_in', the first "
+                         "FFN Linear of every layer in order",
     # internals of one model family, for the metrics defined on that family alone
     "recurrent_cell": "a NAS-Bench-NLP RecipeLM: encoder, recurrent layers, layer_outputs(state_hook=...)",
     "encoder_ops": "a NAS-Bench-BERT encoder: per-layer op, FFN Linears, softmax and activation modules",
@@ -153,6 +157,12 @@ class SearchSpace(abc.ABC):
 
     def activation_kernel(self, probe) -> "torch.Tensor":
         raise self._missing("activation_kernel")
+
+    def activation_codes(self, probe):
+        raise self._missing("activation_codes")
+
+    def transformer_parts(self, model) -> dict[str, list]:
+        raise self._missing("transformer_parts")
 
     def _missing(self, artefact: str) -> TrainfreeError:
         return TrainfreeError(f"space {self.name!r} does not provide the {artefact!r} artefact")

@@ -28,7 +28,8 @@ class NASBenchBERTSpace(GeneratedSpace):
     name = "nasbench-bert"
     description = "NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)"
     sizes = ("paper", "as-specified", "tiny")
-    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output", "encoder_ops"})
+    provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output", "encoder_ops",
+                          "activation_codes", "transformer_parts"})
     #: the WordPiece batch is the first tokens of each line block: there is no window offset
     uses = frozenset(SETTING_FIELDS) - {"offset"}
     #: the metrics run in train mode, and dropout masks drawn on a CUDA generator differ from the CPU's
@@ -92,3 +93,20 @@ class NASBenchBERTSpace(GeneratedSpace):
         embedding = model.embedding_parameters()
         ids = {id(p) for p in embedding}
         return {"embedding": embedding, "encoder": [p for p in model.parameters() if id(p) not in ids]}
+
+    def transformer_parts(self, model: BertEncoder) -> dict[str, list]:
+        """'attention': each layer's token-mixing op (SA / LT / DSC) and its output projection W_o;
+        'ffn': the FFN stack's Linears; 'ffn_in': each layer's first FFN Linear. LayerNorms are in neither."""
+        from trainfree.spaces.parts import module_params
+
+        mixing = [m for layer in model.layers for m in [layer.op] + ([layer.output] if layer.mixes else [])]
+        ffn = [m for layer in model.layers for m in [layer.ffn_in, *layer.ffn_hidden, layer.ffn_out]]
+        return {"attention": module_params(mixing), "ffn": module_params(ffn),
+                "ffn_in": [layer.ffn_in for layer in model.layers]}
+
+    def activation_codes(self, probe):
+        """Every FFN GELU output > 0 (pre-activation > 0) of one seeded train-mode forward: one (B, T * F)
+        block per GELU call."""
+        from trainfree.spaces.parts import hooked_codes
+
+        return hooked_codes(probe, [layer.act for layer in probe.model.layers], lambda: probe.model(probe.inputs))

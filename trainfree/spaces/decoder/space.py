@@ -8,6 +8,7 @@ from trainfree.data.corpora import load_corpus, ranked_window
 from trainfree.errors import TrainfreeError
 from trainfree.spaces.base import check_settings
 from trainfree.spaces.choices import GeneratedSpace
+from trainfree.spaces.parts import hooked_codes, module_params
 from trainfree.spaces.decoder import generate
 from trainfree.spaces.decoder.genotype import DecoderGenotype, parse_decoder
 from trainfree.spaces.decoder.model import Decoder, build_decoder, size_for
@@ -24,7 +25,8 @@ class DecoderSpace(GeneratedSpace):
     description = "LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)"
     sizes = ("paper", "tiny")
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
-                          "hidden_states", "activation_kernel", "decoder_blocks"})
+                          "hidden_states", "activation_kernel", "decoder_blocks",
+                          "activation_codes", "transformer_parts"})
     generator = generate
     parser = staticmethod(parse_decoder)
     example_json = EXAMPLE
@@ -111,3 +113,23 @@ class DecoderSpace(GeneratedSpace):
 
     def activation_kernel(self, probe) -> torch.Tensor:
         return self._pass(probe)["kernel"]
+
+    def transformer_parts(self, model: Decoder) -> dict[str, list]:
+        """'attention': the q/k/v, output (and Transformer-XL's relative-position) projections and the
+        relative-position biases; 'ffn': the two FFN Linears; 'ffn_in': each layer's first FFN Linear.
+        LayerNorms are in neither."""
+        attention, ffn = [], []
+        for layer in model.layers:
+            attention += [layer.attn_qkv, layer.attn_out] + ([layer.attn_r] if hasattr(layer, "attn_r") else [])
+            ffn += [layer.ffn_in, layer.ffn_out]
+        extra = [p for layer in model.layers for p in (getattr(layer, "r_w_bias", None), getattr(layer, "r_r_bias", None))
+                 if p is not None]
+        return {"attention": module_params(attention) + extra, "ffn": module_params(ffn),
+                "ffn_in": [layer.ffn_in for layer in model.layers]}
+
+    def activation_codes(self, probe):
+        """Every FFN activation output > 0 (GELU, ReLU: pre-activation > 0) of one clean forward: one
+        (B, T * d_inner) block per layer."""
+        return hooked_codes(probe, [layer.act for layer in probe.model.layers],
+                            lambda: probe.model.layer_outputs(probe.inputs))
+

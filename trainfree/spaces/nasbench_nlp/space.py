@@ -34,7 +34,7 @@ class NASBenchNLPSpace(GeneratedSpace):
     description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
     sizes = ("paper", "small", "tiny")
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
-                          "hidden_states", "activation_kernel", "recurrent_cell"})
+                          "hidden_states", "activation_kernel", "recurrent_cell", "activation_codes"})
     #: what `score` and `search` use when no metric is named: the paper's best metric and the baseline
     default_metrics = ("hidden_cov", "params")
 
@@ -103,3 +103,8 @@ class NASBenchNLPSpace(GeneratedSpace):
         from trainfree.metrics.rnn_passes import activation_kernel
 
         return activation_kernel(probe)
+
+    def activation_codes(self, probe):
+        from trainfree.metrics.rnn_passes import activation_codes
+
+        return activation_codes(probe)

@@ -1,0 +1,212 @@
+"""The newer metrics (W-PCA, SWAP, attention / FFN parameters, epsinas) and the recurrent trainability
+signals, each checked on a tiny model against an independent computation."""
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from trainfree.metrics import Probe, get_metric
+from trainfree.metrics.swap import distinct_patterns
+from trainfree.spaces import get_space
+from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
+from tests.conftest import LSTM, RNN
+
+
+def _probe(space: str, arch=None):
+    sp = get_space(space)
+    return Probe(sp.example() if arch is None else arch, sp, sp.tiny_settings())
+
+
+def _rnn(recipe=LSTM):
+    return _probe("nasbench-nlp", parse_recipe(recipe))
+
+
+def test_new_metrics_apply_where_their_artefacts_are():
+    assert set(get_metric("w_pca").spaces) >= {"nasbench-bert", "decoder"}
+    assert "nasbench-nlp" not in get_metric("w_pca").spaces
+    assert set(get_metric("swap").spaces) >= {"nasbench-nlp", "nasbench-bert", "decoder"}
+    for name in ("epsinas", "lyapunov", "state_grad_rate"):
+        assert get_metric(name).spaces == ("nasbench-nlp",)
+
+
+# --- SWAP ------------------------------------------------------------------------------------------
+def test_distinct_patterns_against_a_python_set():
+    rng = np.random.default_rng(0)
+    blocks = [torch.tensor(rng.random((b, n)) < 0.5) for b, n in ((11, 300), (11, 5), (11, 2000))]
+    blocks.append(blocks[0][:, :50].clone())  # repeats of patterns already seen
+    expected = {tuple(col) for blk in blocks for col in blk.numpy().T}
+    assert distinct_patterns(blocks) == len(expected)
+    assert distinct_patterns(b[:3] for b in blocks) <= 8  # 3 samples: at most 2^3 patterns
+
+
+def test_distinct_patterns_merges_in_chunks(monkeypatch):
+    import trainfree.metrics.swap as swap
+
+    rng = np.random.default_rng(1)
+    blocks = [torch.tensor(rng.random((70, 40)) < 0.5) for _ in range(30)]  # > 64 samples: 9-byte words
+    expected = len({tuple(col) for blk in blocks for col in blk.numpy().T})
+    monkeypatch.setattr(swap, "MERGE_AT", 50)
+    assert distinct_patterns(blocks) == expected
+
+
+def test_swap_on_the_decoder_against_hooked_codes():
+    p = _probe("decoder")
+    model = copy.deepcopy(p.model)
+    seen = set()
+
+    def on_act(_m, _i, a):
+        codes = (a > 0).reshape(a.shape[0], -1).numpy()
+        seen.update(tuple(col) for col in codes.T)
+
+    for layer in model.layers:
+        layer.act.register_forward_hook(on_act)
+    with torch.no_grad():
+        model(p.inputs)
+    assert get_metric("swap")(p) == len(seen)
+
+
+def test_swap_on_a_recurrent_cell_codes_pre_activation_signs():
+    p = _rnn()
+    model = copy.deepcopy(p.model)
+    ops = {n.name: n.op for n in model.recipe.nodes}
+    seen = set()
+
+    def hook(key, a):  # the proxy-loss path sees every activation; sigmoid's midpoint is 1/2
+        mid = 0.5 if ops[key.split(":", 1)[1]] == "activation_sigm" else 0.0
+        seen.update(tuple(col) for col in (a.detach() > mid).numpy().T)
+
+    with torch.no_grad():
+        model.proxy_loss(p.inputs, p.targets, activation_hook=hook)
+    assert get_metric("swap")(p) == len(seen)
+
+
+# --- W-PCA and the parameter split ---------------------------------------------------------------
+@pytest.mark.parametrize("space", ["nasbench-bert", "decoder"])
+def test_w_pca_against_sklearn(space):
+    from sklearn.decomposition import PCA
+
+    p = _probe(space)
+    model = copy.deepcopy(p.model)
+    outs = []
+    for layer in model.layers:
+        layer.ffn_in.register_forward_hook(lambda _m, _i, y: outs.append(y.detach().double().reshape(-1, y.shape[-1])))
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(p.settings.seed)  # BERT's dropout masks, as the metric draws them
+        model(p.inputs)
+    dims = [PCA(n_components=0.99, svd_solver="full").fit(y.numpy()).n_components_ for y in outs]
+    n = sum(t.numel() for t in model.parameters())
+    assert get_metric("ffn_pca_dim")(p) == pytest.approx(np.mean(dims))
+    assert get_metric("w_pca")(p) == pytest.approx(n * np.mean(dims))
+    assert 1 <= min(dims)
+
+
+def test_pca_dim_of_known_spectra():
+    from trainfree.metrics.wpca import pca_dim
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    scores = rng.normal(size=(4000, 6)) * np.sqrt([50.0, 30, 19.5, 0.3, 0.15, 0.05])  # 99.5% in 3 directions
+    assert pca_dim(torch.tensor(scores @ basis.T)) == 3
+    assert pca_dim(torch.ones(10, 4)) == 0
+
+
+def test_attention_and_ffn_parameters_of_a_transformer_xl_by_hand():
+    p = _probe("decoder")  # the example is a Transformer-XL
+    attn = ffn = 0
+    for layer in p.model.layers:
+        d, di = layer.attn_qkv.in_features, layer.ffn_in.out_features
+        attn += 3 * d * d + d * d + d * d + 2 * d  # qkv, output, relative-position maps (no biases); r_w, r_r
+        ffn += d * di + di + di * d + d
+    assert get_metric("attn_params")(p) == attn
+    assert get_metric("ffn_params")(p) == ffn
+
+
+def test_attention_and_ffn_parameters_of_bert_by_name():
+    p = _probe("nasbench-bert")
+    named = dict(p.model.named_parameters())
+    attn = sum(t.numel() for k, t in named.items() if ".op." in k or ".output." in k)
+    ffn = sum(t.numel() for k, t in named.items() if ".ffn_" in k)
+    assert get_metric("attn_params")(p) == attn > 0
+    assert get_metric("ffn_params")(p) == ffn > 0
+    assert attn + ffn < get_metric("nonembedding_params")(p)  # LayerNorms and the embedding projection are in neither
+
+
+# --- epsinas ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["lstm", 0, 7])
+def test_epsinas_against_a_direct_computation(which, ptb):
+    p = _rnn() if which == "lstm" else _probe("nasbench-nlp", ptb.records[which].arch)  # linears of nodes too
+    model = p.fresh_model().double()
+    gen = torch.Generator().manual_seed(p.settings.seed)
+    table = torch.rand(model.encoder.weight.shape, generator=gen, dtype=torch.float64)
+    normed = []
+    for w in (1e-5, 1e-4):
+        with torch.no_grad():
+            for name, t in model.named_parameters():
+                if name.startswith("layers."):
+                    t.fill_(w)
+            y = model.layer_outputs(None, embedded=table[p.inputs])[-1][:, :, 0].flatten().numpy()
+        n = (y - y.min()) / (y.max() - y.min())
+        normed.append(np.where(n == 0, np.nan, n))
+    a, b = normed
+    both = ~np.isnan(a) & ~np.isnan(b)
+    expected = np.abs(a[both] - b[both]).mean() / np.concatenate([a[~np.isnan(a)], b[~np.isnan(b)]]).mean()
+    assert get_metric("epsinas")(p) == pytest.approx(expected, rel=1e-7)
+
+
+def test_epsinas_of_a_constant_output_is_nan():
+    from trainfree.metrics.epsinas import epsinas_score
+
+    assert math.isnan(epsinas_score([np.ones(5), np.arange(5.0)]))
+
+
+# --- recurrent trainability signals ----------------------------------------------------------------
+def test_lyapunov_against_finite_differences():
+    p = _rnn()
+    model = copy.deepcopy(p.model).double()
+    rates = []
+    with torch.no_grad():
+        x = model.encoder(p.inputs)
+        for i, layer in enumerate(model.layers[:1], start=1):  # layer 1, as hidden_cov
+            gen = torch.Generator().manual_seed(p.settings.seed + i)
+            v = torch.randn(x.shape[1:], generator=gen, dtype=torch.float64)
+            v = v / v.norm(dim=1, keepdim=True)
+            eps = 1e-7
+            pert = x.clone()
+            pert[0] += eps * v
+            clean = layer(x)
+            d = (layer(pert) - clean).norm(dim=2)  # (T, B)
+            rates.append(np.mean(np.log(d[-1].numpy() / d[0].numpy()) / (x.shape[0] - 1)))
+            x = clean
+    assert get_metric("lyapunov")(p) == pytest.approx(np.mean(rates), abs=1e-4)
+    assert get_metric("lyapunov_edge")(p) == pytest.approx(-abs(np.mean(rates)), abs=1e-4)
+
+
+def test_state_grad_rate_against_the_models_own_pass():
+    p = _rnn()
+    model = copy.deepcopy(p.model).double()
+    states = []
+    with torch.enable_grad():
+        y = model.layer_outputs(p.inputs, upto=1, state_hook=lambda layer, t, h: states.append(h) if t > 0
+                                else None)[-1][-1]
+        c = torch.randn(y.shape, generator=torch.Generator().manual_seed(p.settings.seed), dtype=torch.float64)
+        grads = torch.autograd.grad((y * c).sum(), states)
+    first, last = grads[0].norm(dim=1).numpy(), grads[-1].norm(dim=1).numpy()
+    expected = np.mean(np.log(first / last) / (p.inputs.shape[0] - 2))
+    assert get_metric("state_grad_rate")(p) == pytest.approx(expected, rel=1e-9)
+    assert expected < 0  # a tiny LSTM at initialisation: gradients shrink going back in time
+
+
+def test_a_cell_without_recurrence_has_exponent_minus_infinity():
+    ff = {"f": {"op": "linear", "input": ["x"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}
+    assert get_metric("lyapunov")(_rnn(ff)) == -math.inf
+
+
+def test_hidden_erank_against_numpy():
+    p = _rnn(RNN)
+    h = p.hidden_states(1).double().reshape(-1, p.hidden_states(1).shape[-1]).numpy()
+    h = h[:, h.max(axis=0) > h.min(axis=0)]
+    lam = np.clip(np.linalg.eigvalsh(np.corrcoef(h, rowvar=False)), 0, None)
+    q = lam[lam > 1e-12] / lam.sum()
+    assert get_metric("hidden_erank")(p) == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-6)

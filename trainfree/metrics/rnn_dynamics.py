@@ -1,0 +1,141 @@
+"""Trainability signals of recurrent cells at initialisation (new in trainfree; docs/metrics.md).
+
+An RNN trains when a perturbation of its state, and so the gradient of the loss, neither dies out nor
+blows up over the sequence. Both are measured on the seeded model along the clean trajectory of the
+benchmark batch, in float64 (70 steps of a contracting cell underflow float32):
+
+- ``lyapunov``: the finite-time largest Lyapunov exponent of layer 1 (the layer hidden covariance
+  reads). A random unit perturbation of its input at step 0 is carried forward (forward-mode
+  autodiff, i.e. the product of the state-to-state Jacobians along the trajectory); its mean log
+  growth per step, averaged over sequences. 0 is the edge of chaos; very negative means the state
+  forgets at once; -inf for a cell whose state does not feed back.
+- ``state_grad_rate``: the backward view. dR/dh_t for layer 1's incoming states, R = <c, h_T> its last
+  step against a seeded N(0, 1) cotangent; the mean log growth per step of ||dR/dh_t|| from the last
+  step back to step 1 (negative: vanishing gradients).
+- ``*_edge``: minus the absolute value, for "closest to 0 is best".
+- ``hidden_erank``: effective rank (Roy & Vetterli 2007) of layer 1's hidden-state correlation, exp of
+  the entropy of its normalised eigenvalues: a continuous count of the directions the state uses,
+  where the eigen score mostly counts degenerate ones.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch.autograd import forward_ad
+
+from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.rnn_passes import layer_outputs
+
+REQUIRES = {"recurrent_cell"}
+
+
+def _layers64(probe: Probe):
+    return probe.cached("layers64", lambda: copy.deepcopy(probe.model.layers[:1]).to(dtype=torch.float64))
+
+
+def _inputs(probe: Probe, layer: int) -> torch.Tensor:
+    """The clean input (T, B, D) recurrent ``layer`` (1-based) receives, in float64."""
+    with torch.no_grad():
+        x = probe.model.encoder(probe.inputs) if layer == 1 else layer_outputs(probe, layer - 1)
+    return x.detach().to(torch.float64)
+
+
+def _mean_log_rate(norms: torch.Tensor, steps: int) -> float:
+    """mean over sequences of (log last - log first) / steps for norms (2, B); -inf where a norm is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(norms.detach().cpu().numpy())
+    return float(np.mean((logs[1] - logs[0]) / steps))
+
+
+def layer_lyapunov(probe: Probe, layer: int) -> float:
+    """Mean log growth per step of a step-0 input perturbation through ``layer``'s recurrence."""
+    x = _inputs(probe, layer)
+    steps = x.shape[0] - 1
+    if steps < 1:
+        return math.nan
+    gen = torch.Generator().manual_seed(probe.settings.seed + layer)
+    v = torch.randn(x.shape[1:], generator=gen, dtype=torch.float64).to(x.device)
+    tangent = torch.zeros_like(x)
+    tangent[0] = v / v.norm(dim=1, keepdim=True)
+    with torch.no_grad(), forward_ad.dual_level():
+        out = _layers64(probe)[layer - 1](forward_ad.make_dual(x, tangent))
+        dt = forward_ad.unpack_dual(out).tangent  # (T, B, H): the perturbation carried to each step
+    norms = dt.norm(dim=2)
+    return _mean_log_rate(torch.stack([norms[0], norms[-1]]), steps)
+
+
+def lyapunov_value(probe: Probe) -> float:
+    def compute():
+        return layer_lyapunov(probe, 1)
+
+    return probe.cached("lyapunov", compute)
+
+
+def state_grad_rate_value(probe: Probe) -> float:
+    def compute():
+        x = _inputs(probe, 1)
+        steps = x.shape[0] - 2
+        if steps < 1:
+            return math.nan
+        states: list[torch.Tensor] = []
+        with torch.enable_grad():
+            h = _layers64(probe)[0](x, state_hook=lambda t, s: states.append(s) if t > 0 else None)
+            y = h[-1]  # (B, H): layer 1's last step
+            gen = torch.Generator().manual_seed(probe.settings.seed)
+            c = torch.randn(y.shape, generator=gen, dtype=y.dtype).to(y.device)
+            grads = torch.autograd.grad((y * c).sum(), states, materialize_grads=True, allow_unused=True)
+        norms = torch.stack([grads[-1].norm(dim=1), grads[0].norm(dim=1)])  # from step T-1 back to step 1
+        return _mean_log_rate(norms, steps)
+
+    return probe.cached("state_grad_rate", compute)
+
+
+@metric("lyapunov", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+def lyapunov(probe: Probe) -> float:
+    """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
+    step of a step-0 perturbation (forward-mode Jacobian products), mean over sequences."""
+    return lyapunov_value(probe)
+
+
+@metric("lyapunov_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+def lyapunov_edge(probe: Probe) -> float:
+    """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
+    return -abs(lyapunov_value(probe))
+
+
+@metric("state_grad_rate", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+def state_grad_rate(probe: Probe) -> float:
+    """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
+    (R = <c, h_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
+    return state_grad_rate_value(probe)
+
+
+@metric("state_grad_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+def state_grad_edge(probe: Probe) -> float:
+    """Minus |state_grad_rate|: gradients that neither vanish nor explode rank first."""
+    return -abs(state_grad_rate_value(probe))
+
+
+def effective_rank(samples: torch.Tensor) -> float:
+    """exp(entropy of the normalised eigenvalues) of the correlation between the varying columns of
+    ``samples`` (N, D); 0 when no column varies, NaN when a value is not finite."""
+    x = samples.detach().reshape(-1, samples.shape[-1]).to("cpu", torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        return math.nan
+    x = x[:, x.amax(dim=0) > x.amin(dim=0)]
+    if x.shape[1] == 0:
+        return 0.0
+    x = x - x.mean(dim=0, keepdim=True)
+    x = x / x.norm(dim=0, keepdim=True)
+    lam = torch.linalg.svdvals(x).square()  # the correlation matrix's nonzero eigenvalues
+    p = lam[lam > 0] / lam.sum()
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@metric("hidden_erank", higher_is_better=True, needs={"forward", "hidden_states"}, requires={"hidden_states"})
+def hidden_erank(probe: Probe) -> float:
+    """Effective rank of layer 1's hidden-state correlation over one clean forward (constant units left out)."""
+    return effective_rank(probe.hidden_states(1))
