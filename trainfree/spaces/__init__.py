@@ -77,7 +77,7 @@ def _builtin() -> None:
                    provides=both | {"hidden_states", "activation_kernel", "decoder_blocks",
                                            "activation_codes", "transformer_parts"})
     # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
-    hf = both | {"hidden_states", "activation_kernel"}
+    hf = both | {"hidden_states", "activation_kernel", "activation_codes", "transformer_parts"}
     register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",
                    description="Llama-style decoders (transformers LlamaForCausalLM): depth, width, heads, GQA kv "
                                "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf)

@@ -1,4 +1,4 @@
-"""The probe artefacts of an hf model: hidden states, activation codes and parameter groups.
+"""The probe artefacts of an hf model: hidden states, activation codes, parameter groups and parts.
 
 One no-grad pass of the base model (no LM head: the vocabulary projection would cost more than the
 blocks) with ``output_hidden_states`` gives every block's output; a hook on the last block gives its
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from trainfree.errors import TrainfreeError
+from trainfree.spaces.parts import hooked_codes
 from trainfree.spaces.hf.model import activation_modules, blocks
 
 NORM_NAMES = ("Norm",)  # LayerNorm, LlamaRMSNorm, Qwen2RMSNorm, ...
@@ -92,3 +93,29 @@ def parameter_groups(model) -> dict[str, list]:
             add("attention" if any(w in part for part in parts[:-1] for w in ATTENTION_WORDS) else "mlp", [p])
     add("other", hf.parameters())
     return {k: v for k, v in groups.items() if v or k != "other"}
+
+
+def activation_codes(probe) -> list:
+    """Every block activation's output > 0 (SiLU, GELU: pre-activation > 0) of one clean forward of the
+    base model: one (B, T * F) block per activation module."""
+    hf = probe.model.hf
+    return hooked_codes(probe, activation_modules(hf), lambda: hf.base_model(input_ids=probe.inputs))
+
+
+def _ffn_in(block: nn.Module) -> nn.Module:
+    """The block's first FFN projection: the first weighted child of its MLP (Llama's gate_proj, GPT-2's
+    c_fc, BERT's intermediate dense)."""
+    mlps = [m for name, m in block.named_children() if name in ("mlp", "intermediate", "feed_forward")]
+    for mlp in mlps:
+        for child in mlp.modules():
+            if child is not mlp and isinstance(getattr(child, "weight", None), torch.Tensor):
+                return child
+    raise TrainfreeError(f"{type(block).__name__}: no MLP with a weighted first projection found")
+
+
+def transformer_parts(model) -> dict[str, list]:
+    """'attention' and 'ffn': the blocks' attention and MLP parameters (parameter_groups' split);
+    'ffn_in': each block's first FFN projection, in order."""
+    groups = parameter_groups(model)
+    return {"attention": groups["attention"], "ffn": groups["mlp"],
+            "ffn_in": [_ffn_in(block) for block in blocks(model.hf)]}

@@ -29,7 +29,7 @@ from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, rej
 #: draws of one sample before the space is declared empty (constraints no architecture meets)
 MAX_DRAWS = 1000
 PROVIDES = frozenset({"parameters", "forward", "parameter_groups", "hidden_states", "activation_kernel",
-                      "lm_loss", "synflow_output"})
+                      "lm_loss", "synflow_output", "activation_codes", "transformer_parts"})
 SIZES = ("paper", "tiny")
 
 
@@ -242,6 +242,12 @@ class HFSpace(SearchSpace):
 
     def activation_kernel(self, probe):
         return artefacts.activation_kernel(probe)
+
+    def activation_codes(self, probe):
+        return artefacts.activation_codes(probe)
+
+    def transformer_parts(self, model) -> dict[str, list]:
+        return artefacts.transformer_parts(model)
 
 
 # --- the shipped spaces, and spaces from files -------------------------------------------------------
