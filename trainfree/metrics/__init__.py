@@ -1,5 +1,5 @@
 """Training-free metrics. Importing this package registers every built-in metric."""
 from trainfree.metrics.base import METRICS, Metric, Probe, get_metric, metric
-from trainfree.metrics import activation, cost, decoder, hidden, jacobian, proxies, saliency, size, transformer  # noqa: F401  (registration)
+from trainfree.metrics import activation, combo, cost, decoder, hidden, jacobian, proxies, saliency, size, transformer  # noqa: F401  (registration)
 
 __all__ = ["METRICS", "Metric", "Probe", "get_metric", "metric"]
