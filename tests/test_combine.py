@@ -274,3 +274,17 @@ def test_cli_combine_then_correlate_refuses_in_sample(tmp_path):
                "--seq-len", "9", "--size", "tiny", "--batch-size", "4", "--no-store", "--quiet",
                "--output", str(tmp_path / "x.csv"))
     assert done.returncode == 2 and "settings fingerprint" in done.stderr
+
+
+def test_a_boosted_model_round_trips_and_applies_as_combo(tiny, tmp_path):
+    pytest.importorskip("sklearn")
+    result = api.combine(tiny["fit"], tiny["entries"], learner="boosted", folds=3, inner_folds=2)
+    path = tmp_path / "boosted.json"
+    result.model.save(path)
+    back = load_model(path)
+    assert back.learner == "boosted" and back.sklearn_version and back.hyperparameters["max_iter"] == 200
+    run = api.score(tiny["other"], [f"combo:{path}", "hidden_cov", "params"], tiny["settings"], store=tiny["store"])
+    rows = {(r.name, r.metric): r.value for r in run.rows}
+    names = [r.name for r in tiny["other"].records]
+    by_hand = result.model.predict([[rows[(n, "hidden_cov")], rows[(n, "params")]] for n in names])
+    assert np.allclose([rows[(n, f"combo:{path}")] for n in names], by_hand, rtol=0, atol=1e-12)

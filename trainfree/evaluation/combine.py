@@ -232,8 +232,9 @@ def nested_cv(learner: str, x, y, groups, folds: int = 5, inner_folds: int = 3, 
             chosen.append(hp)
         pooled.append(_tau(pred, y))
     taus = np.asarray(fold_taus)
-    return CrossValidation([float(t) for t in taus], float(np.nanmean(taus)),
-                           float(np.nanstd(taus, ddof=1)) if len(taus) > 1 else math.nan, float(np.mean(pooled)),
+    finite = taus[np.isfinite(taus)]  # a fold whose predictions are constant has no tau (kept as NaN)
+    return CrossValidation([float(t) for t in taus], float(finite.mean()) if len(finite) else math.nan,
+                           float(finite.std(ddof=1)) if len(finite) > 1 else math.nan, float(np.mean(pooled)),
                            folds, inner_folds, repeats, seed, len(y), len(np.unique(groups)), chosen,
                            "raw values" if raw_target else "fractional ranks")
 
@@ -303,12 +304,26 @@ def feature_table(bench, scores, metrics: Sequence[str] | None = None):
     return list(metrics), used, table[keep], int((~keep).sum())
 
 
+def _version(metric: str) -> str:
+    """The version a model records for an input: a published column's is ``published``; a metric this
+    trainfree does not register (scores from a plug-in or another branch) is ``unregistered``, and such a
+    model fits and reports but cannot be used as ``combo:PATH`` until the metric is registered."""
+    from trainfree.errors import UnknownName
+    from trainfree.metrics import get_metric
+
+    if metric.startswith(PUBLISHED_PREFIX):
+        return "published"
+    try:
+        return get_metric(metric).version
+    except UnknownName:
+        return "unregistered"
+
+
 def fit_combination(bench, scores, metrics: Sequence[str] | None = None, learner: str = "linear",
                     folds: int = 5, inner_folds: int = 3, seed: int = 0, repeats: int = 1,
                     raw_target: bool = False, source: str = "", settings: dict | None = None) -> Combination:
     """Nested cross-validated figures and the model refitted on every usable record (see the module)."""
     from trainfree import __version__
-    from trainfree.metrics import get_metric
     from trainfree.spaces import get_space
 
     grid(learner)  # an unknown learner or a missing extra fails first
@@ -323,7 +338,7 @@ def fit_combination(bench, scores, metrics: Sequence[str] | None = None, learner
     hp = choose(learner, x, y, groups, inner_folds, [seed, 10 ** 6], raw_target)
     transforms, params = fit_rows(learner, x, y, hp, seed, raw_target)
     fingerprints = {s.fingerprint for s in scores if s.name in {r.name for r in records}}
-    versions = {m: ("published" if m.startswith(PUBLISHED_PREFIX) else get_metric(m).version) for m in features}
+    versions = {m: _version(m) for m in features}
     sklearn_version = _sklearn()[0].__version__ if learner == "boosted" else None
     model = CombinationModel(
         learner, features, versions, transforms, params, bench.space, bench.name, bench.target,

@@ -75,23 +75,34 @@ def predict_params(learner: str, params: dict, ranks: np.ndarray) -> np.ndarray:
     if learner == "linear":
         return params["intercept"] + ranks @ np.asarray(params["coef"], dtype=np.float64)
     if learner == "boosted":
-        out = np.full(len(ranks), float(params["baseline"]))
-        rows = np.arange(len(ranks))
-        for tree in params["trees"]:
-            feature, threshold = np.asarray(tree["feature"]), np.asarray(tree["threshold"], dtype=np.float64)
-            left, right, leaf = np.asarray(tree["left"]), np.asarray(tree["right"]), np.asarray(tree["leaf"], bool)
-            missing_left = np.asarray(tree["missing_left"], bool)
-            node = np.zeros(len(ranks), dtype=int)
-            active = ~leaf[node]
-            while active.any():
-                n, r = node[active], rows[active]
-                x = ranks[r, feature[n]]
-                go_left = np.where(np.isnan(x), missing_left[n], x <= threshold[n])
-                node[active] = np.where(go_left, left[n], right[n])
-                active = ~leaf[node]
-            out += np.asarray(tree["value"], dtype=np.float64)[node]
-        return out
+        return params["baseline"] + _tree_values(params["trees"], ranks).sum(axis=1)
     raise TrainfreeError(f"unknown learner {learner!r} (choose from {', '.join(LEARNERS)})")
+
+
+def _tree_values(trees: list[dict], ranks: np.ndarray) -> np.ndarray:
+    """Rows x trees: the leaf value each tree gives each row. The trees are padded to one node count
+    and walked together, one level per step (a padding node is a leaf worth 0)."""
+    size = max(len(t["value"]) for t in trees)
+
+    def padded(key, fill, dtype):
+        out = np.full((len(trees), size), fill, dtype=dtype)
+        for i, t in enumerate(trees):
+            out[i, :len(t[key])] = t[key]
+        return out
+
+    feature, threshold = padded("feature", 0, int), padded("threshold", 0.0, np.float64)
+    left, right, leaf = padded("left", 0, int), padded("right", 0, int), padded("leaf", True, bool)
+    missing_left, value = padded("missing_left", False, bool), padded("value", 0.0, np.float64)
+    tree = np.arange(len(trees))[None, :]
+    row = np.arange(len(ranks))[:, None]
+    node = np.zeros((len(ranks), len(trees)), dtype=int)
+    active = ~leaf[tree, node]
+    while active.any():
+        x = ranks[row, feature[tree, node]]
+        go_left = np.where(np.isnan(x), missing_left[tree, node], x <= threshold[tree, node])
+        node = np.where(active, np.where(go_left, left[tree, node], right[tree, node]), node)
+        active = ~leaf[tree, node]
+    return value[tree, node]
 
 
 def run_hash(arch_id: str, target: float) -> str:
