@@ -88,11 +88,26 @@ def tables(scores_dir: Path, resamples: int, out: Path) -> None:
 
 
 #: (benchmark, score files, learner, options) of each combination fitted
-COMBINATIONS = ([("nasbench-nlp-ptb", ["published"], learner, {}) for learner in ("linear", "boosted")]
-                + [("nasbench-nlp-ptb", ["published"], "linear", {"raw_target": True, "repeats": 3})]
-                + [("nasbench-bert", ["bert.csv"], learner, {}) for learner in ("linear", "boosted")]
+COMBINATIONS = ([("nasbench-bert", ["bert.csv"], learner, {}) for learner in ("linear", "boosted")]
                 + [("nasbench-bert", ["published"], learner, {}) for learner in ("linear", "boosted")]
-                + [(f"lts:{s}", [f"lts_{s}.csv"], learner, {}) for s in LTS for learner in ("linear", "boosted")])
+                + [(f"lts:{s}", [f"lts_{s}.csv"], learner, {}) for s in LTS for learner in ("linear", "boosted")]
+                + [("nasbench-nlp-ptb", ["published"], learner, {}) for learner in ("linear", "boosted")]
+                + [("nasbench-nlp-ptb", ["published"], "linear", {"raw_target": True, "repeats": 3})])
+
+
+def _within_out_of_fold(bench, fit) -> dict:
+    """Kendall tau of the out-of-fold predictions inside each (layers, hidden size) cell of NAS-Bench-BERT."""
+    from scipy.stats import kendalltau
+
+    from trainfree.spaces import get_space
+
+    space = get_space(bench.space)
+    cells: dict = {}
+    for r, p in zip(fit.records, fit.cv.predictions):
+        f = space.factors(r.arch)
+        cells.setdefault(f"{f['num_layers']}x{f['hidden_size']}", []).append((p, r.target))
+    return {k: (len(v), float(kendalltau([p for p, _ in v], [t for _, t in v]).statistic))  # GLUE: higher is better
+            for k, v in sorted(cells.items())}
 
 
 def combinations(scores_dir: Path, out: Path) -> None:
@@ -112,16 +127,54 @@ def combinations(scores_dir: Path, out: Path) -> None:
         label += ", raw target, 3 repeats" if options else ""
         print(f"| {name} | {label} | {learner} | {cv.n} ({cv.groups}) | {cv.mean_tau:.3f} +- {cv.sd_tau:.3f} "
               f"| {cv.pooled_tau:.3f} | {time.process_time() - start:.0f} |")
-        results.append({"benchmark": name, "inputs": files, "features": fit.model.features, "learner": learner,
+        cells = _within_out_of_fold(bench, fit) if name == "nasbench-bert" else {}
+        if cells:
+            print("|  | out-of-fold predictions within num_layers x hidden_size: "
+                  + "; ".join(f"{k} tau {t:.3f} (n {n})" for k, (n, t) in cells.items()) + " | | | | | |")
+        results.append({"benchmark": name, "within_out_of_fold": cells, "inputs": files, "features": fit.model.features, "learner": learner,
                         "options": options, "hyperparameters": fit.model.hyperparameters, "cv": cv.as_dict()})
     print(f"\n{len(results)} combinations fitted (each one comparison against its inputs and the baseline).")
     (out / "combine.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
+#: the single input each combination is compared with, on the same outer folds
+BASELINES = {"nasbench-nlp-ptb": "hidden_cov", "nasbench-bert": "params", **{f"lts:{s}": "decoder_params" for s in LTS}}
+
+
+def baselines(scores_dir: Path) -> None:
+    """The baseline input's held-out tau on the very outer folds (first repeat, seed 0) the combinations
+    were scored on: nothing is fitted, so this is the figure to set beside a combination's fold mean."""
+    import numpy as np
+
+    from trainfree.evaluation.combine import feature_table, grouped_folds
+    from trainfree.evaluation.correlation import correlate_values
+    from trainfree.metrics import get_metric
+    from trainfree.spaces import get_space
+
+    print("\n| benchmark | inputs | baseline | baseline tau on the same 5 outer folds, mean +- sd |")
+    print("|---|---|---|---|")
+    for name, files, learner, options in COMBINATIONS:
+        if learner != "linear" or options:
+            continue
+        bench = load_benchmark(name)
+        scores = published_entries(bench) if files == ["published"] else entries(bench, files, scores_dir)
+        features, records, x, _ = feature_table(bench, scores)
+        base = BASELINES[name]
+        if base not in features:
+            continue
+        space = get_space(bench.space)
+        folds = grouped_folds([space.arch_id(r.arch) for r in records], 5, [0, 0])
+        v = x[:, features.index(base)]
+        t = np.array([r.target for r in records])
+        taus = [correlate_values(v[folds == f], t[folds == f], higher_is_better=get_metric(base).higher_is_better,
+                                 target_lower_is_better=bench.lower_is_better).kendall_tau for f in range(5)]
+        print(f"| {name} | {files[0]} | `{base}` | {np.mean(taus):.3f} +- {np.std(taus, ddof=1):.3f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scores-dir", type=Path, required=True)
-    p.add_argument("--part", choices=["tables", "combine", "both"], default="both")
+    p.add_argument("--part", choices=["tables", "combine", "baselines", "both"], default="both")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = p.parse_args()
@@ -130,6 +183,8 @@ def main() -> None:
         tables(args.scores_dir, args.resamples, args.out)
     if args.part in ("combine", "both"):
         combinations(args.scores_dir, args.out)
+    if args.part in ("baselines", "both"):
+        baselines(args.scores_dir)
 
 
 if __name__ == "__main__":
