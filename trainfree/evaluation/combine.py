@@ -62,6 +62,8 @@ class CrossValidation:
     groups: int
     fold_hyperparameters: list[dict]
     target_transform: str
+    #: the first repeat's out-of-fold predictions, one per row (not saved in the model file)
+    predictions: tuple = ()
 
     def as_dict(self) -> dict:
         return {"fold_taus": self.fold_taus, "mean_tau": self.mean_tau, "sd_tau": self.sd_tau,
@@ -76,6 +78,7 @@ class Combination:
     model: CombinationModel
     cv: CrossValidation
     dropped: int  # benchmark records left out for a NaN (or missing) input
+    records: tuple = ()  # the records used, in the order of cv.predictions
 
     def summary(self) -> list[str]:
         m, cv = self.model, self.cv
@@ -218,7 +221,7 @@ def nested_cv(learner: str, x, y, groups, folds: int = 5, inner_folds: int = 3, 
     x, y, groups = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(groups)
     if repeats < 1:
         raise TrainfreeError(f"repeats must be at least 1, got {repeats}")
-    fold_taus, pooled, chosen = [], [], []
+    fold_taus, pooled, chosen, first = [], [], [], None
     for r in range(repeats):
         outer = grouped_folds(groups, folds, [seed, r])
         pred = np.full(len(y), math.nan)
@@ -231,12 +234,13 @@ def nested_cv(learner: str, x, y, groups, folds: int = 5, inner_folds: int = 3, 
             fold_taus.append(_tau(pred[test], y[test]))
             chosen.append(hp)
         pooled.append(_tau(pred, y))
+        first = pred if first is None else first
     taus = np.asarray(fold_taus)
     finite = taus[np.isfinite(taus)]  # a fold whose predictions are constant has no tau (kept as NaN)
     return CrossValidation([float(t) for t in taus], float(finite.mean()) if len(finite) else math.nan,
                            float(finite.std(ddof=1)) if len(finite) > 1 else math.nan, float(np.mean(pooled)),
                            folds, inner_folds, repeats, seed, len(y), len(np.unique(groups)), chosen,
-                           "raw values" if raw_target else "fractional ranks")
+                           "raw values" if raw_target else "fractional ranks", tuple(float(p) for p in first))
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -346,4 +350,4 @@ def fit_combination(bench, scores, metrics: Sequence[str] | None = None, learner
         {**hp, "seed": seed, "raw_target": raw_target}, cv.as_dict(),
         sorted({str(g) for g in groups}), sorted(run_hash(g, r.target) for g, r in zip(groups, records)),
         __version__, sklearn_version, source)
-    return Combination(model, cv, dropped)
+    return Combination(model, cv, dropped, tuple(records))
