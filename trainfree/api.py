@@ -1,5 +1,5 @@
 """The verbs the command line and notebooks call: score, correlate, reproduce, analyze, search,
-search_eval, report, export (and the settings and provenance they share)."""
+search_eval, report, export, combine (and the settings and provenance they share)."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from trainfree.runner import ScoreRun, score_architectures
 from trainfree.scores import ScoreEntry
 
 
-__all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "correlate", "correlate_by_fingerprint",
+__all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "combine", "correlate", "correlate_by_fingerprint",
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
            "stored_scores"]
 
@@ -334,3 +334,26 @@ def analyze(benchmark: str | Benchmark, target: str | None = None, alpha: float 
     bench = load_benchmark(benchmark, target=target) if not isinstance(benchmark, Benchmark) else benchmark
     return analyze_benchmark(bench, alpha=alpha, permutations=permutations, max_conditions=max_conditions,
                              min_leaf=min_leaf, resamples=resamples, seed=seed)
+
+
+def combine(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] | None = None,
+            metrics: Sequence[str] | None = None, learner: str = "linear", folds: int = 5, inner_folds: int = 3,
+            repeats: int = 1, seed: int = 0, raw_target: bool = False, published: str | None = None,
+            settings: ScoreSettings | None = None, source: str | None = None):
+    """Fit a combination of metric values on a benchmark, judged by nested cross-validation grouped by
+    architecture (see :mod:`trainfree.evaluation.combine`). Inputs: ``scores`` (entries of one settings
+    fingerprint, e.g. :func:`stored_scores` or ``read_scores``), or ``published`` (``"shipped"`` or a path:
+    the paper's published metric columns for the benchmark's space). ``metrics`` defaults to every one in
+    the inputs; ``learner`` is ``linear`` or ``boosted`` (the ``combine`` extra). Returns a
+    :class:`~trainfree.evaluation.combine.Combination`: ``.cv`` (the only figures reported for these
+    data), ``.model`` (``.save(path)``; then ``combo:PATH`` is a metric), ``.summary()``."""
+    from trainfree.evaluation.combine import fit_combination, published_entries
+
+    bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    if (scores is None) == (published is None):
+        raise TrainfreeError("give the inputs as scores or as published columns (one of them)")
+    if published is not None:
+        scores = published_entries(bench, None if published == "shipped" else published)
+        source = source or ("the shipped published columns" if published == "shipped" else str(published))
+    return fit_combination(bench, list(scores), metrics, learner, folds, inner_folds, seed, repeats, raw_target,
+                           source=source or "scores", settings=settings.as_dict() if settings is not None else None)

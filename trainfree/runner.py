@@ -71,6 +71,15 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     """
     from contextlib import closing
 
+    if any(m.startswith("combo:") for m in metric_names):
+        run = _score_with_combos(space_name, items, metric_names, settings, jobs=jobs, executor=executor,
+                                 chunk_size=chunk_size, store=store, benchmark=benchmark, address=address,
+                                 threads=threads, on_progress=on_progress, pool=pool)
+        if sink is None:
+            return run
+        for row in run.rows:  # a combination needs all its components first: its rows come at the end
+            sink(row)
+        return ScoreRun([], run.computed, run.reused)
     from trainfree import __version__
     from trainfree.executors import WorkerDied, run_chunks
     from trainfree.metrics import get_metric
@@ -204,3 +213,50 @@ class _Emitter:
         self._flush()
         if self.cursor < len(self.ids):  # an executor that lost work without an error
             raise RuntimeError(f"scoring ended with {len(self.ids) - self.cursor} of {len(self.ids)} items unscored")
+
+
+def _score_with_combos(space_name: str, items, metric_names: Sequence[str], settings: ScoreSettings,
+                       **options) -> ScoreRun:
+    """Score ``combo:PATH`` metrics: their components are scored like any metric (reused from the store
+    or computed and stored), then each model is applied to them; the combination's own values are not
+    stored (they are cheap to recompute). A failed component fails the combination, a NaN one makes it NaN."""
+    import math
+
+    from trainfree.metrics import combo
+    from trainfree.spaces import get_space
+
+    fingerprint = get_space(space_name).fingerprint(settings)
+    combos = [m for m in dict.fromkeys(metric_names) if combo.is_combo(m)]
+    parts = {}
+    for name in combos:
+        combo.check_applies(name, space_name, fingerprint)
+        parts[name] = [spec.name for spec in combo.components(name)]
+    plain = list(dict.fromkeys([m for m in metric_names if not combo.is_combo(m)]
+                               + [c for name in combos for c in parts[name]]))
+    items = list(items)
+    run = score_architectures(space_name, items, plain, settings, **options)
+    per_item = [run.rows[i * len(plain):(i + 1) * len(plain)] for i in range(len(items))]
+    values = {}
+    for name in combos:
+        table = [[next(r for r in rows if r.metric == c) for c in parts[name]] for rows in per_item]
+        predicted = combo.apply(name, [[math.nan if r.status == FAILED else r.value for r in row] for row in table])
+        values[name] = list(zip(table, predicted))
+    version = {name: combo.load(name)[1] for name in combos}
+    out = []
+    for i, rows in enumerate(per_item):
+        by_metric = {r.metric: r for r in rows}
+        first = rows[0]
+        for m in metric_names:
+            if not combo.is_combo(m):
+                out.append(by_metric[m])
+                continue
+            row, value = values[m][i]
+            failed = next((r for r in row if r.status == FAILED), None)
+            seconds = sum(r.seconds for r in row)
+            if failed is not None:
+                out.append(ScoreRow(first.arch_id, first.name, m, math.nan, FAILED,
+                                    f"component {failed.metric} failed: {failed.error}", seconds, version[m], fingerprint))
+            else:
+                status = OK if math.isfinite(value) else NONFINITE
+                out.append(ScoreRow(first.arch_id, first.name, m, value, status, "", seconds, version[m], fingerprint))
+    return ScoreRun(out, run.computed, run.reused)

@@ -56,6 +56,8 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric", module_of=lambda m: getattr(m.fn, "__module__", "") or "")
 #: old name -> the merged metric's name
 ALIASES: dict[str, str] = {}
+#: name prefix -> a function making the metric such a name stands for (``combo:PATH``: trainfree.metrics.combo)
+RESOLVERS: dict[str, Callable[[str], Metric]] = {}
 
 
 def metric(name: str, *, higher_is_better: bool, needs: set[str], requires: set[str],
@@ -95,6 +97,9 @@ def get_metric(name: str) -> Metric:
     from trainfree.registry import ensure_plugins
 
     ensure_plugins()
+    for prefix, resolve in RESOLVERS.items():  # a name that stands for a file (combo:PATH, metrics.combo)
+        if isinstance(name, str) and name.startswith(prefix):
+            return resolve(name)
     if name in ALIASES:
         return replace(METRICS.get(ALIASES[name]), name=name, alias_of=ALIASES[name])
     return METRICS.get(name)
