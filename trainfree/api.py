@@ -22,7 +22,7 @@ from trainfree.scores import ScoreEntry
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "correlate", "correlate_by_fingerprint",
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
-           "stored_scores"]
+           "stored_scores", "train"]
 
 def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
     """What produced a set of numbers: versions, settings and their fingerprint."""
@@ -331,3 +331,38 @@ def analyze(benchmark: str | Benchmark, target: str | None = None, alpha: float 
     bench = load_benchmark(benchmark, target=target) if not isinstance(benchmark, Benchmark) else benchmark
     return analyze_benchmark(bench, alpha=alpha, permutations=permutations, max_conditions=max_conditions,
                              min_leaf=min_leaf, resamples=resamples, seed=seed)
+
+
+def train(space: str | None = None, archs=None, benchmark: str | Benchmark | None = None, budget: float = 100,
+          unit: str = "steps", record_at: Sequence[float] = (), seed: int = 0, protocol: str | None = None,
+          limit: int | None = None, store=None, checkpoint_dir=None, jobs: int = 1, executor: str | None = None,
+          address: str | None = None, threads: int | None = None, on_progress=None, on_step=None,
+          **protocol_overrides):
+    """Short-train architectures under the space's protocol (``trainfree.train.protocol``; ``protocol``
+    names another, ``protocol_overrides`` such as size=, corpus=, lr= change fields) for ``budget``
+    ``unit`` (steps, tokens or cpu-seconds), recording validation loss at every ``record_at`` point on
+    the way: ``archs`` of ``space`` (objects, dicts, JSON strings, ``(name, arch)`` pairs) or the first
+    ``limit`` records of ``benchmark``. Results go to ``store`` (a path or Store) keyed by architecture,
+    protocol, seed and budget, so that nothing is trained twice; ``checkpoint_dir`` lets a killed run
+    resume the architecture in flight. Returns a :class:`trainfree.train.run.TrainRun`."""
+    from trainfree.archs import from_list
+    from trainfree.spaces import get_space
+    from trainfree.train import Budget, protocol_for
+    from trainfree.train.run import train_many
+
+    if (archs is None) == (benchmark is None):
+        raise TrainfreeError("give archs (with space) or a benchmark to train")
+    if benchmark is not None:
+        bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+        if space is not None and space != bench.space:
+            raise TrainfreeError(f"benchmark {bench.name!r} is of space {bench.space!r}, not {space!r}")
+        space = bench.space
+        items = [(r.name, r.arch) for r in bench.head(limit).records]
+    else:
+        if space is None:
+            raise TrainfreeError("training a list of architectures needs space=")
+        items = from_list(get_space(space), archs)[:limit]
+    chosen = protocol_for(space, protocol, **protocol_overrides)
+    return train_many(space, items, chosen, Budget.of(budget, unit, record_at), seed, store=_store(store),
+                      jobs=jobs, executor=executor, address=address, threads=threads, checkpoint_dir=checkpoint_dir,
+                      on_progress=on_progress, on_step=on_step)

@@ -123,11 +123,11 @@ class Progress:
     """Progress on stderr: a tqdm bar (rate, ETA) on a terminal; elsewhere (a log, nohup, CI) a plain
     line every ``every`` seconds and every tenth of the work; nothing with --quiet."""
 
-    def __init__(self, args, desc: str = "scoring", every: float = 10.0, stream=None):
+    def __init__(self, args, desc: str = "scoring", every: float = 10.0, stream=None, unit: str = "arch"):
         self.stream = stream or sys.stderr
         self.enabled = not getattr(args, "quiet", False)
         self.tty = self.enabled and self.stream.isatty()
-        self.desc, self.every = desc, every
+        self.desc, self.every, self.unit = desc, every, unit
         self.bar = None
         self.started = self.last = self.base = None
         self.next_tenth = 0
@@ -139,7 +139,7 @@ class Progress:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, unit="arch", desc=self.desc, file=self.stream)
+                self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, file=self.stream)
             self.bar.update(done - self.bar.n)
             return
         now = time.monotonic()
@@ -155,7 +155,7 @@ class Progress:
         elapsed = now - self.started
         rate = (done - self.base) / elapsed if elapsed > 0 else math.inf
         eta = (total - done) / rate if rate > 0 else math.inf
-        line = f"{self.desc}: {done}/{total} ({100 * done / total:.0f}%), {rate:.2f} arch/s, elapsed {duration(elapsed)}"
+        line = f"{self.desc}: {done}/{total} ({100 * done / total:.0f}%), {rate:.2f} {self.unit}/s, elapsed {duration(elapsed)}"
         if done < total:
             line += ", ETA " + (duration(eta) if math.isfinite(eta) else "unknown")
         print(line, file=self.stream, flush=True)
