@@ -22,7 +22,7 @@ from trainfree.scores import ScoreEntry
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "correlate", "correlate_by_fingerprint",
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
-           "stored_scores", "train"]
+           "make_benchmark", "stored_scores", "train"]
 
 def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
     """What produced a set of numbers: versions, settings and their fingerprint."""
@@ -337,7 +337,7 @@ def train(space: str | None = None, archs=None, benchmark: str | Benchmark | Non
           unit: str = "steps", record_at: Sequence[float] = (), seed: int = 0, protocol: str | None = None,
           limit: int | None = None, store=None, checkpoint_dir=None, jobs: int = 1, executor: str | None = None,
           address: str | None = None, threads: int | None = None, on_progress=None, on_step=None,
-          **protocol_overrides):
+          on_result=None, **protocol_overrides):
     """Short-train architectures under the space's protocol (``trainfree.train.protocol``; ``protocol``
     names another, ``protocol_overrides`` such as size=, corpus=, lr= change fields) for ``budget``
     ``unit`` (steps, tokens or cpu-seconds), recording validation loss at every ``record_at`` point on
@@ -365,4 +365,57 @@ def train(space: str | None = None, archs=None, benchmark: str | Benchmark | Non
     chosen = protocol_for(space, protocol, **protocol_overrides)
     return train_many(space, items, chosen, Budget.of(budget, unit, record_at), seed, store=_store(store),
                       jobs=jobs, executor=executor, address=address, threads=threads, checkpoint_dir=checkpoint_dir,
-                      on_progress=on_progress, on_step=on_step)
+                      on_progress=on_progress, on_step=on_step, on_result=on_result)
+
+
+def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", record_at: Sequence[float] = (),
+                   seed: int = 0, train_seed: int = 0, protocol: str | None = None, output=None, store=None,
+                   command: str = "", **train_options) -> dict:
+    """Sample ``n`` distinct architectures of ``space`` under ``seed``, short-train each (:func:`train`;
+    ``train_options``: jobs, executor, checkpoint_dir, protocol fields...) and return the benchmark in
+    the ``trainfree-benchmark`` format (:mod:`trainfree.benchmarks.trained`), written to ``output`` when given.
+    Trained architectures come back from the store, so a killed run resumes."""
+    import numpy as np
+    import torch
+
+    from trainfree.benchmarks.trained import FORMAT, FORMAT_VERSION
+    from trainfree.config import check_seed
+    from trainfree.spaces import get_space
+
+    check_seed(seed)
+    if n < 1:
+        raise TrainfreeError(f"n must be positive, got {n}")
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    archs: dict[str, object] = {}
+    for _ in range(50 * n):
+        arch = sp.sample(rng)
+        archs.setdefault(sp.arch_id(arch), arch)
+        if len(archs) == n:
+            break
+    if len(archs) < n:
+        raise TrainfreeError(f"space {space!r}: only {len(archs)} distinct architectures in {50 * n} draws")
+    items = [(a, arch) for a, arch in archs.items()]
+    run = train(space=space, archs=items, budget=budget, unit=unit, record_at=record_at, seed=train_seed,
+                protocol=protocol, store=store, **train_options)
+    records = []
+    for r in run.results:
+        final = r.final
+        records.append({"name": r.name, "arch_id": r.arch_id, "arch": json.loads(sp.to_json(archs[r.arch_id])),
+                        "status": final["status"], "val_loss": final["val_loss"],
+                        "fidelities": {f"{p:g}": row["val_loss"] for p, row in sorted(r.points.items())},
+                        "tokens": final["tokens"], "steps": final["steps"], "cpu_seconds": final["cpu_seconds"],
+                        "eval_cpu_seconds": final["eval_cpu_seconds"], "error": final.get("error", "")})
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "name": f"trained:{space}:n{n}:s{seed}:{run.budget.label().replace(' ', '')}", "space": space,
+            "target": "val_loss", "lower_is_better": True, "protocol": run.protocol.identity(),
+            "protocol_fingerprint": run.protocol.fingerprint(), "protocol_source": run.protocol.source,
+            "budget": {"unit": run.budget.unit, "points": list(run.budget.points)}, "train_seed": train_seed,
+            "sample_seed": seed, "versions": {"trainfree": __version__, "torch": torch.__version__,
+                                              "python": platform.python_version()},
+            "command": command, "trained": run.trained, "reused": run.reused, "records": records}
+    if output is not None:
+        from trainfree.scores import atomic_write
+
+        atomic_write(Path(output), lambda fh: json.dump(data, fh, indent=1, allow_nan=True))
+    return data

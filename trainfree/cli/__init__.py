@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from trainfree import __version__
-from trainfree.cli import analyze, correlate, export, metrics, reproduce, report, score, search, train
+from trainfree.cli import analyze, correlate, export, make_benchmark, metrics, reproduce, report, score, search, train
 from trainfree.errors import TrainfreeError
 
 #: the sub-command modules, in the order `trainfree --help` lists them
-COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, report, train)
+COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, report, train, make_benchmark)
 
 
 class Parser(argparse.ArgumentParser):

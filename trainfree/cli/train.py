@@ -29,7 +29,8 @@ def _one(text: str) -> float:
     raise argparse.ArgumentTypeError(f"expected one positive number, got {text!r}")
 
 
-def budget_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+def budget_args(p: argparse.ArgumentParser, required: bool = True,
+                seed_flags: tuple[str, ...] = ("--train-seed", "--seed")) -> None:
     """The training flags `train` and `make-benchmark` share."""
     from trainfree.train.protocol import PROTOCOLS, UNITS
 
@@ -46,7 +47,7 @@ def budget_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--train-size", dest="train_size", default=None, help="model size preset to train (default: "
                                                                          "the protocol's)")
     g.add_argument("--lr", type=positive_number, default=None, help="learning rate (default: the protocol's)")
-    g.add_argument("--train-seed", "--seed", dest="seed", type=seed, default=0,
+    g.add_argument(*seed_flags, dest="train_seed", type=seed, default=0,
                    help="seed of the model's initialisation and of the training's draws (default 0)")
     g.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="where runs keep their checkpoints so that a killed run resumes (default: beside the "
@@ -127,7 +128,7 @@ def run(args) -> int:
     step_progress = Progress(args, "training", unit=args.unit.replace("cpu-seconds", "cpu-s"))
     try:
         run = api.train(space=args.space, archs=items, benchmark=args.benchmark, budget=args.budget, unit=args.unit,
-                        record_at=args.record_at, seed=args.seed, protocol=args.protocol, limit=args.limit,
+                        record_at=args.record_at, seed=args.train_seed, protocol=args.protocol, limit=args.limit,
                         store=store, checkpoint_dir=checkpoint_dir(args), jobs=jobs, executor=args.executor,
                         address=args.address, threads=args.threads, size=args.train_size, lr=args.lr,
                         on_progress=archs_progress, on_step=lambda d, t: step_progress(int(d), int(math.ceil(t))))

@@ -112,6 +112,12 @@ class AWDTrainer:
         self.optimizer = make_optimizer(model, protocol)
         self.carry: list[list] = [[] for _ in model.layers]
         self.valid = batchify(load_corpus(protocol.corpus).splits["valid"], protocol.eval_batch_size)
+        if self.options.get("unigram_bias"):
+            # start the output bias at the log unigram distribution of the train split: a short run then
+            # spends its steps on what the cell adds, not on learning word frequencies (about 5 nats)
+            counts = np.bincount(load_corpus(protocol.corpus).splits["train"], minlength=model.decoder_bias.numel())
+            with torch.no_grad():
+                model.decoder_bias.copy_(torch.as_tensor(np.log((counts + 1) / (counts + 1).sum())))
 
     def step(self, lr: float) -> tuple[float, int]:
         x, y, new_pass = self.stream.next_window(self.protocol.seq_len)

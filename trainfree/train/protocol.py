@@ -132,6 +132,15 @@ NASBENCH_NLP = Protocol(
     seq_len=70, lr=1e-3, weight_decay=1.2e-6, optimizer="adam", clip=0.25, eval_batch_size=50, eval_tokens=14_000,
     options=AWD_OPTIONS,
     source="NAS-Bench-NLP main_one_model_train.py (Adam, lr 1e-3, wd 1.2e-6) and train.py (AWD-LSTM loop)")
+#: a cheaper fidelity for CPU budgets of a minute: the benchmark's optimiser, batching, clipping and
+#: AR/TAR, at the "small" size (emsize 128, nhid 192), without the dropouts (they regularise 50-epoch
+#: runs; in a fraction of an epoch they only slow learning, and weight drop's doubled recurrent weights
+#: made cells the benchmark trained diverge), a higher rate, and the output bias started at the log
+#: unigram distribution (docs/fidelity.md)
+NASBENCH_NLP_SHORT = NASBENCH_NLP.with_(
+    name="nasbench-nlp-short", size="small", lr=3e-3, eval_tokens=10_000,
+    options=(("alpha", 2.0), ("beta", 1.0), ("unigram_bias", True)),
+    source="NAS-Bench-NLP's recipe, small model, no dropout, lr 3e-3, unigram-initialised output bias")
 #: ELECTRA-small's optimiser settings (AdamW, lr 5e-4, wd 0.01, eps 1e-6, clip 1, paper-notes 2.2) on
 #: masked-LM alone, without the generator/discriminator pair, at the genotype's own sizes, on WikiText-2
 NASBENCH_BERT = Protocol(
@@ -147,6 +156,7 @@ DECODER = Protocol(
 
 for _p in (NASBENCH_NLP, NASBENCH_BERT, DECODER):
     register_protocol(_p)
+register_protocol(NASBENCH_NLP_SHORT, default=False)
 
 
 def generic_protocol(space) -> Protocol:

@@ -86,11 +86,13 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
                seed: int = 0, store=None, jobs: int = 1, executor: str | None = None, address: str | None = None,
                threads: int | None = None, checkpoint_dir: str | Path | None = None,
                on_progress: Callable[[int, int], None] | None = None,
-               on_step: Callable[[float, float], None] | None = None) -> TrainRun:
+               on_step: Callable[[float, float], None] | None = None,
+               on_result: Callable[[str, list[dict]], None] | None = None) -> TrainRun:
     """Train each ``(name, architecture)`` not yet in ``store`` at every budget point; returns them all
     (stored ones marked ``reused``). Failed architectures are retried by a rerun. ``on_progress(done,
     total)`` counts architectures; ``on_step(done, stop)``, in the budget's unit, follows the training
-    itself when it runs in this process."""
+    itself when it runs in this process; ``on_result(arch_id, rows)`` sees each architecture's rows as
+    it finishes (after they are stored)."""
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
@@ -126,6 +128,8 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
         fresh[arch_id] = rows
         if store is not None:
             store.put_trainings(fp, protocol.identity(), rows, __version__)
+        if on_result is not None:
+            on_result(arch_id, rows)
         done += 1
         if on_progress is not None:
             on_progress(done, total)
