@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 PARTS = {
-    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="10,20,40,70", size=None,
+    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="10,20,35", size=None,
                 metric="hidden_cov", published="Layer 1 Hidden Covariance"),
     "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="10,20,40", size=None,
                  metric="head_confidence", published=None),

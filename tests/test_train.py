@@ -231,3 +231,83 @@ def test_cli_sigterm_then_rerun_resumes(tmp_path):
     with _threads_for_now(1):  # as the command trained (one thread): the same float sums
         whole = train_arch(space, space.example(), protocol_for("nasbench-nlp", size="tiny"), Budget.of(30, "steps", [1]))
     assert [p["val_loss"] for p in got] == [r.val_loss for r in whole.records]
+
+
+def test_make_benchmark_writes_a_file_every_command_reads(tmp_path):
+    """Sampled, trained, written; then loaded by the format registry and scored and correlated."""
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.benchmarks.base import detect_format
+
+    out = tmp_path / "mine.json"
+    data = api.make_benchmark("decoder", 3, 2, record_at=[1], seed=5, output=out, store=tmp_path / "s.sqlite",
+                              **TINY["decoder"])
+    assert data["trained"] == 3 and data["protocol"]["size"] == "tiny" and data["versions"]["torch"]
+    assert detect_format(out).name == "trainfree-benchmark"
+    bench = load_benchmark(out)
+    assert bench.space == "decoder" and len(bench) == 3 and bench.lower_is_better and bench.corpus == "wikitext-2"
+    at1 = load_benchmark(out, target="val_loss@1")
+    assert [r.target for r in at1.records] == [r["fidelities"]["1"] for r in data["records"]]
+    again = api.make_benchmark("decoder", 3, 2, record_at=[1], seed=5, store=tmp_path / "s.sqlite", **TINY["decoder"])
+    assert again["trained"] == 0 and again["reused"] == 3  # resumable through the store
+    run = api.score(bench, ["decoder_params"], get_space("decoder").tiny_settings())
+    table = api.correlate(bench, run.rows)
+    assert table and table[0].correlation.n == 3
+
+
+def test_a_benchmark_file_with_bad_content_names_the_problem(tmp_path):
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.errors import InvalidBenchmark
+
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"format": "trainfree-benchmark", "format_version": 1, "space": "decoder",
+                                "budget": {"unit": "steps", "points": [2]}, "protocol": {},
+                                "records": [{"name": "a", "arch": {"nope": 1}, "val_loss": 1.0}]}))
+    with pytest.raises(InvalidBenchmark, match="record 0"):
+        load_benchmark(path)
+    path.write_text(json.dumps({"format": "trainfree-benchmark", "format_version": 1, "space": "decoder",
+                                "budget": {"unit": "steps", "points": [2]}, "records": []}))
+    with pytest.raises(InvalidBenchmark, match="no record has a finite val_loss"):
+        load_benchmark(path)
+    with pytest.raises(InvalidBenchmark, match="no budget point 3"):
+        load_benchmark(path, target="val_loss@3")
+
+
+def test_cli_make_benchmark(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    out = tmp_path / "b.json"
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "make-benchmark", "--space", "decoder", "--n", "2",
+                           "--train-budget", "2", "--train-size", "tiny", "--seed", "1", "--output", str(out),
+                           "--store", str(tmp_path / "s.sqlite"), "--jobs", "1", "--quiet"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 architectures of decoder" in proc.stdout and json.loads(out.read_text())["sample_seed"] == 1
+
+
+def test_two_stage_search_trains_the_metrics_best_and_reports_the_trained_result(tmp_path):
+    """Within a benchmark of 4 short-trained decoders: the K=2 best by decoder_params are trained again
+    under the same protocol (from the store: nothing is retrained) and the lower loss is chosen."""
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.search.two_stage import verify_top
+
+    store = Store(tmp_path / "s.sqlite")
+    out = tmp_path / "mine.json"
+    api.make_benchmark("decoder", 4, 2, seed=2, output=out, store=store, **TINY["decoder"])
+    bench = load_benchmark(out)
+    result = api.search(None, "decoder_params", "random", 4, 0, get_space("decoder").tiny_settings(), benchmark=bench,
+                        store=store)
+    v = verify_top(result, 2, 2, store=store, **TINY["decoder"])
+    assert v.run.trained == 0 and v.run.reused == 2
+    top = {t.arch_id for t in result.problem.best(2)}
+    losses = {r.arch_id: r.target for r in bench.records}
+    assert v.chosen_arch_id in top and v.chosen_val_loss == min(losses[a] for a in top)
+    assert v.evaluation()["target"] == losses[v.chosen_arch_id]
+    store.close()
+
+
+def test_cli_two_stage_search_needs_both_flags(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.run([sys.executable, "-m", "trainfree", "search", "--space", "decoder", "--verify-top", "2",
+                           "--no-store"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and "needs both --verify-top K and --train-budget B" in proc.stderr

@@ -36,6 +36,13 @@ def add_parser(sub) -> None:
                    help="stay within this benchmark's architectures and report the trained result of the choice")
     p.add_argument("--top", type=positive, default=5, help="how many of the best to print (default 5)")
     p.add_argument("--output", type=Path, default=None, help="JSON with every trial, the best, the Pareto set")
+    g = p.add_argument_group("two-stage search: short-train the metric's K best, choose the best after training")
+    g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="train the K best by the metric")
+    g.add_argument("--train-budget", type=float, default=None, help="training budget of each (in --train-unit)")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
+    g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
+    g.add_argument("--train-seed", type=seed, default=0, help="training seed (default 0)")
     settings_args(p)
     p.set_defaults(func=run_search)
 
@@ -59,6 +66,8 @@ def run_search(args) -> int:
     from trainfree.scores import atomic_write
 
     check_outputs(args, args.output)
+    if (args.verify_top is None) != (args.train_budget is None):  # refused before the search runs
+        raise TrainfreeError("a two-stage search needs both --verify-top K and --train-budget B")
     bench = load_benchmark(args.benchmark) if args.benchmark else None
     space_name = args.space or (bench.space if bench else None)
     if space_name is None:
@@ -82,6 +91,8 @@ def run_search(args) -> int:
         ev = out["evaluation"]
         print(f"chosen {out['chosen']['arch_id']}: {bench.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f} "
               f"(0 = best), regret {ev['regret']:.4f} against the best {ev['best']:.4f}")
+    if args.verify_top is not None or args.train_budget is not None:
+        out["two_stage"] = verify(args, result, store_path=None if args.no_store else args.store)
     if args.output:
         out["settings"] = settings.identity()
         out["trainfree_version"] = __version__
@@ -89,6 +100,36 @@ def run_search(args) -> int:
         atomic_write(args.output, lambda fh: json.dump(out, fh, indent=1, allow_nan=True))
         print(f"wrote {args.output}")
     return 0
+
+
+def verify(args, result, store_path) -> dict:
+    """The second stage: short-train the K best and print the choice after training."""
+    from trainfree.cli._common import open_store
+    from trainfree.cli.train import checkpoint_dir
+    from trainfree.search.two_stage import verify_top
+
+    if args.verify_top is None or args.train_budget is None or not args.train_budget > 0:
+        raise TrainfreeError("a two-stage search needs both --verify-top K and a positive --train-budget")
+    store = open_store(args)
+    try:
+        v = verify_top(result, args.verify_top, args.train_budget, args.train_unit, args.train_seed,
+                       args.train_protocol, store=store, checkpoint_dir=checkpoint_dir(args), size=args.train_size,
+                       **execution(args))
+    finally:
+        if store is not None:
+            store.close()
+    out = v.as_dict()
+    print(f"two-stage: trained the {len(v.run.results)} best by the metric for {v.run.budget.label()} "
+          f"({v.run.trained} trained, {v.run.reused} from the store, {v.train_cpu_seconds:.1f} CPU-s of training)")
+    for r in v.run.results:
+        print(f"  {r.arch_id}  val_loss {r.val_loss:.4f}")
+    line = f"chosen after training {v.chosen_arch_id}: val_loss {v.chosen_val_loss:.4f}"
+    ev = out.get("evaluation")
+    if ev is not None:
+        line += (f"; {result.benchmark.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f}, regret "
+                 f"{ev['regret']:.4f}")
+    print(line)
+    return out
 
 
 def run_search_eval(args) -> int:

@@ -87,7 +87,7 @@ def add_parser(sub) -> None:
 def checkpoint_dir(args):
     from trainfree.store import default_store_path
 
-    if args.checkpoint_dir is not None:
+    if getattr(args, "checkpoint_dir", None) is not None:
         return args.checkpoint_dir
     if args.no_store:
         return None
