@@ -29,12 +29,16 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+#: per part: the benchmark, the protocol and its CPU-sized overrides, the budget points (steps), the metric
 PARTS = {
-    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="10,20,35", size=None,
+    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="10,20,35", overrides={},
                 metric="hidden_cov", published="Layer 1 Hidden Covariance"),
-    "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="10,20,40", size=None,
+    "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="5,10,20",
+                 overrides=dict(batch_size=8, seq_len=64, eval_batch_size=8, eval_tokens=8 * 64 * 4, warmup_steps=5),
                  metric="head_confidence", published=None),
-    "lts": dict(benchmark="lts:random_GPT2_wt103", protocol="decoder", points="20,50,100", size="tiny",
+    "lts": dict(benchmark="lts:random_GPT2_wt103", protocol="decoder", points="10,20,40",
+                overrides=dict(size="tiny", batch_size=8, seq_len=32, eval_batch_size=8, eval_tokens=8 * 32 * 8,
+                               warmup_steps=5),
                 metric="decoder_params", published=None),
 }
 
@@ -125,7 +129,7 @@ def main(argv=None) -> int:
 
     protocol = args.protocol or part["protocol"]
     run = api.train(space=space.name, archs=[(names[a], cells[a][1]) for a in ids], budget=points[-1],
-                    record_at=points[:-1], seed=args.train_seed, protocol=protocol, size=part["size"],
+                    record_at=points[:-1], seed=args.train_seed, protocol=protocol, **part["overrides"],
                     store=args.store, jobs=args.jobs, checkpoint_dir=str(args.store) + "-checkpoints",
                     on_result=on_result)
     for r in run.results:
