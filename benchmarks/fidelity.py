@@ -31,7 +31,7 @@ from scipy.stats import kendalltau
 
 #: per part: the benchmark, the protocol and its CPU-sized overrides, the budget points (steps), the metric
 PARTS = {
-    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="10,20,35", overrides={},
+    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="5,10,20", overrides={},
                 metric="hidden_cov", published="Layer 1 Hidden Covariance"),
     "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="5,10,20",
                  overrides=dict(batch_size=8, seq_len=64, eval_batch_size=8, eval_tokens=8 * 64 * 4, warmup_steps=5),

@@ -140,6 +140,11 @@ def train_arch(space, arch, protocol: Protocol, budget: Budget, seed: int = 0,
         step, tokens, clock, pending = 0, 0, _Clock(), []
         payload = _load(path, arch_id, protocol, seed) if path is not None else None
         if payload is not None:
+            past = {"steps": payload["step"], "tokens": payload["tokens"], "cpu-seconds": payload["cpu"]}[budget.unit]
+            recorded = {r["point"] for r in payload["records"]}
+            if any(p < past and p not in recorded for p in budget.points):
+                payload = None  # a point this budget asks for lies behind the checkpoint: start afresh
+        if payload is not None:
             trainer.model.load_state_dict(payload["model"])
             trainer.load(payload["trainer"])
             torch.set_rng_state(payload["torch_rng"])
