@@ -311,3 +311,29 @@ def test_cli_two_stage_search_needs_both_flags(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainfree", "search", "--space", "decoder", "--verify-top", "2",
                            "--no-store"], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2 and "needs both --verify-top K and --train-budget B" in proc.stderr
+
+
+def test_a_checkpoint_past_an_unrecorded_point_starts_afresh(tmp_path):
+    space, arch, protocol = get_space("decoder"), get_space("decoder").example(), tiny("decoder")
+    train_arch(space, arch, protocol, Budget.of(4, "steps"), seed=0, checkpoint_dir=tmp_path, keep_checkpoint=True)
+    fresh = train_arch(space, arch, protocol, Budget.of(6, "steps", [2]), seed=0)
+    again = train_arch(space, arch, protocol, Budget.of(6, "steps", [2]), seed=0, checkpoint_dir=tmp_path)
+    assert again.resumed_from == 0 and [r.val_loss for r in again.records] == [r.val_loss for r in fresh.records]
+
+
+def test_equal_cpu_comparison_reads_stored_trainings(tmp_path):
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.search.compare import compare_at_equal_cpu
+
+    store = Store(tmp_path / "s.sqlite")
+    out = tmp_path / "mine.json"
+    api.make_benchmark("decoder", 5, 2, seed=3, output=out, store=store, **TINY["decoder"])
+    bench = load_benchmark(out)
+    rows, summary = compare_at_equal_cpu(bench, "decoder_params", "random", [0, 1], 1e6, 2, 2,
+                                         get_space("decoder").tiny_settings(), store, metric_cpu=0.01,
+                                         **TINY["decoder"])
+    assert [r["method"] for r in rows] == ["metric only", "training only", "two-stage"]
+    # with this much CPU, training all five picks the benchmark's best (its target is the trained loss)
+    assert rows[1]["target_mean"] == summary["best"] and rows[1]["percentile_mean"] == 0.0
+    store.close()

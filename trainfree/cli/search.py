@@ -56,6 +56,16 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=positive, default=None,
                    help="only the benchmark's first N records (all are scored before the searches start)")
     p.add_argument("--output", type=Path, default=None, help="the table as CSV")
+    g = p.add_argument_group("at equal CPU time: metric only, training only (random archs trained), two-stage")
+    g.add_argument("--cpu-budget", type=float, default=None, help="CPU-seconds per search; with --verify-top and "
+                                                                  "--train-budget, compares the three")
+    g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="two-stage: train the K best")
+    g.add_argument("--train-budget", type=float, default=None, help="training budget per architecture (--train-unit)")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
+    g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
+    g.add_argument("--metric-cpu", type=float, default=None,
+                   help="the metric's CPU-seconds per architecture (default: measured on the first 5)")
     settings_args(p)
     p.set_defaults(func=run_search_eval)
 
@@ -137,6 +147,8 @@ def run_search_eval(args) -> int:
     from trainfree.benchmarks import load_benchmark
 
     check_outputs(args, args.output)
+    if args.cpu_budget is not None:
+        return run_equal_cpu(args)
     bench = load_benchmark(args.benchmark).head(args.limit)
     settings = settings_for(args, bench.space, bench.corpus)
     with tempfile.TemporaryDirectory(prefix="trainfree-") as scratch:  # --no-store: removed afterwards
@@ -148,6 +160,49 @@ def run_search_eval(args) -> int:
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, search seeds 0..{args.seeds - 1}")
     columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "percentile_median",
                "share_beyond_p10", "regret_mean"]
+    print_table(rows, columns)
+    if args.output:
+        write_csv(args.output, rows, columns)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def run_equal_cpu(args) -> int:
+    """`search-eval --cpu-budget C --verify-top K --train-budget B`: the three ways at C CPU-seconds each."""
+    import time
+
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.cli.train import checkpoint_dir
+    from trainfree.search.compare import compare_at_equal_cpu
+    from trainfree.spaces import get_space
+
+    if args.verify_top is None or args.train_budget is None or not args.cpu_budget > 0:
+        raise TrainfreeError("--cpu-budget needs --verify-top K and --train-budget B (and a positive budget)")
+    if args.no_store:
+        raise TrainfreeError("--cpu-budget reads stored training runs: give --store, not --no-store")
+    bench = load_benchmark(args.benchmark).head(args.limit)
+    settings = settings_for(args, bench.space, bench.corpus)
+    metric = (args.metrics or [get_space(bench.space).default_metrics[0]])[0]
+    strategy = args.strategies[0]
+    metric_cpu = args.metric_cpu
+    if metric_cpu is None:  # measured here, in this process, model builds included
+        first = [(r.name, r.arch) for r in bench.records[:5]]
+        t0 = time.process_time()
+        api.score(space=bench.space, archs=first, metrics=[metric], settings=settings, jobs=1, threads=1)
+        metric_cpu = (time.process_time() - t0) / len(first)
+    with stored_run(args, desc="searching") as (store, progress):
+        ex = execution(args)
+        rows, summary = compare_at_equal_cpu(bench, metric, strategy, range(args.seeds), args.cpu_budget,
+                                             args.verify_top, args.train_budget, settings, store, metric_cpu,
+                                             unit=args.train_unit, protocol=args.train_protocol,
+                                             size=args.train_size, jobs=ex["jobs"], executor=ex["executor"],
+                                             checkpoint_dir=checkpoint_dir(args))
+    print(f"{bench.name}: {summary['pool']} distinct architectures, 10th percentile {summary['p10']:.4f}, best "
+          f"{summary['best']:.4f}; {args.cpu_budget:g} CPU-s per search (metric {metric_cpu:.3f} s/arch, training "
+          f"{summary['train_cpu_per_arch']:.1f} s/arch: {summary['protocol']}, {summary['budget']}); seeds 0..{args.seeds - 1}")
+    columns = ["method", "setting", "seeds", "target_mean", "target_sd", "percentile_mean", "share_beyond_p10",
+               "cpu_mean"]
     print_table(rows, columns)
     if args.output:
         write_csv(args.output, rows, columns)
