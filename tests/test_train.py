@@ -337,3 +337,14 @@ def test_equal_cpu_comparison_reads_stored_trainings(tmp_path):
     # with this much CPU, training all five picks the benchmark's best (its target is the trained loss)
     assert rows[1]["target_mean"] == summary["best"] and rows[1]["percentile_mean"] == 0.0
     store.close()
+
+
+def test_ray_trains_as_in_process():
+    pytest.importorskip("ray", reason="the ray executor needs trainfree[ray]")
+    from trainfree import api
+
+    space = get_space("decoder")
+    archs = [space.sample(__import__("numpy").random.default_rng(i)) for i in range(2)]
+    local = api.train(space="decoder", archs=archs, budget=2, threads=1, **TINY["decoder"])
+    remote = api.train(space="decoder", archs=archs, budget=2, jobs=2, executor="ray", threads=1, **TINY["decoder"])
+    assert [r.val_loss for r in remote.results] == [r.val_loss for r in local.results]
