@@ -93,6 +93,8 @@ def main(argv=None) -> int:
                                                            "benchmarks/results/fidelity_PART.csv)")
     p.add_argument("--cost-n", type=int, default=10, help="architectures the metric's cost is measured on")
     p.add_argument("--plot", type=Path, default=None, help="PNG of rank quality against CPU-seconds")
+    p.add_argument("--stored-only", action="store_true",
+                   help="train nothing: summarise the sampled architectures the store already holds")
     args = p.parse_args(argv)
 
     from trainfree import api
@@ -128,6 +130,15 @@ def main(argv=None) -> int:
               file=sys.stderr, flush=True)
 
     protocol = args.protocol or part["protocol"]
+    if args.stored_only:
+        from trainfree.store import Store
+        from trainfree.train import protocol_for
+
+        fp = protocol_for(space.name, protocol, **part["overrides"]).fingerprint()
+        with Store(args.store) as store:
+            held = store.trainings(fp, args.train_seed, "steps", ids)
+        ids = [a for a in ids if all((a, pt) in held for pt in points)]
+        names = {a: names[a] for a in ids}
     run = api.train(space=space.name, archs=[(names[a], cells[a][1]) for a in ids], budget=points[-1],
                     record_at=points[:-1], seed=args.train_seed, protocol=protocol, **part["overrides"],
                     store=args.store, jobs=args.jobs, checkpoint_dir=str(args.store) + "-checkpoints",
