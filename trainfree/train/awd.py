@@ -104,7 +104,7 @@ class AWDTrainer:
     """One NAS-Bench-NLP model under the benchmark's protocol (see the module's doc)."""
 
     def __init__(self, model, protocol, seed: int):
-        from trainfree.train.loop import make_optimizer
+        from trainfree.train.optim import make_optimizer
 
         self.model, self.protocol = model, protocol
         self.options = dict(protocol.options)

@@ -25,7 +25,7 @@ class ProxyLossTrainer:
     """Shared step: train mode, ``proxy_loss``, backward, clip, optimiser step."""
 
     def __init__(self, model, protocol, seed: int):
-        from trainfree.train.loop import make_optimizer
+        from trainfree.train.optim import make_optimizer
 
         self.model, self.protocol, self.seed = model, protocol, seed
         self.optimizer = make_optimizer(model, protocol)

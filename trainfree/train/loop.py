@@ -57,12 +57,6 @@ class TrainResult:
         return self.records[-1].val_loss if self.records else math.nan
 
 
-def make_optimizer(model, protocol: Protocol):
-    params = [p for p in model.parameters() if p.requires_grad]
-    cls = torch.optim.Adam if protocol.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=protocol.lr, betas=protocol.betas, eps=protocol.eps, weight_decay=protocol.weight_decay)
-
-
 def make_trainer(space, arch, protocol: Protocol, seed: int):
     """The model built under ``seed`` at the protocol's size, and its trainer."""
     settings = ScoreSettings(seed=seed, size=protocol.size, corpus=protocol.corpus, device="cpu")
