@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-budget", type=float, default=20, help="steps (a point the fidelity run recorded)")
     p.add_argument("--strategy", default="evolution")
     p.add_argument("--metric-cpu", type=float, default=None, help="hidden_cov CPU-s per arch (default: measured)")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "two_stage_ptb.csv")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "docs" / "fidelity-data" / "two_stage_ptb.csv")
     args = p.parse_args(argv)
 
     import time
