@@ -105,7 +105,7 @@ def test_each_format_is_sniffed(tmp_path):
     from trainfree.benchmarks.base import detect_format
 
     registry = formats()
-    assert list(registry) == ["nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts"]
+    assert list(registry) == ["nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts", "trainfree-benchmark"]
     bert, lts, settings = _bert_and_lts_files(tmp_path)
     assert registry["nasbench-bert"].sniff(bert) and not registry["lts"].sniff(bert)
     assert registry["lts"].sniff(lts) and not registry["nasbench-bert"].sniff(lts)

@@ -288,19 +288,19 @@ def test_upgrade_from_schema_1_keeps_every_row(tmp_path):
     before = _rows(old)
     assert sum(map(len, before.values())) == 50 + 1 + 200 + 50
     with Store(old) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         got = store.get({"params": "1", "c": "1", "d": "1", "f": "1"}, "fp", ["a3"])
         assert got[("a3", "params")][0] == 3.0 and math.isnan(got[("a3", "c")][0]) and got[("a3", "d")][0] == math.inf
         assert got[("a3", "f")][1:3] == ("failed", "X: y")
         assert store.done({"params": "1", "f": "1"}, "fp", ["a3"]) == {("a3", "params")}
     assert _rows(old) == before  # every row kept, unchanged
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"trials", "searches", "scores_by_fingerprint"} <= tables
+        assert {"trials", "searches", "scores_by_fingerprint", "trainings", "protocols"} <= tables
     with Store(old) as store:  # a second open finds it current
-        assert store.version == 2 and store.count() == 200
+        assert store.version == 3 and store.count() == 200
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -22,7 +22,7 @@ from trainfree.scores import ScoreEntry
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "combine", "correlate", "correlate_by_fingerprint",
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
-           "stored_scores"]
+           "make_benchmark", "stored_scores", "train"]
 
 def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
     """What produced a set of numbers: versions, settings and their fingerprint."""
@@ -357,3 +357,91 @@ def combine(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] | None = No
         source = source or ("the shipped published columns" if published == "shipped" else str(published))
     return fit_combination(bench, list(scores), metrics, learner, folds, inner_folds, seed, repeats, raw_target,
                            source=source or "scores", settings=settings.as_dict() if settings is not None else None)
+
+
+def train(space: str | None = None, archs=None, benchmark: str | Benchmark | None = None, budget: float = 100,
+          unit: str = "steps", record_at: Sequence[float] = (), seed: int = 0, protocol: str | None = None,
+          limit: int | None = None, store=None, checkpoint_dir=None, jobs: int = 1, executor: str | None = None,
+          address: str | None = None, threads: int | None = None, on_progress=None, on_step=None,
+          on_result=None, **protocol_overrides):
+    """Short-train architectures under the space's protocol (``trainfree.train.protocol``; ``protocol``
+    names another, ``protocol_overrides`` such as size=, corpus=, lr= change fields) for ``budget``
+    ``unit`` (steps, tokens or cpu-seconds), recording validation loss at every ``record_at`` point on
+    the way: ``archs`` of ``space`` (objects, dicts, JSON strings, ``(name, arch)`` pairs) or the first
+    ``limit`` records of ``benchmark``. Results go to ``store`` (a path or Store) keyed by architecture,
+    protocol, seed and budget, so that nothing is trained twice; ``checkpoint_dir`` lets a killed run
+    resume the architecture in flight. Returns a :class:`trainfree.train.run.TrainRun`."""
+    from trainfree.archs import from_list
+    from trainfree.spaces import get_space
+    from trainfree.train import Budget, protocol_for
+    from trainfree.train.run import train_many
+
+    if (archs is None) == (benchmark is None):
+        raise TrainfreeError("give archs (with space) or a benchmark to train")
+    if benchmark is not None:
+        bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+        if space is not None and space != bench.space:
+            raise TrainfreeError(f"benchmark {bench.name!r} is of space {bench.space!r}, not {space!r}")
+        space = bench.space
+        items = [(r.name, r.arch) for r in bench.head(limit).records]
+    else:
+        if space is None:
+            raise TrainfreeError("training a list of architectures needs space=")
+        items = from_list(get_space(space), archs)[:limit]
+    chosen = protocol_for(space, protocol, **protocol_overrides)
+    return train_many(space, items, chosen, Budget.of(budget, unit, record_at), seed, store=_store(store),
+                      jobs=jobs, executor=executor, address=address, threads=threads, checkpoint_dir=checkpoint_dir,
+                      on_progress=on_progress, on_step=on_step, on_result=on_result)
+
+
+def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", record_at: Sequence[float] = (),
+                   seed: int = 0, train_seed: int = 0, protocol: str | None = None, output=None, store=None,
+                   command: str = "", **train_options) -> dict:
+    """Sample ``n`` distinct architectures of ``space`` under ``seed``, short-train each (:func:`train`;
+    ``train_options``: jobs, executor, checkpoint_dir, protocol fields...) and return the benchmark in
+    the ``trainfree-benchmark`` format (:mod:`trainfree.benchmarks.trained`), written to ``output`` when given.
+    Trained architectures come back from the store, so a killed run resumes."""
+    import numpy as np
+    import torch
+
+    from trainfree.benchmarks.trained import FORMAT, FORMAT_VERSION
+    from trainfree.config import check_seed
+    from trainfree.spaces import get_space
+
+    check_seed(seed)
+    if n < 1:
+        raise TrainfreeError(f"n must be positive, got {n}")
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    archs: dict[str, object] = {}
+    for _ in range(50 * n):
+        arch = sp.sample(rng)
+        archs.setdefault(sp.arch_id(arch), arch)
+        if len(archs) == n:
+            break
+    if len(archs) < n:
+        raise TrainfreeError(f"space {space!r}: only {len(archs)} distinct architectures in {50 * n} draws")
+    items = [(a, arch) for a, arch in archs.items()]
+    run = train(space=space, archs=items, budget=budget, unit=unit, record_at=record_at, seed=train_seed,
+                protocol=protocol, store=store, **train_options)
+    records = []
+    for r in run.results:
+        final = r.final
+        records.append({"name": r.name, "arch_id": r.arch_id, "arch": json.loads(sp.to_json(archs[r.arch_id])),
+                        "status": final["status"], "val_loss": final["val_loss"],
+                        "fidelities": {f"{p:g}": row["val_loss"] for p, row in sorted(r.points.items())},
+                        "tokens": final["tokens"], "steps": final["steps"], "cpu_seconds": final["cpu_seconds"],
+                        "eval_cpu_seconds": final["eval_cpu_seconds"], "error": final.get("error", "")})
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "name": f"trained:{space}:n{n}:s{seed}:{run.budget.label().replace(' ', '')}", "space": space,
+            "target": "val_loss", "lower_is_better": True, "protocol": run.protocol.identity(),
+            "protocol_fingerprint": run.protocol.fingerprint(), "protocol_source": run.protocol.source,
+            "budget": {"unit": run.budget.unit, "points": list(run.budget.points)}, "train_seed": train_seed,
+            "sample_seed": seed, "versions": {"trainfree": __version__, "torch": torch.__version__,
+                                              "python": platform.python_version()},
+            "command": command, "trained": run.trained, "reused": run.reused, "records": records}
+    if output is not None:
+        from trainfree.scores import atomic_write
+
+        atomic_write(Path(output), lambda fh: json.dump(data, fh, indent=1, allow_nan=True))
+    return data

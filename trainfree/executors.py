@@ -344,3 +344,68 @@ def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSett
     if executor == "ray":
         return run_ray(space_name, chunks, settings, jobs, address, threads)
     raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
+
+
+# -- any task, one call each (training: one architecture per task) -----------------------------------
+def _ray_call(fn, args, threads, driver=None, plugins=()):
+    if driver is not None:
+        _watch_driver(driver)
+    limit_threads(threads)
+    _load_plugins(plugins)
+    return fn(*args)
+
+
+def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str | None = None,
+              threads: int | None = None) -> Iterator[tuple[int, object]]:
+    """``fn(*task)`` for every task, yielding ``(task index, result)`` as they finish: in-process, on a
+    process pool of ``jobs`` workers, or as Ray tasks. ``fn`` must be a module-level function (it is
+    pickled to the workers). Ctrl-C, SIGTERM or an error ends the workers, as for scoring."""
+    if executor == "local":
+        for i, task in enumerate(tasks):
+            with _threads_for_now(threads):
+                result = fn(*task)
+            yield i, result
+        return
+    if executor == "process":
+        with WorkerPool(jobs, threads) as pool:
+            pending = {}
+            try:
+                pending = {pool.executor().submit(fn, *task): i for i, task in enumerate(tasks)}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        try:
+                            result = fut.result()
+                        except BrokenProcessPool:
+                            raise WorkerDied("a worker process died (killed, or out of memory?)") from None
+                        yield pending.pop(fut), result
+            except BaseException:
+                pool.terminate()
+                raise
+        return
+    if executor == "ray":
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            _init_ray(ray, jobs, threads, address)
+        refs = {}
+        try:
+            from trainfree.registry import plugin_modules
+
+            remote = ray.remote(num_cpus=threads or 1)(_ray_call)
+            driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
+            refs = {remote.remote(fn, task, threads or 1, driver, plugins): i for i, task in enumerate(tasks)}
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for ref in ready:
+                    yield refs.pop(ref), ray.get(ref)
+        finally:
+            for ref in list(refs):
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # already finished or gone
+                    pass
+            if started:
+                ray.shutdown()
+        return
+    raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")

@@ -33,6 +33,7 @@ def formats() -> dict:
     from trainfree.benchmarks import nasbench_nlp  # noqa: F401
     from trainfree.benchmarks import nasbench_bert  # noqa: F401
     from trainfree.benchmarks import lts  # noqa: F401
+    from trainfree.benchmarks import trained  # noqa: F401
 
     return FORMATS
 

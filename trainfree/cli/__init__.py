@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from trainfree import __version__
-from trainfree.cli import analyze, combine, correlate, export, metrics, reproduce, report, score, search
+from trainfree.cli import (analyze, combine, correlate, export, make_benchmark, metrics, reproduce, report, score,
+                           search, train)
 from trainfree.errors import TrainfreeError
 
 #: the sub-command modules, in the order `trainfree --help` lists them
-COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, report, combine)
+COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, report, combine, train, make_benchmark)
 
 
 class Parser(argparse.ArgumentParser):

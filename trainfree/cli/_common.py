@@ -124,10 +124,10 @@ class Progress:
     line every ``every`` seconds and every tenth of the work; nothing with --quiet."""
 
     def __init__(self, args, desc: str = "scoring", every: float = 10.0, stream=None, unit: str = "arch"):
-        self.stream, self.unit = stream or sys.stderr, unit
+        self.stream = stream or sys.stderr
         self.enabled = not getattr(args, "quiet", False)
         self.tty = self.enabled and self.stream.isatty()
-        self.desc, self.every = desc, every
+        self.desc, self.every, self.unit = desc, every, unit
         self.bar = None
         self.started = self.last = self.base = None
         self.next_tenth = 0

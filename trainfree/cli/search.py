@@ -37,6 +37,13 @@ def add_parser(sub) -> None:
                    help="stay within this benchmark's architectures and report the trained result of the choice")
     p.add_argument("--top", type=positive, default=5, help="how many of the best to print (default 5)")
     p.add_argument("--output", type=Path, default=None, help="JSON with every trial, the best, the Pareto set")
+    g = p.add_argument_group("two-stage search: short-train the metric's K best, choose the best after training")
+    g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="train the K best by the metric")
+    g.add_argument("--train-budget", type=float, default=None, help="training budget of each (in --train-unit)")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
+    g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
+    g.add_argument("--train-seed", type=seed, default=0, help="training seed (default 0)")
     settings_args(p)
     p.set_defaults(func=run_search)
 
@@ -50,6 +57,16 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=positive, default=None,
                    help="only the benchmark's first N records (all are scored before the searches start)")
     p.add_argument("--output", type=Path, default=None, help="the table as CSV")
+    g = p.add_argument_group("at equal CPU time: metric only, training only (random archs trained), two-stage")
+    g.add_argument("--cpu-budget", type=float, default=None, help="CPU-seconds per search; with --verify-top and "
+                                                                  "--train-budget, compares the three")
+    g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="two-stage: train the K best")
+    g.add_argument("--train-budget", type=float, default=None, help="training budget per architecture (--train-unit)")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
+    g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
+    g.add_argument("--metric-cpu", type=float, default=None,
+                   help="the metric's CPU-seconds per architecture (default: measured on the first 5)")
     settings_args(p)
     p.set_defaults(func=run_search_eval)
 
@@ -60,6 +77,8 @@ def run_search(args) -> int:
     from trainfree.scores import atomic_write
 
     check_outputs(args, args.output)
+    if (args.verify_top is None) != (args.train_budget is None):  # refused before the search runs
+        raise TrainfreeError("a two-stage search needs both --verify-top K and --train-budget B")
     bench = load_benchmark(args.benchmark) if args.benchmark else None
     space_name = args.space or (bench.space if bench else None)
     if args.space:
@@ -87,6 +106,8 @@ def run_search(args) -> int:
         ev = out["evaluation"]
         print(f"chosen {out['chosen']['arch_id']}: {bench.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f} "
               f"(0 = best), regret {ev['regret']:.4f} against the best {ev['best']:.4f}")
+    if args.verify_top is not None or args.train_budget is not None:
+        out["two_stage"] = verify(args, result, store_path=None if args.no_store else args.store)
     if args.output:
         out["settings"] = settings.identity()
         out["trainfree_version"] = __version__
@@ -96,11 +117,43 @@ def run_search(args) -> int:
     return 0
 
 
+def verify(args, result, store_path) -> dict:
+    """The second stage: short-train the K best and print the choice after training."""
+    from trainfree.cli._common import open_store
+    from trainfree.cli.train import checkpoint_dir
+    from trainfree.search.two_stage import verify_top
+
+    if args.verify_top is None or args.train_budget is None or not args.train_budget > 0:
+        raise TrainfreeError("a two-stage search needs both --verify-top K and a positive --train-budget")
+    store = open_store(args)
+    try:
+        v = verify_top(result, args.verify_top, args.train_budget, args.train_unit, args.train_seed,
+                       args.train_protocol, store=store, checkpoint_dir=checkpoint_dir(args), size=args.train_size,
+                       **execution(args))
+    finally:
+        if store is not None:
+            store.close()
+    out = v.as_dict()
+    print(f"two-stage: trained the {len(v.run.results)} best by the metric for {v.run.budget.label()} "
+          f"({v.run.trained} trained, {v.run.reused} from the store, {v.train_cpu_seconds:.1f} CPU-s of training)")
+    for r in v.run.results:
+        print(f"  {r.arch_id}  val_loss {r.val_loss:.4f}")
+    line = f"chosen after training {v.chosen_arch_id}: val_loss {v.chosen_val_loss:.4f}"
+    ev = out.get("evaluation")
+    if ev is not None:
+        line += (f"; {result.benchmark.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f}, regret "
+                 f"{ev['regret']:.4f}")
+    print(line)
+    return out
+
+
 def run_search_eval(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
 
     check_outputs(args, args.output)
+    if args.cpu_budget is not None:
+        return run_equal_cpu(args)
     bench = load_benchmark(args.benchmark).head(args.limit)
     settings = settings_for(args, bench.space, bench.corpus)
     searching = Progress(args, "searching", unit="eval")  # the searches' evaluations, after the scoring pass
@@ -117,6 +170,49 @@ def run_search_eval(args) -> int:
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, search seeds 0..{args.seeds - 1}")
     columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "percentile_median",
                "share_beyond_p10", "regret_mean"]
+    print_table(rows, columns)
+    if args.output:
+        write_csv(args.output, rows, columns)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def run_equal_cpu(args) -> int:
+    """`search-eval --cpu-budget C --verify-top K --train-budget B`: the three ways at C CPU-seconds each."""
+    import time
+
+    from trainfree import api
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.cli.train import checkpoint_dir
+    from trainfree.search.compare import compare_at_equal_cpu
+    from trainfree.spaces import get_space
+
+    if args.verify_top is None or args.train_budget is None or not args.cpu_budget > 0:
+        raise TrainfreeError("--cpu-budget needs --verify-top K and --train-budget B (and a positive budget)")
+    if args.no_store:
+        raise TrainfreeError("--cpu-budget reads stored training runs: give --store, not --no-store")
+    bench = load_benchmark(args.benchmark).head(args.limit)
+    settings = settings_for(args, bench.space, bench.corpus)
+    metric = (args.metrics or [get_space(bench.space).default_metrics[0]])[0]
+    strategy = args.strategies[0]
+    metric_cpu = args.metric_cpu
+    if metric_cpu is None:  # measured here, in this process, model builds included
+        first = [(r.name, r.arch) for r in bench.records[:5]]
+        t0 = time.process_time()
+        api.score(space=bench.space, archs=first, metrics=[metric], settings=settings, jobs=1, threads=1)
+        metric_cpu = (time.process_time() - t0) / len(first)
+    with stored_run(args, desc="searching") as (store, progress):
+        ex = execution(args)
+        rows, summary = compare_at_equal_cpu(bench, metric, strategy, range(args.seeds), args.cpu_budget,
+                                             args.verify_top, args.train_budget, settings, store, metric_cpu,
+                                             unit=args.train_unit, protocol=args.train_protocol,
+                                             size=args.train_size, jobs=ex["jobs"], executor=ex["executor"],
+                                             checkpoint_dir=checkpoint_dir(args))
+    print(f"{bench.name}: {summary['pool']} distinct architectures, 10th percentile {summary['p10']:.4f}, best "
+          f"{summary['best']:.4f}; {args.cpu_budget:g} CPU-s per search (metric {metric_cpu:.3f} s/arch, training "
+          f"{summary['train_cpu_per_arch']:.1f} s/arch: {summary['protocol']}, {summary['budget']}); seeds 0..{args.seeds - 1}")
+    columns = ["method", "setting", "seeds", "target_mean", "target_sd", "percentile_mean", "share_beyond_p10",
+               "cpu_mean"]
     print_table(rows, columns)
     if args.output:
         write_csv(args.output, rows, columns)

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 from trainfree.errors import TrainfreeError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x54465354  # "TFST" in the file header: this SQLite file is a trainfree store
 SQLITE_MAGIC = b"SQLite format 3\x00"
 CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on parameters
@@ -67,6 +67,26 @@ _UPGRADES = {
     status TEXT NOT NULL,
     proposed REAL NOT NULL,     -- unix time the search proposed it
     PRIMARY KEY (search_id, step))""",
+    ),
+    2: (  # short-training results (trainfree.train): one row per budget point a run recorded
+        "CREATE TABLE IF NOT EXISTS protocols (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS trainings (
+    arch_id TEXT NOT NULL,
+    protocol TEXT NOT NULL REFERENCES protocols(fingerprint),
+    seed INTEGER NOT NULL,
+    unit TEXT NOT NULL,         -- steps, tokens or cpu-seconds
+    budget REAL NOT NULL,       -- the budget point, in unit
+    val_loss REAL,              -- NULL only for NaN
+    status TEXT NOT NULL CHECK (status IN ('ok', 'nonfinite', 'failed')),
+    error TEXT NOT NULL DEFAULT '',
+    steps INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cpu_seconds REAL NOT NULL,  -- training CPU time to this point
+    eval_cpu_seconds REAL NOT NULL,
+    curve TEXT NOT NULL,        -- JSON: validation records and train-loss curve of the run up to this point
+    trainfree_version TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (arch_id, protocol, seed, unit, budget))""",
     ),
 }
 
@@ -353,6 +373,55 @@ class Store:
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    # -- short-training results ------------------------------------------------------------------
+    def put_trainings(self, protocol_fingerprint: str, protocol: dict, rows: Sequence[dict],
+                      trainfree_version: str) -> None:
+        """Rows (arch_id, seed, unit, budget, val_loss, status, error, steps, tokens, cpu_seconds,
+        eval_cpu_seconds, curve) of one protocol, in one transaction; a key written again is replaced."""
+        now = time.time()
+        values = [(r["arch_id"], protocol_fingerprint, r["seed"], r["unit"], float(r["budget"]),
+                   None if math.isnan(r["val_loss"]) else r["val_loss"], r["status"], r.get("error", ""),
+                   r["steps"], r["tokens"], r["cpu_seconds"], r["eval_cpu_seconds"], json.dumps(r["curve"]),
+                   trainfree_version, now) for r in rows]
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO protocols VALUES (?, ?)",
+                              (protocol_fingerprint, json.dumps(protocol, sort_keys=True)))
+            self.conn.executemany("INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  values)
+
+    def trainings(self, protocol_fingerprint: str, seed: int, unit: str,
+                  arch_ids: Iterable[str] | None = None) -> dict[tuple[str, float], dict]:
+        """(arch_id, budget) -> the stored row, for one protocol, seed and unit (of ``arch_ids`` only,
+        or every architecture when None)."""
+        if self.version < 3:  # a read-only old store has no trainings table
+            return {}
+        cols = ("arch_id, budget, val_loss, status, error, steps, tokens, cpu_seconds, eval_cpu_seconds, curve, "
+                "trainfree_version")
+        where = "protocol = ? AND seed = ? AND unit = ?"
+        if arch_ids is None:
+            cursors = [self.conn.execute(f"SELECT {cols} FROM trainings WHERE {where}",
+                                         (protocol_fingerprint, seed, unit))]
+        else:
+            cursors = []
+            for chunk in _chunks(sorted(set(arch_ids))):
+                marks = ", ".join("?" * len(chunk))
+                cursors.append(self.conn.execute(f"SELECT {cols} FROM trainings WHERE {where} AND arch_id IN "
+                                                 f"({marks})", (protocol_fingerprint, seed, unit, *chunk)))
+        out = {}
+        names = [c.strip() for c in cols.split(",")]
+        for cur in cursors:
+            for rec in cur:
+                row = dict(zip(names, rec))
+                row["val_loss"] = math.nan if row["val_loss"] is None else row["val_loss"]
+                row["curve"] = json.loads(row["curve"])
+                out[(row["arch_id"], row["budget"])] = row
+        return out
+
+    def architecture(self, arch_id: str) -> tuple[str, str] | None:
+        """(space, canonical JSON) of a stored architecture."""
+        row = self.conn.execute("SELECT space, canonical FROM architectures WHERE arch_id = ?", (arch_id,)).fetchone()
+        return None if row is None else tuple(row)
 
     # -- search trials ---------------------------------------------------------------------------
     def add_search(self, search_id: str, identity: dict) -> None:

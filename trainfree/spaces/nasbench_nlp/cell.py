@@ -71,7 +71,7 @@ class RecipeRNN(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def forward(self, inputs: torch.Tensor, activation_hook=None, state_hook=None,
-                rows: torch.Tensor | None = None) -> torch.Tensor:
+                rows: torch.Tensor | None = None, carry: list | None = None) -> torch.Tensor:
         """inputs (T, B, input_size) -> outputs (T, B, hidden): h_new_0 after each step.
 
         With ``rows`` (T, B), ``inputs`` (U, input_size) are the distinct input vectors and step t of
@@ -81,6 +81,8 @@ class RecipeRNN(nn.Module):
         ``state_hook(t, h)`` sees the h_prev_0 that step t receives (the zero state at t = 0).
         Without an activation hook, nodes that cannot reach the output (``Recipe.live_nodes``) are
         skipped: the outputs are the same, with less work.
+        ``carry`` (training across windows, as the benchmark trained): a list holding the hidden tuple
+        to start from (empty: zeros); on return it holds the final tuple.
         """
         every_node = activation_hook is not None
         order = self._order if every_node else self._live_order
@@ -104,6 +106,8 @@ class RecipeRNN(nn.Module):
                     x_parts[(name, k)] = part + self.components[name].bias
         biased = {name for name, k in x_parts if k == 0}
         hidden = [inputs.new_zeros(batch, self.hidden_size) for _ in range(self.tuple_size)]
+        if carry:
+            hidden = list(carry)
         outputs = []
         for t in range(steps):
             values = {f"h_prev_{i}": h for i, h in enumerate(hidden)}
@@ -135,6 +139,8 @@ class RecipeRNN(nn.Module):
             # a skipped h_new_i is never read: its h_prev_i feeds no live node
             hidden = [values.get(f"h_new_{i}", hidden[i]) for i in range(self.tuple_size)]
             outputs.append(hidden[0])
+        if carry is not None:
+            carry[:] = hidden
         return torch.stack(outputs, dim=0)
 
     def _project(self, name, value, fused, parts) -> None:
