@@ -206,24 +206,31 @@ def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | Non
                      pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
     own = pool is None
     pool = pool or WorkerPool(jobs, threads)
-    executor = pool.executor()
+    try:
+        yield from _drain(pool, lambda ex: {ex.submit(score_chunk, space_name, c, settings): i
+                                            for i, c in enumerate(chunks)},
+                          "a worker process died while scoring (killed, or out of memory?)")
+    finally:
+        if own:
+            pool.close()
+
+
+def _drain(pool: WorkerPool, submit, died: str) -> Iterator[tuple[int, object]]:
+    """``(index, result)`` of the futures ``submit(executor)`` maps to indices, as they finish."""
     pending = {}
     try:
-        pending = {executor.submit(score_chunk, space_name, c, settings): i for i, c in enumerate(chunks)}
+        pending = submit(pool.executor())
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 try:
                     result = fut.result()
                 except BrokenProcessPool:
-                    raise WorkerDied("a worker process died while scoring (killed, or out of memory?)") from None
+                    raise WorkerDied(died) from None
                 yield pending.pop(fut), result
     except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: stop the workers now
         pool.terminate()
         raise
-    finally:
-        if own:
-            pool.close()
 
 
 def _import_ray():
@@ -368,20 +375,8 @@ def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str
         return
     if executor == "process":
         with WorkerPool(jobs, threads) as pool:
-            pending = {}
-            try:
-                pending = {pool.executor().submit(fn, *task): i for i, task in enumerate(tasks)}
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        try:
-                            result = fut.result()
-                        except BrokenProcessPool:
-                            raise WorkerDied("a worker process died (killed, or out of memory?)") from None
-                        yield pending.pop(fut), result
-            except BaseException:
-                pool.terminate()
-                raise
+            yield from _drain(pool, lambda ex: {ex.submit(fn, *task): i for i, task in enumerate(tasks)},
+                              "a worker process died (killed, or out of memory?)")
         return
     if executor == "ray":
         ray = _import_ray()

@@ -14,7 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidArchitecture, TrainfreeError
 from trainfree.spaces.base import SearchSpace, check_settings
 from trainfree.spaces.choices import GeneChooser, RandomChooser
+from trainfree.spaces.factory import FactoryArch
 from trainfree.spaces.hf import artefacts, inputs as tokens
 from trainfree.spaces.hf.spec import SpaceSpec, parse_spec
 from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, reject_unknown
@@ -34,21 +34,10 @@ SIZES = ("paper", "tiny")
 
 
 @dataclass(frozen=True)
-class HFArch:
+class HFArch(FactoryArch):
     """One architecture: the searched fields and their values, in the file's order. ``model`` is a
     digest of the model class and fixed fields, so that ids differ between spaces that build differently."""
-    items: tuple[tuple[str, Any], ...]
     model: str
-
-    @property
-    def config(self) -> dict:
-        return dict(self.items)
-
-    def to_dict(self) -> dict:
-        return self.config
-
-    def canonical_json(self) -> str:
-        return json.dumps(self.config, sort_keys=True, separators=(",", ":"))
 
     @property
     def arch_id(self) -> str:
