@@ -9,9 +9,7 @@ The space lives in the Python session that made it, so it scores in-process (``j
 """
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -19,6 +17,7 @@ import numpy as np
 from trainfree.config import ScoreSettings
 from trainfree.errors import TrainfreeError
 from trainfree.spaces.base import SearchSpace
+from trainfree.spaces.config_arch import FactoryArch
 from trainfree.spaces.choices import GeneChooser, RandomChooser
 from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, reject_unknown
 
@@ -26,26 +25,6 @@ from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, rej
 SIZE_METRICS = ("params",)
 LOSS_METRICS = ("grad_norm", "snip", "grasp", "zico")
 JSON_TYPES = (bool, int, float, str, type(None))
-
-
-@dataclass(frozen=True)
-class FactoryArch:
-    """One config: the searched fields and their values, in field order."""
-    items: tuple[tuple[str, Any], ...]
-
-    @property
-    def config(self) -> dict:
-        return dict(self.items)
-
-    def to_dict(self) -> dict:
-        return self.config
-
-    def canonical_json(self) -> str:
-        return json.dumps(self.config, sort_keys=True, separators=(",", ":"))
-
-    @property
-    def arch_id(self) -> str:
-        return hashlib.sha1(self.canonical_json().encode()).hexdigest()[:16]
 
 
 class FactoryModel:

@@ -21,7 +21,7 @@ from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidArchitecture, TrainfreeError
 from trainfree.spaces.base import SearchSpace, check_settings
 from trainfree.spaces.choices import GeneChooser, RandomChooser
-from trainfree.spaces.factory import FactoryArch
+from trainfree.spaces.config_arch import FactoryArch
 from trainfree.spaces.hf import artefacts, inputs as tokens
 from trainfree.spaces.hf.spec import SpaceSpec, parse_spec
 from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, reject_unknown
