@@ -291,19 +291,27 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
         driver = (socket.gethostname(), os.getpid())
         plugins = plugin_modules()
-        refs = {remote.remote(space_name, c, settings, threads or 1, driver, plugins): i for i, c in enumerate(chunks)}
+        yield from _ray_results(ray, {remote.remote(space_name, c, settings, threads or 1, driver, plugins): i
+                                      for i, c in enumerate(chunks)})
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_results(ray, refs: dict) -> Iterator[tuple[int, object]]:
+    """``(index, result)`` of the Ray tasks ``refs`` maps to indices, as they finish; no task outlives
+    the run: running ones are killed (force), queued ones dropped."""
+    try:
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
                 yield refs.pop(ref), ray.get(ref)
-    finally:  # no task outlives the run: running ones are killed (force), queued ones dropped
-        for ref in list(locals().get("refs", {})):
+    finally:
+        for ref in list(refs):
             try:
                 ray.cancel(ref, force=True)
             except Exception:  # already finished or gone
                 pass
-        if started:
-            ray.shutdown()
 
 
 _watched_drivers: set[int] = set()
@@ -383,23 +391,14 @@ def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str
         started = not ray.is_initialized()
         if started:
             _init_ray(ray, jobs, threads, address)
-        refs = {}
         try:
             from trainfree.registry import plugin_modules
 
             remote = ray.remote(num_cpus=threads or 1)(_ray_call)
             driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
-            refs = {remote.remote(fn, task, threads or 1, driver, plugins): i for i, task in enumerate(tasks)}
-            while refs:
-                ready, _ = ray.wait(list(refs), num_returns=1)
-                for ref in ready:
-                    yield refs.pop(ref), ray.get(ref)
+            yield from _ray_results(ray, {remote.remote(fn, task, threads or 1, driver, plugins): i
+                                          for i, task in enumerate(tasks)})
         finally:
-            for ref in list(refs):
-                try:
-                    ray.cancel(ref, force=True)
-                except Exception:  # already finished or gone
-                    pass
             if started:
                 ray.shutdown()
         return
