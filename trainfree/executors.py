@@ -189,15 +189,8 @@ def session(executor: str, jobs: int, threads: int | None = None, address: str |
         with WorkerPool(jobs, threads) as pool:
             yield pool
     elif executor == "ray":
-        ray = _import_ray()
-        started = not ray.is_initialized()
-        if started:
-            _init_ray(ray, jobs, threads, address)
-        try:
+        with _ray_session(jobs, threads, address):
             yield None
-        finally:
-            if started:
-                ray.shutdown()
     else:
         yield None
 
@@ -280,12 +273,7 @@ def _loopback_only():
 
 def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
             threads: int | None = None) -> Iterator[tuple[int, list]]:
-    ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        _init_ray(ray, jobs, threads, address)
-        started = True
-    try:
+    with _ray_session(jobs, threads, address) as ray:
         from trainfree.registry import plugin_modules
 
         remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
@@ -293,6 +281,17 @@ def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
         plugins = plugin_modules()
         yield from _ray_results(ray, {remote.remote(space_name, c, settings, threads or 1, driver, plugins): i
                                       for i, c in enumerate(chunks)})
+
+
+@contextmanager
+def _ray_session(jobs: int, threads: int | None, address: str | None):
+    """Ray, started here unless it already runs, and shut down at the end only if started here."""
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        _init_ray(ray, jobs, threads, address)
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()
@@ -387,19 +386,12 @@ def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str
                               "a worker process died (killed, or out of memory?)")
         return
     if executor == "ray":
-        ray = _import_ray()
-        started = not ray.is_initialized()
-        if started:
-            _init_ray(ray, jobs, threads, address)
-        try:
+        with _ray_session(jobs, threads, address) as ray:
             from trainfree.registry import plugin_modules
 
             remote = ray.remote(num_cpus=threads or 1)(_ray_call)
             driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
             yield from _ray_results(ray, {remote.remote(fn, task, threads or 1, driver, plugins): i
                                           for i, task in enumerate(tasks)})
-        finally:
-            if started:
-                ray.shutdown()
         return
     raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
