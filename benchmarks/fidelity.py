@@ -93,6 +93,8 @@ def main(argv=None) -> int:
                                                            "docs/fidelity-data/fidelity_PART.csv)")
     p.add_argument("--cost-n", type=int, default=10, help="architectures the metric's cost is measured on")
     p.add_argument("--plot", type=Path, default=None, help="PNG of rank quality against CPU-seconds")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep each run's checkpoint so that a rerun with later --points continues it")
     p.add_argument("--stored-only", action="store_true",
                    help="train nothing: summarise the sampled architectures the store already holds")
     args = p.parse_args(argv)
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
     run = api.train(space=space.name, archs=[(names[a], cells[a][1]) for a in ids], budget=points[-1],
                     record_at=points[:-1], seed=args.train_seed, protocol=protocol, **part["overrides"],
                     store=args.store, jobs=args.jobs, checkpoint_dir=str(args.store) + "-checkpoints",
-                    on_result=on_result)
+                    on_result=on_result, keep_checkpoints=args.keep_checkpoints)
     for r in run.results:
         got[r.arch_id] = list(r.points.values())
     write()

@@ -210,3 +210,73 @@ def test_hidden_erank_against_numpy():
     lam = np.clip(np.linalg.eigvalsh(np.corrcoef(h, rowvar=False)), 0, None)
     q = lam[lam > 1e-12] / lam.sum()
     assert get_metric("hidden_erank")(p) == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-6)
+
+
+# a cell whose output at step 0 ignores the input: x enters state 1, which reaches h only a step later
+DELAYED = {"c": {"op": "linear", "input": ["x", "h_prev_1"]}, "h_new_1": {"op": "activation_tanh", "input": ["c"]},
+           "g": {"op": "linear", "input": ["h_prev_1", "h_prev_0"]},
+           "h_new_0": {"op": "activation_tanh", "input": ["g"]}}
+
+
+def test_reached_rate_starts_where_the_perturbation_arrives():
+    from trainfree.metrics.rnn_dynamics import reached_rate
+
+    norms = np.array([[0.0, 1.0, 0.0, 0.0], [2.0, 1.0, 0.0, 0.0], [4.0, 0.5, 0.0, 3.0]])  # (T=3, B=4)
+    rates = reached_rate(norms[:, :2]), reached_rate(norms[:, 2:3]), reached_rate(norms[:, 3:])
+    assert rates[0] == pytest.approx((math.log(4.0 / 2.0) / 1 + math.log(0.5) / 2) / 2)  # seq 0 from step 1
+    assert rates[1] == -math.inf  # never reached
+    assert math.isnan(rates[2])  # reached at the last step only: no growth to measure
+
+
+def test_lyapunov_of_a_delayed_cell_is_finite_and_matches_finite_differences():
+    p = _rnn(DELAYED)
+    model = copy.deepcopy(p.model).double()
+    with torch.no_grad():
+        x = model.encoder(p.inputs)
+        layer = model.layers[0]
+        v = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(p.settings.seed + 1), dtype=torch.float64)
+        pert = x.clone()
+        pert[0] += 1e-7 * v / v.norm(dim=1, keepdim=True)
+        d = (layer(pert) - layer(x)).norm(dim=2).numpy()  # (T, B)
+    assert d[0].max() == 0 and d[1].min() > 0  # step 0's output ignores x; step 1's does not
+    expected = np.mean(np.log(d[-1] / d[1]) / (x.shape[0] - 2))
+    assert get_metric("lyapunov")(p) == pytest.approx(expected, abs=1e-4)
+    assert get_metric("lyapunov").version == "2"
+
+
+# --- LPZero's fixed expressions -------------------------------------------------------------------
+@pytest.mark.parametrize("space", ["decoder", "hf-gpt2", "nasbench-bert"])
+def test_lpzero_gpt2_against_backward(space):
+    pytest.importorskip("transformers") if space.startswith("hf") else None
+    p = _probe(space)
+    model = copy.deepcopy(p.model)
+    with torch.random.fork_rng():
+        torch.manual_seed(p.settings.seed)
+        model.proxy_loss(p.inputs, p.targets).backward()
+    terms = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):  # (out, in): LPZero's Conv1D dim 0 is this dim 1
+            w, g = m.weight.detach().double(), m.weight.grad.double()
+            terms.append(float((w ** 2).mean() + (torch.softmax(g, dim=1) ** 2).mean()))
+        elif type(m).__name__ == "Conv1D":
+            w, g = m.weight.detach().double(), m.weight.grad.double()
+            terms.append(float((w ** 2).mean() + (torch.softmax(g, dim=0) ** 2).mean()))
+    assert len(terms) > 2
+    assert get_metric("lpzero_gpt2")(p) == pytest.approx(np.mean(terms), rel=1e-9)
+    assert not get_metric("lpzero_gpt2").higher_is_better
+
+
+def test_lpzero_bert_against_hooked_queries():
+    p = _probe("nasbench-bert")
+    model = copy.deepcopy(p.model)
+    seen = []
+    for layer in model.layers:
+        first = layer.op.dense if hasattr(layer.op, "dense") else layer.op.query
+        first.register_forward_hook(lambda _m, _i, z: seen.append(float(z.double().pow(2).mean())))
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(p.settings.seed)
+        model(p.inputs)
+    assert len(seen) == len(model.layers)
+    assert get_metric("lpzero_bert")(p) == pytest.approx(np.mean(seen), rel=1e-9)
+    # the genotype's act branch, logsoftmax of a 0-d norm, is exactly 0 whatever the norm
+    assert float(torch.log_softmax(torch.tensor(123.4), dim=0)) == 0.0

@@ -152,6 +152,24 @@ def test_results_are_stored_and_not_trained_twice(tmp_path):
     assert len(rows) == 4 and all(r["curve"]["val"] for r in rows.values())
 
 
+def test_kept_checkpoints_let_a_longer_budget_continue_through_the_api(tmp_path):
+    from trainfree import api
+
+    space = get_space("decoder")
+    kw = dict(space="decoder", archs=[space.example()], threads=1, **TINY["decoder"])
+    folder = tmp_path / "ck"
+    first = api.train(budget=2, store=tmp_path / "s.sqlite", checkpoint_dir=folder, keep_checkpoints=True, **kw)
+    assert len(list(folder.glob("*.pt"))) == 1  # kept after the run finished
+    longer = api.train(budget=4, record_at=[2], store=tmp_path / "s.sqlite", checkpoint_dir=folder, **kw)
+    fresh = api.train(budget=4, record_at=[2], **kw)
+    assert longer.trained == 1
+    # continued, not retrained: the step-2 record is the checkpoint's, CPU clock and all
+    assert longer.results[0].points[2.0]["cpu_seconds"] == first.results[0].points[2.0]["cpu_seconds"]
+    assert longer.results[0].points[4.0]["val_loss"] == fresh.results[0].points[4.0]["val_loss"]
+    assert longer.results[0].points[4.0]["tokens"] == fresh.results[0].points[4.0]["tokens"]
+    assert not list(folder.glob("*.pt"))  # this run did not keep its own
+
+
 def test_a_process_pool_trains_one_arch_per_task(tmp_path):
     from trainfree import api
 

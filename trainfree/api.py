@@ -363,14 +363,15 @@ def train(space: str | None = None, archs=None, benchmark: str | Benchmark | Non
           unit: str = "steps", record_at: Sequence[float] = (), seed: int = 0, protocol: str | None = None,
           limit: int | None = None, store=None, checkpoint_dir=None, jobs: int = 1, executor: str | None = None,
           address: str | None = None, threads: int | None = None, on_progress=None, on_step=None,
-          on_result=None, **protocol_overrides):
+          on_result=None, keep_checkpoints: bool = False, **protocol_overrides):
     """Short-train architectures under the space's protocol (``trainfree.train.protocol``; ``protocol``
     names another, ``protocol_overrides`` such as size=, corpus=, lr= change fields) for ``budget``
     ``unit`` (steps, tokens or cpu-seconds), recording validation loss at every ``record_at`` point on
     the way: ``archs`` of ``space`` (objects, dicts, JSON strings, ``(name, arch)`` pairs) or the first
     ``limit`` records of ``benchmark``. Results go to ``store`` (a path or Store) keyed by architecture,
     protocol, seed and budget, so that nothing is trained twice; ``checkpoint_dir`` lets a killed run
-    resume the architecture in flight. Returns a :class:`trainfree.train.run.TrainRun`."""
+    resume the architecture in flight, and with ``keep_checkpoints`` a later, longer budget continue a
+    finished one. Returns a :class:`trainfree.train.run.TrainRun`."""
     from trainfree.archs import from_list
     from trainfree.spaces import get_space
     from trainfree.train import Budget, protocol_for
@@ -391,7 +392,8 @@ def train(space: str | None = None, archs=None, benchmark: str | Benchmark | Non
     chosen = protocol_for(space, protocol, **protocol_overrides)
     return train_many(space, items, chosen, Budget.of(budget, unit, record_at), seed, store=_store(store),
                       jobs=jobs, executor=executor, address=address, threads=threads, checkpoint_dir=checkpoint_dir,
-                      on_progress=on_progress, on_step=on_step, on_result=on_result)
+                      on_progress=on_progress, on_step=on_step, on_result=on_result,
+                      keep_checkpoints=keep_checkpoints)
 
 
 def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", record_at: Sequence[float] = (),

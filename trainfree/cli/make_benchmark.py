@@ -33,6 +33,7 @@ def run(args) -> int:
         data = api.make_benchmark(args.space, args.n, args.budget, unit=args.unit, record_at=args.record_at,
                                   seed=args.seed, train_seed=args.train_seed, protocol=args.protocol,
                                   output=args.output, store=store, checkpoint_dir=checkpoint_dir(args),
+                                  keep_checkpoints=args.keep_checkpoints,
                                   jobs=args.jobs or default_jobs(), executor=args.executor, address=args.address,
                                   threads=args.threads, size=args.train_size, lr=args.lr, on_progress=progress,
                                   command=invocation("make-benchmark", f"make-benchmark --space {args.space} "

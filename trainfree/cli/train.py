@@ -52,6 +52,9 @@ def budget_args(p: argparse.ArgumentParser, required: bool = True,
     g.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="where runs keep their checkpoints so that a killed run resumes (default: beside the "
                         "store, STORE-checkpoints/; none with --no-store)")
+    g.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep each finished run's checkpoint, so that a later, longer --train-budget continues "
+                        "it rather than training from the start")
 
 
 def execution_args(p: argparse.ArgumentParser) -> None:
@@ -131,6 +134,7 @@ def run(args) -> int:
                         record_at=args.record_at, seed=args.train_seed, protocol=args.protocol, limit=args.limit,
                         store=store, checkpoint_dir=checkpoint_dir(args), jobs=jobs, executor=args.executor,
                         address=args.address, threads=args.threads, size=args.train_size, lr=args.lr,
+                        keep_checkpoints=args.keep_checkpoints,
                         on_progress=archs_progress, on_step=lambda d, t: step_progress(int(d), int(math.ceil(t))))
     except KeyboardInterrupt:
         if store is not None:

@@ -7,7 +7,7 @@ benchmark batch, in float64 (70 steps of a contracting cell underflow float32):
 - ``lyapunov``: the finite-time largest Lyapunov exponent of layer 1 (the layer hidden covariance
   reads). A random unit perturbation of its input at step 0 is carried forward (forward-mode
   autodiff, i.e. the product of the state-to-state Jacobians along the trajectory); its mean log
-  growth per step, averaged over sequences. 0 is the edge of chaos; very negative means the state
+  growth per step from the first step it reaches the state, averaged over sequences. 0 is the edge of chaos; very negative means the state
   forgets at once; -inf for a cell whose state does not feed back.
 - ``state_grad_rate``: the backward view. dR/dh_t for layer 1's incoming states, R = <c, h_T> its last
   step against a seeded N(0, 1) cotangent; the mean log growth per step of ||dR/dh_t|| from the last
@@ -50,11 +50,29 @@ def _mean_log_rate(norms: torch.Tensor, steps: int) -> float:
     return float(np.mean((logs[1] - logs[0]) / steps))
 
 
+def reached_rate(norms: np.ndarray) -> float:
+    """Mean over sequences of the log growth per step of a perturbation's norm (T, B), measured from the
+    first step it reaches (norm > 0) to the last: -inf for a sequence where it never reaches the state
+    or dies out, NaN where it reaches only the last step (no growth to measure)."""
+    rates = []
+    for seq in norms.T:
+        hit = np.flatnonzero(seq > 0)
+        if hit.size == 0:
+            rates.append(-math.inf)
+        elif hit[0] == seq.size - 1:
+            rates.append(math.nan)
+        else:
+            with np.errstate(divide="ignore"):
+                rates.append(float((np.log(seq[-1]) - np.log(seq[hit[0]])) / (seq.size - 1 - hit[0])))
+    return float(np.mean(rates))
+
+
 def layer_lyapunov(probe: Probe, layer: int) -> float:
-    """Mean log growth per step of a step-0 input perturbation through ``layer``'s recurrence."""
+    """Mean log growth per step of a step-0 input perturbation through ``layer``'s recurrence, from the
+    first step it reaches the state (a cell whose step-0 output ignores its input, e.g. a product with
+    the zero initial state, is reached a step or more later)."""
     x = _inputs(probe, layer)
-    steps = x.shape[0] - 1
-    if steps < 1:
+    if x.shape[0] < 2:
         return math.nan
     gen = torch.Generator().manual_seed(probe.settings.seed + layer)
     v = torch.randn(x.shape[1:], generator=gen, dtype=torch.float64).to(x.device)
@@ -63,8 +81,9 @@ def layer_lyapunov(probe: Probe, layer: int) -> float:
     with torch.no_grad(), forward_ad.dual_level():
         out = _layers64(probe)[layer - 1](forward_ad.make_dual(x, tangent))
         dt = forward_ad.unpack_dual(out).tangent  # (T, B, H): the perturbation carried to each step
-    norms = dt.norm(dim=2)
-    return _mean_log_rate(torch.stack([norms[0], norms[-1]]), steps)
+    if dt is None:  # the output does not depend on the input at all
+        return -math.inf
+    return reached_rate(dt.norm(dim=2).detach().cpu().numpy())
 
 
 def lyapunov_value(probe: Probe) -> float:
@@ -93,14 +112,17 @@ def state_grad_rate_value(probe: Probe) -> float:
     return probe.cached("state_grad_rate", compute)
 
 
-@metric("lyapunov", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+#: version 2: measured from the first step the perturbation reaches (version 1 gave +inf where step 0's
+#: output ignores the input)
+@metric("lyapunov", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES, version="2")
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
-    step of a step-0 perturbation (forward-mode Jacobian products), mean over sequences."""
+    step of a step-0 perturbation (forward-mode Jacobian products) from the first step it reaches, mean
+    over sequences."""
     return lyapunov_value(probe)
 
 
-@metric("lyapunov_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+@metric("lyapunov_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES, version="2")
 def lyapunov_edge(probe: Probe) -> float:
     """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
     return -abs(lyapunov_value(probe))

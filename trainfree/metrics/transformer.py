@@ -61,6 +61,7 @@ class ForwardStats:
     head_confidence: list[float] = field(default_factory=list)  # one per hooked projection
     softmax_confidence: list[float] = field(default_factory=list)  # one per layer
     activation_distance: list[float] = field(default_factory=list)  # one per FFN GELU call
+    first_projection_sq: list[float] = field(default_factory=list)  # per layer: mean(z^2) of its op's first projection
 
 
 def forward_stats(probe: Probe) -> ForwardStats:
@@ -75,11 +76,15 @@ def forward_stats(probe: Probe) -> ForwardStats:
         def on_softmax(_m, _inp, p):  # mean over the rest of the max over heads (dim 1)
             out.softmax_confidence.append(float(p.detach().amax(dim=1).mean()))
 
+        def on_first(_m, _inp, z):  # LPZero's BERT input: the op's first projection (q, or the LT map)
+            out.first_projection_sq.append(float(z.detach().double().pow(2).mean()))
+
         def on_gelu(_m, _inp, a):  # sum of the token x token binary-code kernel of the first sequence
             out.activation_distance.append(float(binary_code_kernel(a[0].detach() > 0).sum()))  # (T, F) codes
 
         for layer in model.layers:
             handles += [m.register_forward_hook(on_projection) for m in _confidence_linears(layer)]
+            handles.append(_op_linears(layer)[0].register_forward_hook(on_first))
             handles.append(layer.op.softmax.register_forward_hook(on_softmax))
             handles.append(layer.act.register_forward_hook(on_gelu))
         try:

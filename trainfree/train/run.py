@@ -66,7 +66,7 @@ def failed_rows(arch_id: str, budget: Budget, seed: int, error: str) -> list[dic
 
 
 def train_task(space_name: str, arch_json: str, protocol: Protocol, budget: Budget, seed: int,
-               checkpoint_dir: str | None, on_step=None) -> list[dict]:
+               checkpoint_dir: str | None, on_step=None, keep_checkpoint: bool = False) -> list[dict]:
     """One architecture, wherever the executor runs it: its store rows (failed rows on an error, so
     that a long run goes on; a TrainfreeError's message or the exception's type and text)."""
     from trainfree.spaces import get_space
@@ -74,7 +74,8 @@ def train_task(space_name: str, arch_json: str, protocol: Protocol, budget: Budg
     space = get_space(space_name)
     arch = space.from_json(arch_json)
     try:
-        result = train_arch(space, arch, protocol, budget, seed, checkpoint_dir=checkpoint_dir, on_progress=on_step)
+        result = train_arch(space, arch, protocol, budget, seed, checkpoint_dir=checkpoint_dir, on_progress=on_step,
+                            keep_checkpoint=keep_checkpoint)
     except KeyboardInterrupt:
         raise
     except Exception as err:  # recorded as failed, never fatal to the other architectures
@@ -87,12 +88,14 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
                threads: int | None = None, checkpoint_dir: str | Path | None = None,
                on_progress: Callable[[int, int], None] | None = None,
                on_step: Callable[[float, float], None] | None = None,
-               on_result: Callable[[str, list[dict]], None] | None = None) -> TrainRun:
+               on_result: Callable[[str, list[dict]], None] | None = None,
+               keep_checkpoints: bool = False) -> TrainRun:
     """Train each ``(name, architecture)`` not yet in ``store`` at every budget point; returns them all
     (stored ones marked ``reused``). Failed architectures are retried by a rerun. ``on_progress(done,
     total)`` counts architectures; ``on_step(done, stop)``, in the budget's unit, follows the training
     itself when it runs in this process; ``on_result(arch_id, rows)`` sees each architecture's rows as
-    it finishes (after they are stored)."""
+    it finishes (after they are stored). ``keep_checkpoints`` keeps each finished run's checkpoint in
+    ``checkpoint_dir`` so that a later, longer budget continues it instead of starting afresh."""
     from trainfree.spaces import get_space
 
     space = get_space(space_name)
@@ -113,7 +116,7 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
     executor = executor or ("process" if jobs > 1 and len(todo) > 1 else "local")
     local = executor == "local"
     tasks = [(space.name, space.to_json(a), protocol, budget, seed,
-              None if checkpoint_dir is None else str(checkpoint_dir), on_step if local else None)
+              None if checkpoint_dir is None else str(checkpoint_dir), on_step if local else None, keep_checkpoints)
              for a in todo.values()]
     order = list(todo)
     fresh: dict[str, list[dict]] = {}
