@@ -354,6 +354,17 @@ def test_equal_cpu_comparison_reads_stored_trainings(tmp_path):
     assert [r["method"] for r in rows] == ["metric only", "training only", "two-stage"]
     # with this much CPU, training all five picks the benchmark's best (its target is the trained loss)
     assert rows[1]["target_mean"] == summary["best"] and rows[1]["percentile_mean"] == 0.0
+    # training only draws from train_pool alone: the two worst architectures, so it chooses the better of them
+    space = get_space("decoder")
+    losses = {space.arch_id(r.arch): r.target for r in bench.records}
+    worst = sorted(losses, key=losses.get)[-2:]
+    rows, summary = compare_at_equal_cpu(bench, "decoder_params", "random", [0], 1e6, 2, 2,
+                                         space.tiny_settings(), store, metric_cpu=0.01, train_pool=worst,
+                                         **TINY["decoder"])
+    assert rows[1]["target_mean"] == min(losses[a] for a in worst) and summary["train_pool"] == 2
+    with pytest.raises(TrainfreeError, match="not in benchmark"):
+        compare_at_equal_cpu(bench, "decoder_params", "random", [0], 1e6, 2, 2, space.tiny_settings(), store,
+                             metric_cpu=0.01, train_pool=["0123456789abcdef"], **TINY["decoder"])
     store.close()
 
 

@@ -33,7 +33,10 @@ def _summary(name: str, evs: list[dict], p10: float, sign: float, cpu: list[floa
 def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: float, k: int, train_budget: float,
                          settings, store, metric_cpu: float, unit: str = "steps", protocol: str | None = None,
                          train_seed: int = 0, jobs: int = 1, executor: str | None = None, checkpoint_dir=None,
-                         **protocol_overrides) -> tuple[list[dict], dict]:
+                         train_pool=None, **protocol_overrides) -> tuple[list[dict], dict]:
+    """The three methods over ``seeds`` (see the module docstring). ``train_pool``: the architecture ids
+    training only draws from (default every architecture of the benchmark); a seeded uniform sample of
+    the benchmark, such as a fidelity study's, keeps the draws uniform and reuses its stored runs."""
     from trainfree.spaces import get_space
     from trainfree.train import Budget, protocol_for
     from trainfree.train.run import train_many
@@ -48,11 +51,18 @@ def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: f
     for r in bench.records:
         by_id.setdefault(space.arch_id(r.arch), r)
     pool = sorted(by_id)
+    draw_from = pool if train_pool is None else sorted(set(train_pool))
+    unknown = set(draw_from) - set(by_id)
+    if unknown:
+        raise TrainfreeError(f"train_pool: {len(unknown)} architecture id(s) are not in benchmark {bench.name!r}, "
+                             f"e.g. {sorted(unknown)[0]}")
     values = sorted(targets.values(), reverse=not bench.lower_is_better)
     p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
     sign = 1.0 if bench.lower_is_better else -1.0
     # the training cost per architecture: the stored runs of this protocol (all of the pool that is stored)
     stored = store.trainings(chosen_protocol.fingerprint(), train_seed, unit, pool)
+    if not draw_from:
+        raise TrainfreeError("train_pool is empty")
     costs = [row["cpu_seconds"] + row["eval_cpu_seconds"] for (a, b), row in stored.items() if b == budget.stop]
     if not costs:
         raise TrainfreeError("no stored training of this benchmark's architectures under the protocol and budget: "
@@ -69,7 +79,7 @@ def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: f
         metric_only.append(res.evaluation())
         cpu_m.append(len(res.trials) * metric_cpu)
         rng = np.random.default_rng(seed)
-        picks = [pool[i] for i in rng.choice(len(pool), size=min(n_train, len(pool)), replace=False)]
+        picks = [draw_from[i] for i in rng.choice(len(draw_from), size=min(n_train, len(draw_from)), replace=False)]
         run = train_many(space.name, [(a, by_id[a].arch) for a in picks], chosen_protocol, budget, train_seed, **kw)
         finite = [r for r in run.results if math.isfinite(r.val_loss)]
         best = min(finite, key=lambda r: r.val_loss) if finite else run.results[0]
@@ -84,4 +94,4 @@ def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: f
             _summary("two-stage", two_stage, p10, sign, cpu_2, f"{strategy} + {metric}, {n_two} archs, top {k} "
                                                                f"trained")]
     return rows, {"p10": p10, "best": values[0], "train_cpu_per_arch": train_cpu, "metric_cpu_per_arch": metric_cpu,
-                  "pool": len(pool), "protocol": chosen_protocol.name, "budget": budget.label()}
+                  "pool": len(pool), "train_pool": len(draw_from), "protocol": chosen_protocol.name, "budget": budget.label()}
