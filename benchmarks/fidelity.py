@@ -31,12 +31,12 @@ from scipy.stats import kendalltau
 
 #: per part: the benchmark, the protocol and its CPU-sized overrides, the budget points (steps), the metric
 PARTS = {
-    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="5,10,20", overrides={},
+    "ptb": dict(benchmark="nasbench-nlp-ptb", protocol="nasbench-nlp-short", points="5,10,20,50,100,150", overrides={},
                 metric="hidden_cov", published="Layer 1 Hidden Covariance"),
-    "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="3,6,12",
+    "bert": dict(benchmark="nasbench-bert", protocol="nasbench-bert", points="20,40,80",
                  overrides=dict(batch_size=8, seq_len=64, eval_batch_size=8, eval_tokens=8 * 64 * 4, warmup_steps=5),
                  metric="head_confidence", published=None),
-    "lts": dict(benchmark="lts:random_GPT2_wt103", protocol="decoder", points="5,10,20",
+    "lts": dict(benchmark="lts:random_GPT2_wt103", protocol="decoder", points="50,100,200",
                 overrides=dict(size="tiny", batch_size=8, seq_len=32, eval_batch_size=8, eval_tokens=8 * 32 * 8,
                                warmup_steps=5),
                 metric="decoder_params", published=None),
