@@ -112,7 +112,6 @@ def main(argv=None) -> int:
     out = args.out or Path(__file__).parent.parent / "docs" / "fidelity-data" / f"fidelity_{args.part}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     names = {a: cells[a][0] for a in ids}
-    by_name = {cells[a][0]: a for a in ids}
     got: dict[str, list[dict]] = {}
 
     def write():  # the CSV so far, after every architecture (a killed run leaves what finished)
