@@ -114,7 +114,8 @@ def items_of(args):
             value = json.loads(args.arch)
         except ValueError as err:
             raise TrainfreeError(f"--arch: not valid JSON ({err})") from None
-        return [(space.arch_id(space.from_json(value, "--arch")), space.from_json(value, "--arch"))]
+        arch = space.from_json(value, "--arch")
+        return [(space.arch_id(arch), arch)]
     return read_archs(args.archs, space)
 
 
@@ -173,7 +174,7 @@ def report(args, run) -> int:
         for p in points:
             row[f"val@{p:g}"] = r.points[p]["val_loss"]
         row["tokens"] = r.final["tokens"]
-        row["cpu_s"] = r.final["cpu_seconds"] + r.final["eval_cpu_seconds"]
+        row["cpu_s"] = r.cpu_seconds
         rows.append(row)
     print_table(rows, list(rows[0]) if rows else ["name"])
     print(f"protocol {run.protocol.name} ({run.protocol.fingerprint()}), budget {run.budget.label()}: trained "

@@ -39,7 +39,7 @@ def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: f
     the benchmark, such as a fidelity study's, keeps the draws uniform and reuses its stored runs."""
     from trainfree.spaces import get_space
     from trainfree.train import Budget, protocol_for
-    from trainfree.train.run import train_many
+    from trainfree.train.run import best_trained, train_many
 
     if not metric_cpu > 0 or not cpu_budget > 0:
         raise TrainfreeError(f"the CPU budget and the metric's cost must be positive (got {cpu_budget}, {metric_cpu})")
@@ -81,10 +81,8 @@ def compare_at_equal_cpu(bench, metric: str, strategy: str, seeds, cpu_budget: f
         rng = np.random.default_rng(seed)
         picks = [draw_from[i] for i in rng.choice(len(draw_from), size=min(n_train, len(draw_from)), replace=False)]
         run = train_many(space.name, [(a, by_id[a].arch) for a in picks], chosen_protocol, budget, train_seed, **kw)
-        finite = [r for r in run.results if math.isfinite(r.val_loss)]
-        best = min(finite, key=lambda r: r.val_loss) if finite else run.results[0]
-        train_only.append(lookup(targets, best.arch_id, bench.lower_is_better))
-        cpu_t.append(sum(r.final["cpu_seconds"] + r.final["eval_cpu_seconds"] for r in run.results))
+        train_only.append(lookup(targets, best_trained(run.results).arch_id, bench.lower_is_better))
+        cpu_t.append(sum(r.cpu_seconds for r in run.results))
         res2 = run_search(space.name, metric, strategy, n_two, seed, settings, benchmark=bench, store=store)
         v = verify_top(res2, k, train_budget, unit, train_seed, protocol, **kw, **protocol_overrides)
         two_stage.append(v.evaluation())

@@ -4,7 +4,6 @@ store when there (``trainfree.train``), so a rerun, or a fidelity study on the s
 costs nothing more. Within a benchmark the choice's trained result is looked up as for any search."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from trainfree.errors import TrainfreeError
@@ -22,7 +21,7 @@ class Verified:
     @property
     def train_cpu_seconds(self) -> float:
         """Training and evaluation CPU time of the K (stored runs count what they cost when trained)."""
-        return sum(r.final["cpu_seconds"] + r.final["eval_cpu_seconds"] for r in self.run.results)
+        return sum(r.cpu_seconds for r in self.run.results)
 
     def evaluation(self) -> dict | None:
         bench = self.search.benchmark
@@ -51,7 +50,7 @@ def verify_top(result: SearchResult, k: int, budget: float, unit: str = "steps",
     """Short-train the ``k`` best trials of ``result`` and choose the lowest final validation loss
     (non-finite losses never win; when all are, the metric's best is kept)."""
     from trainfree.train import Budget, protocol_for
-    from trainfree.train.run import train_many
+    from trainfree.train.run import best_trained, train_many
 
     if k < 1:
         raise TrainfreeError(f"--verify-top must be at least 1, got {k}")
@@ -61,6 +60,5 @@ def verify_top(result: SearchResult, k: int, budget: float, unit: str = "steps",
     run = train_many(space.name, [(t.arch_id, t.arch) for t in top], chosen_protocol, Budget.of(budget, unit),
                      seed, store=store, jobs=jobs, executor=executor, address=address, threads=threads,
                      checkpoint_dir=checkpoint_dir, on_progress=on_progress)
-    finite = [r for r in run.results if math.isfinite(r.val_loss)]
-    best = min(finite, key=lambda r: r.val_loss) if finite else run.results[0]
+    best = best_trained(run.results)
     return Verified(result, k, run, best.arch_id, best.val_loss)

@@ -34,6 +34,17 @@ class Trained:
     def status(self) -> str:
         return self.final["status"]
 
+    @property
+    def cpu_seconds(self) -> float:
+        """Training and evaluation CPU time up to the final point (a stored run: what it cost when trained)."""
+        return self.final["cpu_seconds"] + self.final["eval_cpu_seconds"]
+
+
+def best_trained(results: Sequence[Trained]) -> Trained:
+    """The lowest final validation loss; non-finite losses never win, and when all are the first is kept."""
+    finite = [r for r in results if math.isfinite(r.val_loss)]
+    return min(finite, key=lambda r: r.val_loss) if finite else results[0]
+
 
 @dataclass
 class TrainRun:
