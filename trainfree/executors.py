@@ -273,14 +273,7 @@ def _loopback_only():
 
 def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
             threads: int | None = None) -> Iterator[tuple[int, list]]:
-    with _ray_session(jobs, threads, address) as ray:
-        from trainfree.registry import plugin_modules
-
-        remote = ray.remote(num_cpus=threads or 1)(_ray_chunk)  # a task holds the cores its threads use
-        driver = (socket.gethostname(), os.getpid())
-        plugins = plugin_modules()
-        yield from _ray_results(ray, {remote.remote(space_name, c, settings, threads or 1, driver, plugins): i
-                                      for i, c in enumerate(chunks)})
+    yield from map_tasks("ray", score_chunk, [(space_name, c, settings) for c in chunks], jobs, address, threads)
 
 
 @contextmanager
@@ -337,14 +330,6 @@ def _watch_driver(driver: tuple[str, int], poll: float = 1.0) -> None:
     threading.Thread(target=watch, name="trainfree-driver-watch", daemon=True).start()
 
 
-def _ray_chunk(space_name, chunk, settings, threads, driver=None, plugins=()):
-    if driver is not None:
-        _watch_driver(driver)
-    limit_threads(threads)
-    _load_plugins(plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
-    return score_chunk(space_name, chunk, settings)
-
-
 def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSettings, jobs: int,
                address: str | None = None, threads: int | None = None,
                pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
@@ -365,7 +350,7 @@ def _ray_call(fn, args, threads, driver=None, plugins=()):
     if driver is not None:
         _watch_driver(driver)
     limit_threads(threads)
-    _load_plugins(plugins)
+    _load_plugins(plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
     return fn(*args)
 
 
@@ -389,7 +374,7 @@ def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str
         with _ray_session(jobs, threads, address) as ray:
             from trainfree.registry import plugin_modules
 
-            remote = ray.remote(num_cpus=threads or 1)(_ray_call)
+            remote = ray.remote(num_cpus=threads or 1)(_ray_call)  # a task holds the cores its threads use
             driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
             yield from _ray_results(ray, {remote.remote(fn, task, threads or 1, driver, plugins): i
                                           for i, task in enumerate(tasks)})
