@@ -160,6 +160,7 @@ class WorkerPool:
             return
         executor, self._executor = self._executor, None
         processes = list((getattr(executor, "_processes", None) or {}).values())  # no public way before 3.14
+        manager = getattr(executor, "_executor_manager_thread", None)
         executor.shutdown(wait=False, cancel_futures=True)
         for p in processes:
             if p.is_alive():
@@ -170,6 +171,10 @@ class WorkerPool:
             if p.is_alive():
                 p.kill()
                 p.join(1.0)
+        # Let the pool's manager thread finish closing its pipe: Python 3.11's exit hook writes to that
+        # pipe without a lock, and a close racing it prints an OSError traceback at exit.
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(max(1.0, deadline - time.monotonic()))
 
     def __enter__(self) -> "WorkerPool":
         return self
