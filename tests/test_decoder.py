@@ -174,3 +174,44 @@ def test_nsga2_search_of_decoders_against_decoder_params(tmp_path):
                    and (p.fitness(o) > p.fitness(t) or p.cost(o) < p.cost(t)) for o in finite)
 
     assert front and all(dominated(t) == (t.arch_id not in front) for t in finite)
+
+
+def test_gpt2_models_take_the_lts_init_and_transformer_xl_keeps_its_own():
+    """LTS's GPT-2 code (archai's GPT2PreTrainedModel._init_weights) draws each block's attention-output
+    and FFN-output weights from N(0, 0.02 / sqrt(2 n_layer)) and the adaptive projections from N(0, 0.01);
+    every other draw is the flat N(0, 0.02) one, in the same order."""
+    wide = {"n_layer": 4, "d_model": 64, "n_head": [2, 2, 2, 2], "d_inner": [128, 128, 128, 128], "d_embed": 32,
+            "div_val": 2, "n_token": 3000, "cutoffs": [1000, 2000, 3000], "tie_projs": [False, True, True]}
+    g = parse_decoder({**DECODER, **wide, "family": "GPT2"})
+    lts, flat = build_decoder(g, seed=3), build_decoder(g, seed=3, init="flat")
+    redrawn = {f"layers.{i}.{n}.weight" for i in range(4) for n in ("attn_out", "ffn_out")}
+    projections = {n for n, _ in lts.named_parameters() if "proj" in n}
+    assert projections, "the genotype should have adaptive projections"
+    flat_params = dict(flat.named_parameters())
+    for name, p in lts.named_parameters():
+        q = flat_params[name]
+        if name in redrawn:
+            assert abs(p.std().item() - 0.02 / math.sqrt(8)) < 0.1 * 0.02 / math.sqrt(8), name
+            assert abs(q.std().item() - 0.02) < 0.002, name
+        elif name in projections:  # the same standard-normal draws at half the scale
+            assert torch.allclose(p, q * 0.5, rtol=1e-6, atol=0), name
+        else:
+            assert torch.equal(p, q), name
+    txl = parse_decoder({**DECODER, **wide, "family": "TransXL"})
+    a, b = build_decoder(txl, seed=3), build_decoder(txl, seed=3, init="flat")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(Exception, match="unknown decoder init 'xavier'"):
+        build_decoder(g, init="xavier")
+
+
+def test_the_decoder_model_version_enters_score_and_training_fingerprints():
+    from trainfree.train.protocol import protocol_for
+
+    decoder, rnn = get_space("decoder"), get_space("nasbench-nlp")
+    settings = decoder.default_settings()
+    # scores stored from version-1 models (the flat init) are keyed by the bare settings fingerprint
+    assert decoder.model_version == 2 and decoder.identity(settings)["model_version"] == 2
+    assert decoder.fingerprint(settings) != settings.fingerprint()
+    assert rnn.fingerprint(rnn.default_settings()) == rnn.default_settings().fingerprint()
+    assert protocol_for("decoder").identity()["model_version"] == 2
+    assert "model_version" not in protocol_for("nasbench-nlp").identity()

@@ -24,15 +24,18 @@ __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "comb
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
            "make_benchmark", "stored_scores", "train"]
 
-def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None) -> dict:
-    """What produced a set of numbers: versions, settings and their fingerprint."""
+def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None,
+               space: str | None = None) -> dict:
+    """What produced a set of numbers: versions, settings and their fingerprint (the space's, from
+    ``space`` or the benchmark's: it adds the device type and model version where they matter)."""
     import torch
 
+    space = space or (benchmark.space if benchmark is not None else None)
     fingerprint = settings.fingerprint()
-    if benchmark is not None:  # the space's fingerprint: a device-dependent space adds the device type
+    if space is not None:
         from trainfree.spaces import get_space
 
-        fingerprint = get_space(benchmark.space).fingerprint(settings)
+        fingerprint = get_space(space).fingerprint(settings)
     return {
         "trainfree_version": __version__,
         "torch_version": torch.__version__,

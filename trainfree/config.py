@@ -33,6 +33,11 @@ def check_device(device) -> str:
     return device
 
 
+def fingerprint_of(identity: dict) -> str:
+    """12 hex digits of the SHA-1 of ``identity`` as sorted JSON."""
+    return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     """Everything besides the architecture and the metric that a score depends on.
@@ -67,9 +72,9 @@ class ScoreSettings:
         return fields
 
     def fingerprint(self, device_type: str | None = None) -> str:
-        """Prefer ``space.fingerprint(settings)``, which passes the device type where it matters."""
-        text = json.dumps(self.identity(device_type), sort_keys=True)
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        """Prefer ``space.fingerprint(settings)``, which adds the device type and the space's model
+        version where they matter."""
+        return fingerprint_of(self.identity(device_type))
 
     def resolved_device(self) -> "torch.device":
         import torch  # here, not at the top: `trainfree --help` must not import torch

@@ -68,7 +68,7 @@ def run_archs(args) -> int:
     with stored_run(args) as (store, progress), streamed_scores(args.output) as writer:
         scored = api.score(space=space.name, archs=items, metrics=metrics, settings=settings, store=store,
                            on_progress=progress, label=label, sink=writer, **execution(args))
-    meta = api.provenance(settings, metrics)
+    meta = api.provenance(settings, metrics, space=space.name)
     meta["benchmark"] = {"name": label, "source": str(args.archs), "records": len(items)}
     return report(args, writer, meta, scored)
 

@@ -109,7 +109,9 @@ def run_search(args) -> int:
     if args.verify_top is not None or args.train_budget is not None:
         out["two_stage"] = verify(args, result, store_path=None if args.no_store else args.store)
     if args.output:
-        out["settings"] = settings.identity()
+        from trainfree.spaces import get_space
+
+        out["settings"] = get_space(space_name).identity(settings)
         out["trainfree_version"] = __version__
         out["command"] = invocation("search", "search")
         atomic_write(args.output, lambda fh: json.dump(out, fh, indent=1, allow_nan=True))

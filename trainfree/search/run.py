@@ -87,7 +87,7 @@ def search_identity(problem: Problem, strategy: str, seed: int, options: dict, b
     identity = {"space": problem.space.name, "strategy": strategy, "seed": seed, "budget": problem.budget,
                 "options": options, "metrics": {m: get_metric(m).version for m in problem.metrics},
                 "metric": problem.metric, "objective": problem.objective,
-                "settings": problem.settings.fingerprint(), "benchmark": None}
+                "settings": problem.space.fingerprint(problem.settings), "benchmark": None}
     if problem.candidates is not None:  # the candidates, in order (ties are broken by position)
         digest = hashlib.sha256("\n".join(problem.candidates.ids).encode()).hexdigest()[:16]
         identity["benchmark"] = {"name": benchmark.name if benchmark is not None else None, "candidates": digest}

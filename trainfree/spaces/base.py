@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from trainfree.config import fingerprint_of
 from trainfree.errors import TrainfreeError
 
 if TYPE_CHECKING:  # only for annotations: importing this module must stay cheap
@@ -70,6 +71,9 @@ class SearchSpace(abc.ABC):
     #: True where the numbers depend on the device type (random draws made on the device, e.g. dropout
     #: masks): a non-CPU device type then enters the settings fingerprint
     device_dependent: ClassVar[bool] = False
+    #: raised when the space builds its models differently (an initialisation, a layer): it enters the
+    #: settings fingerprint, so scores stored from older models are not reused (1: not in the fingerprint)
+    model_version: ClassVar[int] = 1
 
     # --- identity and JSON -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -128,11 +132,14 @@ class SearchSpace(abc.ABC):
         check_settings(self, settings)
 
     def fingerprint(self, settings: "ScoreSettings") -> str:
-        """The settings' fingerprint for this space's numbers (see ``device_dependent``)."""
-        return settings.fingerprint(self._device_type(settings))
+        """The settings' fingerprint for this space's numbers (see ``device_dependent`` and ``model_version``)."""
+        return fingerprint_of(self.identity(settings))
 
     def identity(self, settings: "ScoreSettings") -> dict:
-        return settings.identity(self._device_type(settings))
+        fields = settings.identity(self._device_type(settings))
+        if self.model_version != 1:
+            fields["model_version"] = self.model_version
+        return fields
 
     def _device_type(self, settings: "ScoreSettings") -> str | None:
         return settings.resolved_device().type if self.device_dependent else None

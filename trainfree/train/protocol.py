@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from trainfree.errors import TrainfreeError
+from trainfree.errors import TrainfreeError, UnknownName
 from trainfree.registry import Registry
 
 #: budget units: optimiser steps, training tokens (inputs fed), or CPU-seconds of training (process time)
@@ -70,11 +70,23 @@ class Protocol:
         out = asdict(self)
         out.pop("source")
         out["options"] = dict(self.options)
+        version = _model_version(self.space)
+        if version != 1:  # a rebuilt model family trains differently: it must not reuse older runs
+            out["model_version"] = version
         return out
 
     def fingerprint(self) -> str:
         text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _model_version(space_name: str) -> int:
+    from trainfree.spaces import get_space
+
+    try:
+        return get_space(space_name).model_version
+    except UnknownName:  # a protocol written for a space not registered here: nothing to compare against
+        return 1
 
 
 @dataclass(frozen=True)

@@ -207,9 +207,18 @@ class Decoder(nn.Module):
         return self.softmax.log_prob_sum(h.reshape(-1, h.shape[-1]))
 
 
-def _init(model: "Decoder", std: float = 0.02) -> None:
+#: the initialisations ``build_decoder`` knows: "lts" is the LTS code's (the default), "flat" is every
+#: weight and projection N(0, 0.02) for both families (trainfree before decoder model version 2)
+INITS = ("lts", "flat")
+
+
+def _init(model: "Decoder", scheme: str = "lts", std: float = 0.02) -> None:
     """N(0, 0.02) for weights, tables, projections and the relative-position biases; zeros for biases and
-    cluster logits; LayerNorms 1 / 0."""
+    cluster logits; LayerNorms 1 / 0. Under "lts", GPT-2 models follow LTS's GPT-2 code (archai's
+    ``GPT2PreTrainedModel._init_weights``): each block's attention-output and FFN-output weights
+    N(0, 0.02 / sqrt(2 n_layer)), the adaptive projections N(0, 0.01)."""
+    if scheme not in INITS:
+        raise UnknownName(f"unknown decoder init {scheme!r}; choose from: {', '.join(INITS)}")
     for module in model.modules():
         if isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
@@ -221,13 +230,21 @@ def _init(model: "Decoder", std: float = 0.02) -> None:
         elif isinstance(module, TransXLLayer):
             nn.init.normal_(module.r_w_bias, 0.0, std)
             nn.init.normal_(module.r_r_bias, 0.0, std)
+    gpt2_lts = scheme == "lts" and model.gpt2
     for p in list(model.word.projs) + list(model.softmax.own_projs.values()):
-        nn.init.normal_(p, 0.0, std)
+        nn.init.normal_(p, 0.0, 0.01 if gpt2_lts else std)
+    if gpt2_lts:  # the residual-path scaling of GPT-2: two residual branches per block
+        residual_std = std / math.sqrt(2 * len(model.layers))
+        for block in model.layers:
+            nn.init.normal_(block.attn_out.weight, 0.0, residual_std)
+            nn.init.normal_(block.ffn_out.weight, 0.0, residual_std)
     # the softmax's biases and cluster parameters are created as zeros
 
 
-def build_decoder(g: DecoderGenotype, size: str = "paper", seed: int = 0, device: str | torch.device = "cpu") -> Decoder:
-    """Build under ``seed`` (global RNG forked) in eval mode; ``device='meta'`` builds shapes only."""
+def build_decoder(g: DecoderGenotype, size: str = "paper", seed: int = 0, device: str | torch.device = "cpu",
+                  init: str = "lts") -> Decoder:
+    """Build under ``seed`` (global RNG forked) in eval mode; ``device='meta'`` builds shapes only.
+    ``init`` names the initialisation (:data:`INITS`)."""
     g = shrink(g, size_for(size))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -235,5 +252,5 @@ def build_decoder(g: DecoderGenotype, size: str = "paper", seed: int = 0, device
             with torch.device("meta"):
                 return Decoder(g).eval()
         model = Decoder(g)
-        _init(model)
+        _init(model, init)
     return model.to(device).eval()

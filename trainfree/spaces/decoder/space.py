@@ -30,6 +30,8 @@ class DecoderSpace(GeneratedSpace):
     generator = generate
     parser = staticmethod(parse_decoder)
     example_json = EXAMPLE
+    #: 2: GPT-2 models take LTS's GPT-2 initialisation (scaled residual projections; model.INITS)
+    model_version = 2
     #: what `score` and `search` use when no metric is named (docs/results-lts.md)
     default_metrics = ("decoder_params", "params", "decoder_hidden_cov", "decoder_activation_distance")
 
