@@ -3,7 +3,7 @@ and its within-group tau, beside the size baseline, with paired-bootstrap interv
 cross-validated tau of linear and boosted combinations (`trainfree combine`).
 
     python benchmarks/signal_tables.py --scores-dir DIR [--part tables|combine|both] [--resamples N]
-                                       [--out benchmarks/results]
+                                       [--out benchmarks/results] [--only BENCHMARK,BENCHMARK]
 
 DIR holds the score CSVs that `trainfree score` wrote (the commands are in docs/signals.md):
 ptb_params.csv, bert.csv and lts_SETTING.csv for the five random LTS settings. NAS-Bench-NLP's
@@ -177,7 +177,17 @@ def main() -> None:
     p.add_argument("--part", choices=["tables", "combine", "baselines", "both"], default="both")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--only", default=None, help="comma-separated benchmarks to redo (e.g. lts:random_GPT2_wt103); "
+                   "signals.csv and combine.json under --out then hold only those")
     args = p.parse_args()
+    if args.only:
+        only = set(args.only.split(","))
+        unknown = only - set(TABLES) - {c[0] for c in COMBINATIONS}
+        if unknown:
+            p.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(TABLES)}")
+        for name in set(TABLES) - only:
+            del TABLES[name]
+        COMBINATIONS[:] = [c for c in COMBINATIONS if c[0] in only]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part in ("tables", "both"):
         tables(args.scores_dir, args.resamples, args.out)
