@@ -41,8 +41,8 @@ def main(argv=None) -> int:
         lts = Probe(r.arch, space, settings)
         rows["LTS GPT-2 init (the space's default)"].append(-lp(lts))  # lower is better: negate
         rows["decoder_params"].append(params(lts))
-        flat = Probe(r.arch, space, settings)
-        flat.model.load_state_dict(build_decoder(r.arch, settings.size, settings.seed, init="flat").state_dict())
+        flat = Probe(r.arch, space, settings)  # its model: the same draws under the flat init, built once
+        flat.cached("model", lambda: build_decoder(r.arch, settings.size, settings.seed, init="flat"))
         rows["flat init, every weight N(0, 0.02)"].append(-lp(flat))
         targets.append(-r.target if bench.lower_is_better else r.target)
         print(f"{i + 1}/{len(bench.records)}", file=sys.stderr, end="\r")

@@ -30,12 +30,10 @@ def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Bench
     ``space`` or the benchmark's: it adds the device type and model version where they matter)."""
     import torch
 
-    space = space or (benchmark.space if benchmark is not None else None)
-    fingerprint = settings.fingerprint()
-    if space is not None:
-        from trainfree.spaces import get_space
+    from trainfree.spaces import get_space
 
-        fingerprint = get_space(space).fingerprint(settings)
+    space = space or (benchmark.space if benchmark is not None else None)
+    fingerprint = settings.fingerprint() if space is None else get_space(space).fingerprint(settings)
     return {
         "trainfree_version": __version__,
         "torch_version": torch.__version__,

@@ -12,10 +12,9 @@ the ``lm_loss`` artefact and reads its batch window through the ``split`` and ``
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 
+from trainfree.config import fingerprint_of
 from trainfree.errors import TrainfreeError, UnknownName
 from trainfree.registry import Registry
 
@@ -76,8 +75,7 @@ class Protocol:
         return out
 
     def fingerprint(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True)
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        return fingerprint_of(self.identity())
 
 
 def _model_version(space_name: str) -> int:
