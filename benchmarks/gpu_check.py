@@ -31,8 +31,8 @@ from hidden_cov_speed import distinct_cells  # this folder: the script's own, on
 from trainfree.benchmarks import load_benchmark
 from trainfree.benchmarks.published import load_published
 from trainfree.config import ScoreSettings
-from trainfree.metrics.rnn_batch import hidden_cov_batch
-from trainfree.runner import score_one
+from trainfree.spaces.nasbench_nlp._batched_metrics import hidden_cov_batch
+from trainfree.outcomes import score_one
 from trainfree.spaces import get_space
 
 COLUMN = "Layer 1 Hidden Covariance"

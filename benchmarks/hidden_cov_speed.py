@@ -37,7 +37,8 @@ from trainfree.benchmarks import load_benchmark
 from trainfree.benchmarks.published import load_published
 from trainfree.config import ScoreSettings
 from trainfree.executors import default_jobs, limit_threads
-from trainfree.runner import score_architectures, score_many, score_one
+from trainfree.outcomes import score_many, score_one
+from trainfree.runner import score_architectures
 from trainfree.scores import read_scores
 from trainfree.spaces import get_space
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from trainfree.config import ScoreSettings
-from trainfree.metrics import Probe, get_metric
-from trainfree.metrics.linalg import correlation_rows, eig_score, eig_scores
-from trainfree.metrics.rnn_passes import incoming_hidden_states
-from trainfree.runner import score_many, score_one
+from trainfree.metrics import get_metric
+from trainfree.linalg import correlation_rows, eig_score, eig_scores
+from trainfree.outcomes import score_many, score_one
+from trainfree.probe import Probe
 from trainfree.spaces import get_space
 from trainfree.spaces.nasbench_nlp import draws
 from trainfree.spaces.nasbench_nlp.batched import Layer1Batch, stream_offsets
@@ -61,7 +61,7 @@ def cells(ptb):
 
 
 def _per_arch_states(arch, settings=TINY):
-    return incoming_hidden_states(Probe(arch, get_space("nasbench-nlp"), settings), 1)
+    return Probe(arch, get_space("nasbench-nlp"), settings).hidden_states(1)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_batched_scores_equal_the_per_architecture_scores(cells):
 def test_the_gpu_way_on_cpu_agrees_to_rounding(cells, reference):
     # what a GPU runs (tanh/sigmoid over all architectures at once, batched float64 correlation and
     # factor), here on CPU: the same values to float32 rounding of the activations' last elements
-    from trainfree.metrics.rnn_batch import hidden_cov_batch
+    from trainfree.spaces.nasbench_nlp._batched_metrics import hidden_cov_batch
 
     size = get_size("tiny")
     got = Layer1Batch(cells, size, VOCAB, draws.stream(0, (VOCAB, size.emsize)), exact=False).incoming_states(
@@ -121,7 +121,7 @@ def test_the_gpu_way_on_cpu_agrees_to_rounding(cells, reference):
 
 
 def test_other_forward_metrics_keep_the_per_architecture_path(cells, monkeypatch):
-    from trainfree.metrics import rnn_batch
+    from trainfree.spaces.nasbench_nlp import _batched_metrics as rnn_batch
 
     calls = []
     real = rnn_batch.BATCHED["hidden_cov"]
@@ -136,7 +136,7 @@ def test_other_forward_metrics_keep_the_per_architecture_path(cells, monkeypatch
 
 
 def test_a_failing_batch_falls_back_to_one_architecture_at_a_time(cells, monkeypatch):
-    from trainfree.metrics import rnn_batch
+    from trainfree.spaces.nasbench_nlp import _batched_metrics as rnn_batch
 
     def broken(*_):
         raise RuntimeError("out of memory")
@@ -199,7 +199,7 @@ def test_batched_eig_scores_equal_the_per_item_path():
 def test_not_positive_definite_goes_through_the_eigenvalues():
     # as eig_score: a matrix with an eigenvalue below -k gives NaN from the logarithm, one with an
     # eigenvalue in (-k, 0) its finite eigenvalue sum
-    from trainfree.metrics.linalg import EIG_K, eig_scores_of
+    from trainfree.linalg import EIG_K, eig_scores_of
 
     corr = torch.stack([torch.diag(torch.tensor([1.0, -0.5], dtype=torch.float64)),
                         torch.diag(torch.tensor([1.0, -EIG_K / 2], dtype=torch.float64)),

@@ -13,9 +13,9 @@ from scipy import stats
 from trainfree import api
 from trainfree.errors import MissingExtra, TrainfreeError
 from trainfree.evaluation import combine as cb
-from trainfree.evaluation.combo_model import RankTransform, load_model, predict_params
-from trainfree.metrics import Probe, get_metric
-from trainfree.scores import ScoreEntry
+from trainfree.metrics.combo_model import RankTransform, load_model, predict_params
+from trainfree.metrics import get_metric
+from trainfree.probe import Probe
 from trainfree.spaces import get_space
 
 
@@ -140,7 +140,7 @@ def tiny(ptb, tmp_path_factory):
     folder = tmp_path_factory.mktemp("combine")
     store = folder / "s.sqlite"
     run = api.score(fit, ["params", "hidden_cov"], settings, store=store)
-    entries = [ScoreEntry(r.name, r.metric, r.value, r.status, r.arch_id, r.fingerprint) for r in run.rows]
+    entries = list(run.rows)
     result = api.combine(fit, entries, folds=3, inner_folds=2, seed=0, settings=settings, source="test")
     path = folder / "model.json"
     result.model.save(path)

@@ -50,7 +50,7 @@ def test_alias_is_the_merged_metric(old):
 
 def test_every_metric_documents_itself():
     for m in METRICS:
-        assert m.description and m.version and m.needs and m.requires <= set(ARTEFACTS)
+        assert m.description and m.version and m.requires and m.requires <= set(ARTEFACTS)
         assert m.spaces, f"{m.name} applies to no registered space"
         assert m.fn.__doc__ and len(m.fn.__doc__.strip()) > 20
 

@@ -166,8 +166,8 @@ def test_nsga2_search_of_decoders_against_decoder_params(tmp_path):
     p = result.problem
     assert len({t.arch_id for t in result.trials}) == 12
     assert all(math.isfinite(t.values["decoder_params"]) for t in result.trials)
-    finite = [t for t in p.trials if math.isfinite(p.fitness(t))]
-    front = {t.arch_id for t in p.pareto()}
+    finite = [t for t in result.trials if math.isfinite(p.fitness(t))]
+    front = {t.arch_id for t in result.pareto()}
 
     def dominated(t):  # some trial at least as good on both, better on one
         return any(p.fitness(o) >= p.fitness(t) and p.cost(o) <= p.cost(t)

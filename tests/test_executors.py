@@ -43,7 +43,7 @@ def test_thread_count_changes_only_rounding():
         assert (n1, m1, s1) == (n2, m2, s2) and v1 == pytest.approx(v2, rel=1e-6)
 
 
-def test_in_process_threads_apply_for_the_run_and_are_restored(monkeypatch):
+def test_in_process_threads_apply_for_the_run_and_are_restored():
     import scipy.linalg  # noqa: F401  (both OpenBLAS libraries loaded before the "before" snapshot)
     from threadpoolctl import threadpool_info
 
@@ -52,16 +52,16 @@ def test_in_process_threads_apply_for_the_run_and_are_restored(monkeypatch):
     def pools():
         return sorted((i["internal_api"], i["num_threads"]) for i in threadpool_info())
 
-    seen = []
-    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append((torch.get_num_threads(), pools())) or [])
+    def seen():
+        return torch.get_num_threads(), pools()
+
     before, pools_before = torch.get_num_threads(), pools()
-    list(ex.run_local("nasbench-nlp", [[], []], TINY, threads=1))
-    assert [n for n, _ in seen] == [1, 1] and all(count == 1 for _, p in seen for _, count in p)
+    with ex.LocalExecutor(threads=1) as local:
+        got = [r for _, r in local.map(seen, [(), ()])]
+    assert [n for n, _ in got] == [1, 1] and all(count == 1 for _, p in got for _, count in p)
     assert torch.get_num_threads() == before and pools() == pools_before
-    seen = [n for n, _ in seen]
-    monkeypatch.setattr(ex, "score_chunk", lambda *a: seen.append(torch.get_num_threads()) or [])
-    list(ex.run_local("nasbench-nlp", [[]], TINY))  # no thread count: the caller's own
-    assert seen[-1] == before
+    with ex.LocalExecutor() as local:  # no thread count: the caller's own
+        assert [n for _, (n, _) in local.map(seen, [()])] == [before]
 
 
 def test_limit_threads_gives_torch_the_threads_and_every_openblas_one():

@@ -79,3 +79,21 @@ def test_recipe_features_distance():
     child = space.mutate(lstm, rng)
     assert space.features(lstm) == space.features(parse_recipe(LSTM))
     assert 0 < len(space.features(lstm) ^ space.features(child)) < len(space.features(lstm))
+
+
+def test_the_decoder_ranges_are_those_of_the_shipped_lts_settings():
+    # the space holds its ranges as data (no benchmark load at run time); they must stay what the
+    # benchmark's settings show
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.spaces.decoder.generate import RANGES, TEMPLATES
+
+    for family, setting in TEMPLATES.items():
+        archs = [r.arch for r in load_benchmark(f"lts:{setting}").records]
+        inner = [d for a in archs for d in a.d_inner]
+        first = archs[0]
+        assert RANGES[family] == {
+            "n_layer": sorted({a.n_layer for a in archs}), "d_model": sorted({a.d_model for a in archs}),
+            "n_head": sorted({h for a in archs for h in a.n_head}), "d_inner": (min(inner), max(inner)),
+            "d_embed": sorted({a.d_embed for a in archs}), "div_val": sorted({a.div_val for a in archs}),
+            "fixed": {"n_token": first.n_token, "cutoffs": first.cutoffs, "tie_projs": first.tie_projs,
+                      "tgt_len": first.tgt_len}}

@@ -412,7 +412,7 @@ def test_local_ray_listens_on_loopback_only():
     ray = pytest.importorskip("ray")
     import psutil  # installed with Ray
 
-    from trainfree.executors import session
+    from trainfree.executors import _ray_session
 
     me = psutil.Process()
 
@@ -428,7 +428,7 @@ def test_local_ray_listens_on_loopback_only():
         return found
 
     before = set(sockets())
-    with session("ray", jobs=1, threads=1):
+    with _ray_session(jobs=1, threads=1, address=None):
         assert ray.get(ray.remote(_one).remote()) == 1  # a worker up, serving
         opened = [s for s in sockets() if s not in before]
     assert opened, "Ray started no server?"

@@ -1,5 +1,6 @@
-"""No import cycles among trainfree's modules, read statically from the source (every import statement,
-including those inside functions, counts: a lazy import only hides a cycle until the call)."""
+"""No import cycles among trainfree's modules and no import from a lower layer to a higher one, read
+statically from the source (every import statement, including those inside functions, counts: a lazy
+import only hides a cycle until the call)."""
 import ast
 import pathlib
 
@@ -94,9 +95,60 @@ def test_the_graph_sees_lazy_relative_and_package_imports():
     assert "trainfree.executors" in graph["trainfree.runner"]  # imported inside a function
     assert "trainfree.metrics.base" in graph["trainfree.metrics.proxies"]
     assert "trainfree.registry" in graph["trainfree.spaces"]  # a package's __init__ is a module too
-    assert "trainfree.metrics" in graph["trainfree.runner"]  # `from trainfree.metrics import Probe`
+    assert "trainfree.metrics.base" in graph["trainfree.runner"]  # `from trainfree.metrics.base import ...`
 
 
 def test_no_import_cycles():
     found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+#: the layers, lowest first (docs/architecture.md): a module may import its own layer and those below
+LAYERS = (
+    ("errors", "config", "registry", "records", "files"),
+    ("probe", "linalg", "data"),
+    ("spaces",),
+    ("metrics", "benchmarks", "archs"),
+    ("executors", "outcomes", "runner", "scores", "store"),
+    ("search", "evaluation", "train"),
+    ("report",),
+    ("api",),
+    ("cli", "__main__"),
+)
+
+
+def layer_of(module: str) -> int:
+    """The layer of a trainfree module, by its first name below the package (the package itself: -1)."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return -1
+    for i, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to docs/architecture.md)")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} (layer {layer_of(m)}) imports {d} (layer {layer_of(d)})"
+                  for m, deps in graph.items() for d in deps if layer_of(d) > layer_of(m) >= 0)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"trainfree.spaces.x": {"trainfree.metrics.y"}, "trainfree.metrics.y": {"trainfree.spaces.x"},
+             "trainfree.api": {"trainfree.runner"}}
+    assert upward_imports(graph) == ["trainfree.spaces.x (layer 2) imports trainfree.metrics.y (layer 3)"]
+
+
+def test_imports_only_point_down_the_layers():
+    found = upward_imports(import_graph())
+    assert not found, "upward imports: " + "; ".join(found)
+
+
+def test_the_scoring_core_names_no_space():
+    # the runner, the per-architecture scoring and the executors ask the space object, never a name
+    import re
+
+    for module in ("runner", "outcomes", "executors"):
+        text = (ROOT / f"{module}.py").read_text()
+        named = re.findall(r"[\"'](nasbench-nlp|nasbench-bert|decoder|hf-llama|hf-gpt2)[\"']", text)
+        assert not named, f"trainfree/{module}.py names space(s) {named}"

@@ -61,7 +61,7 @@ def test_lean_pass_skips_the_last_layers_ffn_for_all_but_the_first_sequence():
 
 @pytest.mark.parametrize("rows,cols,p", [(4, 1, 0.5), (16, 4096, 0.5), (16, 300_000, 0.02), (33, 777, 0.97)])
 def test_binary_code_kernel_in_float32_gives_the_float64_counts(rows, cols, p):
-    from trainfree.metrics.linalg import binary_code_kernel
+    from trainfree.linalg import binary_code_kernel
     import torch
 
     codes = torch.as_tensor(np.random.default_rng(cols).random((rows, cols)) < p)

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from trainfree.runner import score_one
+from trainfree.outcomes import score_one
 from trainfree.spaces import get_space
 
 REFERENCE = {

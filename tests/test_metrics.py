@@ -7,10 +7,9 @@ import torch
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import UnknownName
-from trainfree.metrics import METRICS, Probe, get_metric
-from trainfree.metrics.hidden import hidden_covariance
-from trainfree.metrics.rnn_passes import incoming_hidden_states
-from trainfree.metrics.linalg import EIG_K
+from trainfree.linalg import EIG_K, hidden_covariance
+from trainfree.metrics import METRICS, get_metric
+from trainfree.probe import Probe
 from trainfree.spaces import get_space
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 from tests.conftest import LSTM, RNN
@@ -43,7 +42,7 @@ def test_hidden_covariance_against_numpy_reference():
 
 
 def test_eig_score_equals_the_eigenvalue_sum_and_is_nan_below_minus_k():
-    from trainfree.metrics.linalg import correlation_rows, eig_score
+    from trainfree.linalg import correlation_rows, eig_score
 
     rng = np.random.default_rng(3)
     for n, d in ((40, 10), (8, 30), (500, 120)):  # full rank, rank deficient, larger
@@ -80,8 +79,8 @@ def test_exploded_state_gives_nan_quietly():
 
 def test_incoming_states_start_at_zero_and_lag_outputs():
     p = _probe(LSTM)
-    inc = incoming_hidden_states(p, 1)
-    out = p._cache[("layer_output", 1)]
+    inc = p.hidden_states(1)
+    out = p.get(("layer_output", 1))
     assert torch.all(inc[0] == 0)
     assert torch.equal(inc[1:], out[:-1])
     assert tuple(inc.shape) == (70, 50, 24)
@@ -90,9 +89,9 @@ def test_incoming_states_start_at_zero_and_lag_outputs():
 def test_only_the_needed_layers_are_computed():
     p = _probe(LSTM)
     get_metric("hidden_cov")(p)
-    assert ("layer_output", 1) in p._cache and ("layer_output", 2) not in p._cache
+    assert p.has(("layer_output", 1)) and not p.has(("layer_output", 2))
     get_metric("hidden_cov_l3")(p)
-    assert ("layer_output", 3) in p._cache
+    assert p.has(("layer_output", 3))
 
 
 def test_same_seed_same_value_other_seed_other_value():

@@ -104,7 +104,7 @@ def test_progress_lines_every_few_seconds():
 def broken_metric():
     from trainfree.metrics import METRICS, metric
 
-    @metric("broken_test", higher_is_better=True, needs=set(), requires={"parameters"})
+    @metric("broken_test", higher_is_better=True, requires={"parameters"})
     def broken(probe):
         """Always fails."""
         raise RuntimeError("broken on purpose")
@@ -183,19 +183,19 @@ def test_correlate_refuses_mixed_fingerprints_and_splits_them(tmp_path, capsys, 
     assert "30 (name, metric) pair(s) given more than once" in capsys.readouterr().err  # read_scores says so
     from trainfree import api
     from trainfree.errors import TrainfreeError
-    from trainfree.scores import ScoreEntry
+    from trainfree.records import Score, Status
 
     with pytest.raises(TrainfreeError, match="1 duplicate"):  # entries built in Python: api.correlate says so
-        api.correlate(ptb, [ScoreEntry(names[0], "params", 1.0, "ok")] * 2)
+        api.correlate(ptb, [Score("", "params", 1.0, Status.OK, name=names[0])] * 2)
 
 
 def test_report_refuses_mixed_fingerprints(ptb):
     from trainfree import api
     from trainfree.errors import TrainfreeError
-    from trainfree.scores import ScoreEntry
+    from trainfree.records import Score, Status
 
     head = ptb.head(20)
-    scores = [ScoreEntry(r.name, "params", float(i), "ok", "", fp) for fp in ("f1", "f2")
+    scores = [Score("", "params", float(i), Status.OK, name=r.name, fingerprint=fp) for fp in ("f1", "f2")
               for i, r in enumerate(head.records)]
     with pytest.raises(TrainfreeError, match="mix 2 settings fingerprints"):
         api.report(head, scores, {}, resamples=10)
@@ -210,7 +210,7 @@ def test_metrics_listing_and_export_columns(tmp_path, capsys):
 
     assert main(["metrics", "--space", "nasbench-nlp"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:5] == ["name", "better", "version", "needs", "spaces"]
+    assert out[0].split()[:5] == ["name", "better", "version", "requires", "spaces"]
     assert "after one warm-up; a measurement" in " ".join(out)  # latency's description in full
     with Store(tmp_path / "s.db") as store:
         score_architectures("nasbench-nlp", [("a", parse_recipe(RNN))], ["params"], ScoreSettings(size="tiny"),
@@ -235,7 +235,7 @@ from trainfree.metrics import metric
 _calls = []
 
 
-@metric("slow_test", higher_is_better=True, needs=set(), requires={"parameters"})
+@metric("slow_test", higher_is_better=True, requires={"parameters"})
 def slow_test(probe):
     """Slow after two calls."""
     _calls.append(1)
@@ -359,11 +359,11 @@ def test_a_dead_worker_message_mentions_a_store_only_when_one_is_used(tmp_path, 
     from trainfree.store import Store
     from tests.conftest import RNN
 
-    def dies(*args, **kwargs):
-        raise ex.WorkerDied("a worker process died while scoring (killed, or out of memory?)")
-        yield  # a generator, like the executors
+    def dies(self, fn, tasks):
+        raise ex.WorkerDied(ex.DIED)
+        yield  # a generator, like the executors' map
 
-    monkeypatch.setattr(ex, "run_chunks", dies)
+    monkeypatch.setattr(ex.LocalExecutor, "map", dies)
     store = Store(tmp_path / "s.db") if with_store else None
     with pytest.raises(ex.WorkerDied) as err:
         score_architectures("nasbench-nlp", [("a", parse_recipe(RNN))], ["params"], ScoreSettings(size="tiny"),

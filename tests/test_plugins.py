@@ -150,7 +150,7 @@ class MLPSpace(SearchSpace):
 register_space(MLPSpace)
 
 
-@metric("toy_output_std", higher_is_better=True, needs={"forward"}, requires={"forward"})
+@metric("toy_output_std", higher_is_better=True, requires={"forward"})
 def toy_output_std(probe):
     """Standard deviation of the model's outputs on the probe's batch (the plug-in test's metric)."""
     with torch.no_grad():

@@ -14,7 +14,8 @@ import pytest
 from trainfree.config import ScoreSettings
 from trainfree.data import data_path
 from trainfree.errors import TrainfreeError
-from trainfree.runner import Outcome, score_architectures
+from trainfree.records import Score
+from trainfree.runner import score_architectures
 from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
 from trainfree.store import Store
 from tests.conftest import LSTM, RNN
@@ -26,8 +27,8 @@ def test_round_trip_keeps_nan_and_inf(tmp_path):
     with Store(tmp_path / "s.db") as store:
         store.add_architectures("nasbench-nlp", [("a", "{}")])
         store.add_settings("fp", {"seed": 0})
-        outs = [Outcome("a", "m1", math.nan, "nonfinite", "", 0.1), Outcome("a", "m2", math.inf, "nonfinite", "", 0.1),
-                Outcome("a", "m3", -2.5, "ok", "", 0.1), Outcome("a", "m4", math.nan, "failed", "ValueError: x", 0.1)]
+        outs = [Score("a", "m1", math.nan, "nonfinite", "", 0.1), Score("a", "m2", math.inf, "nonfinite", "", 0.1),
+                Score("a", "m3", -2.5, "ok", "", 0.1), Score("a", "m4", math.nan, "failed", "ValueError: x", 0.1)]
         store.put(outs, {"m1": "1", "m2": "1", "m3": "1", "m4": "1"}, "fp", "0.1.0")
         got = store.get({"m1": "1", "m2": "1", "m3": "1", "m4": "1"}, "fp")
         assert math.isnan(got[("a", "m1")][0]) and got[("a", "m2")][0] == math.inf
@@ -180,8 +181,8 @@ def test_failed_keys_are_retried(tmp_path):
     with Store(tmp_path / "s.db") as store:
         store.add_architectures("nasbench-nlp", [("a", "{}")])
         store.add_settings("fp", {})
-        store.put([Outcome("a", "m", math.nan, "failed", "RuntimeError: x", 0.1),
-                   Outcome("a", "n", math.nan, "nonfinite", "", 0.1)], {"m": "1", "n": "1"}, "fp", "0.1.0")
+        store.put([Score("a", "m", math.nan, "failed", "RuntimeError: x", 0.1),
+                   Score("a", "n", math.nan, "nonfinite", "", 0.1)], {"m": "1", "n": "1"}, "fp", "0.1.0")
         assert store.done({"m": "1", "n": "1"}, "fp") == {("a", "n")}
 
 
@@ -190,7 +191,7 @@ def _filled(path, n=300):
     store = Store(path)
     store.add_architectures("nasbench-nlp", [(f"a{i}", "{}") for i in range(n)])
     store.add_settings("fp", {})
-    store.put([Outcome(f"a{i}", m, float(i), "ok", "", 0.1) for i in range(n) for m in ("m", "n")],
+    store.put([Score(f"a{i}", m, float(i), "ok", "", 0.1) for i in range(n) for m in ("m", "n")],
               {"m": "1", "n": "1"}, "fp", "0.1.0")
     return store
 
@@ -288,19 +289,20 @@ def test_upgrade_from_schema_1_keeps_every_row(tmp_path):
     before = _rows(old)
     assert sum(map(len, before.values())) == 50 + 1 + 200 + 50
     with Store(old) as store:
-        assert store.version == SCHEMA_VERSION == 3
+        assert store.version == SCHEMA_VERSION == 4
         got = store.get({"params": "1", "c": "1", "d": "1", "f": "1"}, "fp", ["a3"])
         assert got[("a3", "params")][0] == 3.0 and math.isnan(got[("a3", "c")][0]) and got[("a3", "d")][0] == math.inf
         assert got[("a3", "f")][1:3] == ("failed", "X: y")
         assert store.done({"params": "1", "f": "1"}, "fp", ["a3"]) == {("a3", "params")}
     assert _rows(old) == before  # every row kept, unchanged
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert {"trials", "searches", "scores_by_fingerprint", "trainings", "protocols"} <= tables
+        assert "info" in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
     with Store(old) as store:  # a second open finds it current
-        assert store.version == 3 and store.count() == 200
+        assert store.version == 4 and store.count() == 200
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -435,25 +437,25 @@ def _same(a, b):
     return json.dumps(a.as_dict(), sort_keys=True) == json.dumps(b.as_dict(), sort_keys=True)  # NaN == NaN here
 
 
-def test_search_trials_are_recorded_and_a_rerun_replays_them(tmp_path, monkeypatch):
+def test_search_trials_are_recorded_and_a_rerun_reads_them_back(tmp_path, monkeypatch):
     import trainfree.runner
 
     with Store(tmp_path / "s.db") as store:
         first = _search(store)
-        sid = first.problem.search_id
+        sid = first.search_id
         rows = store.trials(sid)
-        assert [(s, a, st) for s, a, _, st, _ in rows] == [(t.step, t.arch_id, t.status) for t in first.trials]
-        assert all(json_equal(v, t.values) for (_, _, v, _, _), t in zip(rows, first.trials))
-        assert [p for *_, p in rows] == sorted(p for *_, p in rows)
+        assert [(s, a, st) for s, a, _, st, _, _ in rows] == [(t.step, t.arch_id, t.status) for t in first.trials]
+        assert all(json_equal(v, t.values) for (_, _, v, _, _, _), t in zip(rows, first.trials))
+        assert [p for *_, p, _ in rows] == sorted(p for *_, p, _ in rows)
         (identity,) = store.conn.execute("SELECT json FROM searches WHERE search_id = ?", (sid,)).fetchone()
-        assert '"strategy": "evolution"' in identity and '"seed": 3' in identity
+        assert '"strategy": "evolution"' in identity and '"seed": 3' in identity and '"version": 2' in identity
 
         scored = []
         real = trainfree.runner.score_architectures
         monkeypatch.setattr(trainfree.runner, "score_architectures",
                             lambda space, items, *a, **k: scored.append([i for i, _ in items]) or real(space, items, *a, **k))
         again = _search(store)
-        assert _same(again, first) and scored == []  # every value from the record, none through the runner
+        assert _same(again, first) and scored == []  # every trial read back, none through the runner
 
         # killed after trial 6: the later trials, and their scores, never reached the store
         late = [t.arch_id for t in first.trials[6:]]
@@ -461,20 +463,18 @@ def test_search_trials_are_recorded_and_a_rerun_replays_them(tmp_path, monkeypat
         with store.conn:
             store.conn.executemany("DELETE FROM scores WHERE arch_id = ?", [(a,) for a in late])
         resumed = _search(store)
-        assert _same(resumed, first) and sorted(sum(scored, [])) == sorted(late)
+        assert _same(resumed, first) and sum(scored, []) == late
         assert len(store.trials(sid)) == 10
 
-        # a record that went another way is not trusted from where it differs
+        # a record naming an architecture the store lacks is refused, naming the trial
         with store.conn:
             store.conn.execute("UPDATE trials SET arch_id = 'elsewhere' WHERE search_id = ? AND step = 4", (sid,))
-        scored.clear()
-        fixed = _search(store)
-        assert _same(fixed, first) and sum(scored, []) == [t.arch_id for t in first.trials[4:]]
-        assert [a for _, a, *_ in store.trials(sid)] == [t.arch_id for t in first.trials]
+        with pytest.raises(TrainfreeError, match="trial 4 names architecture elsewhere"):
+            _search(store)
 
         other = trainfree.search.run_search("nasbench-nlp", "hidden_cov", "evolution", 10, 4, SEARCH_TINY, store=store,
                                             population=4)
-        assert other.problem.search_id != sid  # another seed is another search
+        assert other.search_id != sid  # another seed is another search
 
 
 def json_equal(a, b):

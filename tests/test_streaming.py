@@ -12,16 +12,17 @@ from trainfree.store import Store
 
 @pytest.fixture
 def logged_chunks(monkeypatch):
-    """run_chunks, in-process, logging each chunk it hands back to the runner."""
+    """The executors' map, in-process, logging each chunk it hands back to the runner."""
     log = []
-    real = executors.run_chunks
+    real = executors.LocalExecutor.map
 
-    def run_chunks(executor, space_name, chunks, *args, **kwargs):
-        for index, outcomes in real("local", space_name, chunks, args[0], 1):
+    def logged(self, fn, tasks):
+        for index, outcomes in real(self, fn, tasks):
             log.append(("chunk", index))
             yield index, outcomes
 
-    monkeypatch.setattr(executors, "run_chunks", run_chunks)
+    monkeypatch.setattr(executors.LocalExecutor, "map", logged)
+    monkeypatch.setattr(executors, "KINDS", {**executors.KINDS, "process": executors.LocalExecutor})
     return log
 
 

@@ -317,7 +317,7 @@ def test_two_stage_search_trains_the_metrics_best_and_reports_the_trained_result
                         store=store)
     v = verify_top(result, 2, 2, store=store, **TINY["decoder"])
     assert v.run.trained == 0 and v.run.reused == 2
-    top = {t.arch_id for t in result.problem.best(2)}
+    top = {t.arch_id for t in result.best(2)}
     losses = {get_space("decoder").arch_id(r.arch): r.target for r in bench.records}
     assert v.chosen_arch_id in top and v.chosen_val_loss == min(losses[a] for a in top)
     assert v.evaluation()["target"] == losses[v.chosen_arch_id]

@@ -13,7 +13,7 @@ from trainfree.benchmarks import load_benchmark
 from trainfree.errors import TrainfreeError
 from trainfree.evaluation.benchmark_correlation import correlate
 from trainfree.evaluation.within import MIN_GROUP, within_correlation
-from trainfree.scores import ScoreEntry
+from trainfree.records import Score, Status
 from trainfree.spaces import get_space
 
 
@@ -32,8 +32,8 @@ def planted():
                                                for r, p in zip(real.records, ppl)])
     size_only = layers * 1e6 + rng.normal(size=len(layers)) * 1e3
     quality = q + rng.normal(size=len(layers)) * 0.5
-    scores = ([ScoreEntry(r.name, "params", float(v), "ok") for r, v in zip(real.records, size_only)]
-              + [ScoreEntry(r.name, "decoder_params", float(v), "ok") for r, v in zip(real.records, quality)])
+    scores = ([Score("", "params", float(v), Status.OK, name=r.name) for r, v in zip(real.records, size_only)]
+              + [Score("", "decoder_params", float(v), Status.OK, name=r.name) for r, v in zip(real.records, quality)])
     return bench, layers, scores
 
 

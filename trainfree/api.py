@@ -16,8 +16,8 @@ from trainfree.evaluation.analysis import Analysis, analyze_benchmark, check_rul
 from trainfree.evaluation.benchmark_correlation import (MetricCorrelation, check_scores, correlate,
                                                        correlate_by_fingerprint)
 from trainfree.metrics import get_metric
+from trainfree.records import Score, Status
 from trainfree.runner import ScoreRun, score_architectures
-from trainfree.scores import ScoreEntry
 
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "combine", "correlate", "correlate_by_fingerprint",
@@ -88,25 +88,21 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
     if settings is None:
         settings = default_settings(bench)
     bench = bench.head(limit)
-    metrics = list(metrics or get_space(bench.space).default_metrics)
-    _check_metrics(get_space(bench.space), metrics)
+    space = get_space(bench.space)
+    metrics = list(metrics or space.default_metrics)
+    _check_metrics(space, metrics)
     items = [(r.name, r.arch) for r in bench.records]
-    return score_architectures(bench.space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
+    return score_architectures(space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress,
                                sink=sink)
 
 
 def _check_metrics(space, metrics: Sequence[str]) -> None:
-    """Each metric applies to the space (the space provides the artefacts it requires) and, where the
-    space lists the metrics it supports (a factory space), is among them."""
-    from trainfree.runner import check_applies
+    """Each metric applies to the space (:func:`trainfree.metrics.base.check_applies`), before any work."""
+    from trainfree.metrics.base import check_applies
 
     for m in metrics:
-        check_applies(get_metric(m), space.name)
-        listed = getattr(space, "metrics", None)
-        if listed is not None and m not in listed:
-            raise TrainfreeError(f"metric {m!r} does not apply to space {space.name!r} (it supports "
-                                 f"{', '.join(listed)})")
+        check_applies(get_metric(m), space)
 
 
 def score_list(space, archs, metrics: Sequence[str] | None = None, settings: ScoreSettings | None = None,
@@ -130,7 +126,7 @@ def score_list(space, archs, metrics: Sequence[str] | None = None, settings: Sco
     settings = settings or space_obj.default_settings()
     metrics = list(metrics or space_obj.default_metrics)
     _check_metrics(space_obj, metrics)
-    return score_architectures(space_obj.name, items, metrics, settings, jobs=jobs, executor=executor,
+    return score_architectures(space_obj, items, metrics, settings, jobs=jobs, executor=executor,
                                store=_store(store), benchmark=label or f"archs:{space_obj.name}", **options)
 
 
@@ -198,7 +194,7 @@ def reproduce(part: str, benchmark: str | Benchmark | None = None, metrics: Sequ
     return Reproduction(reproduce_table(head, run.rows, pub), head, settings, provenance(settings, metrics, head))
 
 
-def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[list[ScoreEntry], dict]:
+def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[list[Score], dict]:
     """Score entries for the benchmark's records from a store: every metric scored under these settings'
     fingerprint at its current version. Returns (entries, provenance)."""
     from trainfree.metrics.base import metric_versions
@@ -219,8 +215,9 @@ def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[lis
         arch_id = space.arch_id(r.arch)
         for metric in versions:
             if (arch_id, metric) in stored:
-                value, status, _, _ = stored[(arch_id, metric)]
-                entries.append(ScoreEntry(r.name, metric, value, status, arch_id, fingerprint))
+                value, status, error, seconds = stored[(arch_id, metric)]
+                entries.append(Score(arch_id, metric, value, Status(status), error, seconds, r.name, versions[metric],
+                                     fingerprint))
     return entries, provenance(settings, sorted(versions), bench)
 
 
@@ -271,7 +268,7 @@ def search_eval(benchmark: str | Benchmark, metrics: Sequence[str] | None = None
             return run_eval(bench, metrics, list(strategies), seeds, budget, settings, scratch_store, **options)
 
 
-def report(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] = (), provenance: dict | None = None,
+def report(benchmark: str | Benchmark, scores: Sequence[Score] = (), provenance: dict | None = None,
            searches: Sequence[dict] = (), limit: int | None = None, **options) -> str:
     """One self-contained HTML page (see :func:`trainfree.report.render`) for those of the first ``limit``
     benchmark records that were scored; searches are looked up in the whole benchmark."""
@@ -292,7 +289,7 @@ def export(store, path: str | Path, format: str = "csv") -> int:
     """Write every stored score to ``path`` as CSV or Parquet (atomically); returns the row count."""
     import csv
 
-    from trainfree.scores import atomic_write, atomic_write_binary
+    from trainfree.files import atomic_write, atomic_write_binary
     from trainfree.store import Store
 
     source = Path(store) if isinstance(store, (str, Path)) else store.path
@@ -337,7 +334,7 @@ def analyze(benchmark: str | Benchmark, target: str | None = None, alpha: float 
                              min_leaf=min_leaf, resamples=resamples, seed=seed)
 
 
-def combine(benchmark: str | Benchmark, scores: Sequence[ScoreEntry] | None = None,
+def combine(benchmark: str | Benchmark, scores: Sequence[Score] | None = None,
             metrics: Sequence[str] | None = None, learner: str = "linear", folds: int = 5, inner_folds: int = 3,
             repeats: int = 1, seed: int = 0, raw_target: bool = False, published: str | None = None,
             settings: ScoreSettings | None = None, source: str | None = None):
@@ -444,7 +441,7 @@ def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", recor
                                               "python": platform.python_version()},
             "command": command, "trained": run.trained, "reused": run.reused, "records": records}
     if output is not None:
-        from trainfree.scores import atomic_write
+        from trainfree.files import atomic_write
 
         atomic_write(Path(output), lambda fh: json.dump(data, fh, indent=1, allow_nan=True))
     return data

@@ -26,3 +26,7 @@ class UnknownName(TrainfreeError, KeyError):
 
 class MissingExtra(TrainfreeError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class DuplicateName(TrainfreeError, ValueError):
+    """A name (metric, space, strategy, format) is registered twice."""

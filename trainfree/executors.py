@@ -1,7 +1,11 @@
-"""Where the scoring loop's work runs: in-process, a local process pool, or a Ray cluster (extra).
+"""Where work runs: in-process, a local process pool, or a Ray cluster (extra), behind one interface.
 
-Work goes out as chunks of architectures, each chunk one task; results come back to the driver,
-which alone writes the store. Every executor yields ``(task index, outcomes)`` as tasks finish.
+An :class:`Executor` is a context manager with one method, ``map(fn, tasks)``: ``fn(*task)`` for every
+task, yielding ``(task index, result)`` as tasks finish. It knows nothing of what it runs (scoring,
+training); results come back to the driver, which alone writes the store. Inside one ``with`` block the
+workers stay up across ``map`` calls (a search's batches). Ctrl-C, SIGTERM, an error, or a consumer
+that stops reading ends the workers at once. Worker processes load the driver's plug-ins before their
+first task, and a plug-in that fails to load there is reported as such.
 """
 from __future__ import annotations
 
@@ -16,13 +20,11 @@ import time
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
-from trainfree.config import ScoreSettings
 from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
-from trainfree.outcomes import score_many
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -53,13 +55,6 @@ def limit_threads(threads: int) -> None:
     _set_limits(threads)
 
 
-def score_chunk(space_name: str, chunk: Sequence[tuple[object, Sequence[str]]], settings: ScoreSettings):
-    """Score each (architecture, metric names) of a chunk; runs wherever the executor puts it."""
-    from trainfree.spaces import get_space
-
-    return score_many(get_space(space_name), chunk, settings)
-
-
 @contextmanager
 def _threads_for_now(threads: int | None):
     """In-process scoring with a thread count: set for the run, then restored for the caller."""
@@ -76,15 +71,11 @@ def _threads_for_now(threads: int | None):
         torch.set_num_threads(before)
 
 
-def run_local(space_name, chunks, settings, threads: int | None = None) -> Iterator[tuple[int, list]]:
-    for i, chunk in enumerate(chunks):
-        with _threads_for_now(threads):
-            result = score_chunk(space_name, chunk, settings)
-        yield i, result
-
-
 class WorkerDied(TrainfreeError):
-    """A worker process ended while scoring (killed, or out of memory)."""
+    """A worker process ended in the middle of a task (killed, or out of memory)."""
+
+
+DIED = "a worker process died (killed, or out of memory?)"
 
 
 def die_with_parent(parent_pid: int, use_prctl: bool = True, poll: float = 0.5) -> None:
@@ -114,19 +105,34 @@ def die_with_parent(parent_pid: int, use_prctl: bool = True, poll: float = 0.5) 
     threading.Thread(target=watch, name="trainfree-parent-watch", daemon=True).start()
 
 
-def _init_pool_worker(threads: int, parent_pid: int, use_prctl: bool, plugins: Sequence[str] = ()) -> None:
+def _init_pool_worker(threads: int, parent_pid: int, use_prctl: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver ends workers with SIGTERM
     die_with_parent(parent_pid, use_prctl)
     limit_threads(threads)
-    _load_plugins(plugins)
 
 
-def _load_plugins(plugins: Sequence[str]) -> None:
-    """The driver's plug-ins, so that the spaces and metrics it names exist here too."""
+_worker_plugins: list = []  # the plug-in lists this worker process has loaded
+
+
+def _load_plugins(plugins: Sequence) -> None:
+    """The driver's plug-ins, so that the spaces and metrics it names exist here too; any failure is
+    one TrainfreeError naming the plug-in (it travels back to the driver as the task's error)."""
+    if list(plugins) in _worker_plugins:
+        return
     from trainfree.registry import load_plugins
 
-    load_plugins(plugins)
+    try:
+        load_plugins(plugins)
+    except TrainfreeError as err:
+        raise TrainfreeError(f"a worker process could not load the plug-ins: {err}") from None
+    _worker_plugins.append(list(plugins))
+
+
+def _call(fn, task: tuple, plugins: Sequence):
+    """A task in a worker process: the plug-ins first (once), then ``fn(*task)``."""
+    _load_plugins(plugins)
+    return fn(*task)
 
 
 class WorkerPool:
@@ -142,11 +148,9 @@ class WorkerPool:
             ctx = multiprocessing.get_context("spawn")  # fork after torch's threads have started can deadlock
             # the workers start from this thread (at submit): PDEATHSIG only where that thread lives as
             # long as the process
-            from trainfree.registry import plugin_modules
-
             main = threading.current_thread() is threading.main_thread()
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_pool_worker,
-                                                 initargs=(self.threads, os.getpid(), main, plugin_modules()))
+                                                 initargs=(self.threads, os.getpid(), main))
         return self._executor
 
     def close(self) -> None:
@@ -183,37 +187,7 @@ class WorkerPool:
         self.close()
 
 
-@contextmanager
-def session(executor: str, jobs: int, threads: int | None = None, address: str | None = None):
-    """Keep an executor's workers up across several ``run_chunks`` calls; yields the ``pool`` to pass them.
-
-    A process pool starts once; a Ray instance this session starts is shut down at its end. In-process
-    scoring needs nothing.
-    """
-    if executor == "process":
-        with WorkerPool(jobs, threads) as pool:
-            yield pool
-    elif executor == "ray":
-        with _ray_session(jobs, threads, address):
-            yield None
-    else:
-        yield None
-
-
-def run_process_pool(space_name, chunks, settings, jobs: int, threads: int | None = None,
-                     pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
-    own = pool is None
-    pool = pool or WorkerPool(jobs, threads)
-    try:
-        yield from _drain(pool, lambda ex: {ex.submit(score_chunk, space_name, c, settings): i
-                                            for i, c in enumerate(chunks)},
-                          "a worker process died while scoring (killed, or out of memory?)")
-    finally:
-        if own:
-            pool.close()
-
-
-def _drain(pool: WorkerPool, submit, died: str) -> Iterator[tuple[int, object]]:
+def _drain(pool: "WorkerPool", submit, died: str) -> Iterator[tuple[int, object]]:
     """``(index, result)`` of the futures ``submit(executor)`` maps to indices, as they finish."""
     pending = {}
     try:
@@ -276,11 +250,6 @@ def _loopback_only():
             os.environ[name] = before_env
 
 
-def run_ray(space_name, chunks, settings, jobs: int, address: str | None,
-            threads: int | None = None) -> Iterator[tuple[int, list]]:
-    yield from map_tasks("ray", score_chunk, [(space_name, c, settings) for c in chunks], jobs, address, threads)
-
-
 @contextmanager
 def _ray_session(jobs: int, threads: int | None, address: str | None):
     """Ray, started here unless it already runs, and shut down at the end only if started here."""
@@ -297,12 +266,25 @@ def _ray_session(jobs: int, threads: int | None, address: str | None):
 
 def _ray_results(ray, refs: dict) -> Iterator[tuple[int, object]]:
     """``(index, result)`` of the Ray tasks ``refs`` maps to indices, as they finish; no task outlives
-    the run: running ones are killed (force), queued ones dropped."""
+    the run: running ones are killed (force), queued ones dropped. A task's own error is raised as it
+    is (not wrapped in Ray's), a dead worker as :class:`WorkerDied`."""
+    from ray.exceptions import RayTaskError, WorkerCrashedError
+
     try:
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
-                yield refs.pop(ref), ray.get(ref)
+                index = refs.pop(ref)  # finished, failed or not: never cancelled below
+                try:
+                    result = ray.get(ref)
+                except RayTaskError as err:
+                    cause = getattr(err, "cause", None)
+                    if isinstance(cause, BaseException):
+                        raise cause from None
+                    raise
+                except WorkerCrashedError:
+                    raise WorkerDied(DIED) from None
+                yield index, result
     finally:
         for ref in list(refs):
             try:
@@ -335,53 +317,131 @@ def _watch_driver(driver: tuple[str, int], poll: float = 1.0) -> None:
     threading.Thread(target=watch, name="trainfree-driver-watch", daemon=True).start()
 
 
-def run_chunks(executor: str, space_name: str, chunks: list, settings: ScoreSettings, jobs: int,
-               address: str | None = None, threads: int | None = None,
-               pool: WorkerPool | None = None) -> Iterator[tuple[int, list]]:
-    """``threads``: torch/BLAS threads per worker. Worker processes (pool, Ray) default to one, so
-    ``jobs`` workers use ``jobs`` cores; in-process scoring keeps the caller's setting unless given.
-    ``pool``, from :func:`session`, reuses running workers instead of starting a pool for this call."""
-    if executor == "local":
-        return run_local(space_name, chunks, settings, threads)
-    if executor == "process":
-        return run_process_pool(space_name, chunks, settings, jobs, threads, pool)
-    if executor == "ray":
-        return run_ray(space_name, chunks, settings, jobs, address, threads)
-    raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
 
 
-# -- any task, one call each (training: one architecture per task) -----------------------------------
-def _ray_call(fn, args, threads, driver=None, plugins=()):
+def _ray_call(fn, task, threads, driver=None, plugins=()):
+    """A task on a Ray worker: watch the driver, limit threads, load the plug-ins, run ``fn(*task)``."""
     if driver is not None:
         _watch_driver(driver)
     limit_threads(threads)
-    _load_plugins(plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
-    return fn(*args)
+    return _call(fn, task, plugins)  # a cluster's workers import them too: ship them with Ray's runtime_env
 
 
-def map_tasks(executor: str, fn, tasks: Sequence[tuple], jobs: int, address: str | None = None,
-              threads: int | None = None) -> Iterator[tuple[int, object]]:
-    """``fn(*task)`` for every task, yielding ``(task index, result)`` as they finish: in-process, on a
-    process pool of ``jobs`` workers, or as Ray tasks. ``fn`` must be a module-level function (it is
-    pickled to the workers). Ctrl-C, SIGTERM or an error ends the workers, as for scoring."""
-    if executor == "local":
+# -- the executors -----------------------------------------------------------------------------------
+class Executor:
+    """Runs ``fn(*task)`` for each task of a ``map`` call; a context manager that holds its workers.
+
+    ``fn`` must be a module-level function (it is pickled to worker processes); its exceptions end the
+    ``map`` call (and the workers) and are raised in the driver as they are; a worker that dies raises
+    :class:`WorkerDied`. Ctrl-C or a consumer that stops iterating ends the workers at once.
+    """
+
+    kind = ""
+
+    def __init__(self, jobs: int = 1, threads: int | None = None, address: str | None = None):
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise TrainfreeError(f"jobs must be a positive integer, got {jobs!r}")
+        self.jobs, self.threads, self.address = jobs, threads, address
+
+    def map(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator[tuple[int, object]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End the workers (their start is lazy; a closed executor starts them again on the next map)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """In this process, one task after another; ``threads`` torch/BLAS threads during each (the caller's
+    own setting when None, restored afterwards)."""
+
+    kind = "local"
+
+    def map(self, fn, tasks):
         for i, task in enumerate(tasks):
-            with _threads_for_now(threads):
+            with _threads_for_now(self.threads):
                 result = fn(*task)
             yield i, result
-        return
-    if executor == "process":
-        with WorkerPool(jobs, threads) as pool:
-            yield from _drain(pool, lambda ex: {ex.submit(fn, *task): i for i, task in enumerate(tasks)},
-                              "a worker process died (killed, or out of memory?)")
-        return
-    if executor == "ray":
-        with _ray_session(jobs, threads, address) as ray:
-            from trainfree.registry import plugin_modules
 
-            remote = ray.remote(num_cpus=threads or 1)(_ray_call)  # a task holds the cores its threads use
-            driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
-            yield from _ray_results(ray, {remote.remote(fn, task, threads or 1, driver, plugins): i
-                                          for i, task in enumerate(tasks)})
+
+class ProcessExecutor(Executor):
+    """A pool of ``jobs`` spawned worker processes of ``threads`` threads each (one by default), kept up
+    until the executor closes; they end with their driver, even after a ``kill -9`` of it."""
+
+    kind = "process"
+
+    def __init__(self, jobs: int = 1, threads: int | None = None, address: str | None = None):
+        super().__init__(jobs, threads, address)
+        self.pool = WorkerPool(jobs, threads)
+
+    def map(self, fn, tasks):
+        from trainfree.registry import plugin_modules
+
+        plugins = plugin_modules()  # at each call: a space file registered since the pool started counts
+
+        def submit(ex):
+            return {ex.submit(_call, fn, task, plugins): i for i, task in enumerate(tasks)}
+
+        return _drain(self.pool, submit, DIED)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class RayExecutor(Executor):
+    """Ray tasks of ``threads`` cores each: on the cluster at ``address``, or on a local instance (bound
+    to loopback, ``jobs`` x ``threads`` cores) that starts on the first map and stops at close."""
+
+    kind = "ray"
+
+    def __init__(self, jobs: int = 1, threads: int | None = None, address: str | None = None):
+        super().__init__(jobs, threads, address)
+        self._session = None
+        self._ray = _import_ray()  # a missing extra is named before any work
+
+    def map(self, fn, tasks):
+        if self._session is None:
+            self._session = _ray_session(self.jobs, self.threads, self.address)
+            self._session.__enter__()
+        from trainfree.registry import plugin_modules
+
+        ray = self._ray
+        remote = ray.remote(num_cpus=self.threads or 1)(_ray_call)  # a task holds the cores its threads use
+        driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
+        return _ray_results(ray, {remote.remote(fn, task, self.threads or 1, driver, plugins): i
+                                  for i, task in enumerate(tasks)})
+
+    def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.__exit__(None, None, None)
+
+
+KINDS = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecutor}
+
+
+def make_executor(kind: str | None = None, jobs: int = 1, threads: int | None = None,
+                  address: str | None = None) -> Executor:
+    """An executor of ``kind`` (``local``, ``process``, ``ray``; default: ``process`` when ``jobs`` > 1,
+    else ``local``)."""
+    kind = kind or ("process" if jobs > 1 else "local")
+    if kind not in KINDS:
+        raise UnknownName(f"unknown executor {kind!r}; choose from: {', '.join(EXECUTORS)}")
+    return KINDS[kind](jobs, threads, address)
+
+
+@contextmanager
+def executing(executor: "str | Executor | None", jobs: int = 1, threads: int | None = None,
+              address: str | None = None):
+    """The executor to use inside the block: ``executor`` itself when it is one (left open: its owner
+    closes it), else a new one of that kind, closed at the end."""
+    if isinstance(executor, Executor):
+        yield executor
         return
-    raise UnknownName(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
+    with make_executor(executor, jobs, threads, address) as made:
+        yield made

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
-from trainfree.errors import UnknownName
+from trainfree.errors import DuplicateName, UnknownName
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class Registry(Generic[T]):
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            raise DuplicateName(f"{self.kind} {name!r} is already registered")
         self._items[name] = item
         return item
 
@@ -90,8 +90,16 @@ def load_plugins(modules=()) -> list[str]:
             importlib.import_module(module)
         except ImportError as err:
             raise TrainfreeError(f"plug-in {module!r} cannot be imported: {err}") from None
+        except Exception as err:  # noqa: BLE001 - whatever the plug-in's own code raised, named once
+            raise TrainfreeError(f"plug-in {module!r} failed while loading: {type(err).__name__}: "
+                                 f"{_short(err)}") from None
         _loaded.append(module)
     return list(_loaded)
+
+
+def _short(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def add_worker_source(loader: str, argument: str) -> None:
@@ -125,7 +133,7 @@ def ensure_plugins() -> None:
                 ep.load()  # importing the module registers its spaces and metrics
             except Exception as err:  # a broken third-party package names itself
                 raise TrainfreeError(f"plug-in entry point {ep.name!r} ({ep.value}, group {group}) failed to "
-                                     f"load: {type(err).__name__}: {err}") from None
+                                     f"load: {type(err).__name__}: {_short(err)}") from None
     load_plugins(os.environ.get(PLUGINS_ENV, "").split(","))
 
 

@@ -1,8 +1,9 @@
-"""The scoring loop: deduplicate architectures, build each once, run its metrics, record outcomes.
+"""The scoring loop: deduplicate architectures, skip stored keys, score the rest on an executor, record
+every result.
 
-Every (architecture, metric) ends as ``ok`` (finite value), ``nonfinite`` (NaN/inf kept as is) or
-``failed`` (the error's message); a failure never stops the run. Scoring one architecture lives in
-:mod:`trainfree.outcomes`, which the executors run without importing this module.
+Every (architecture, metric) ends as a :class:`~trainfree.records.Score` whose status is ``ok`` (finite
+value), ``nonfinite`` (NaN/inf kept as is) or ``failed`` (the error's message); a failure never stops
+the run. Scoring one architecture lives in :mod:`trainfree.outcomes`, the task the executor runs.
 """
 from __future__ import annotations
 
@@ -11,47 +12,33 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from trainfree.config import ScoreSettings
-from trainfree.outcomes import FAILED, NONFINITE, OK, Outcome, score_many, score_one  # noqa: F401  (public here too)
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    arch_id: str
-    name: str
-    metric: str
-    value: float
-    status: str
-    error: str
-    seconds: float
-    metric_version: str
-    fingerprint: str
-
-
-def check_applies(metric, space_name: str) -> None:
-    """A metric applies to a space that provides every artefact it requires."""
-    from trainfree.errors import TrainfreeError
-    from trainfree.spaces import space_entry
-
-    missing = sorted(metric.requires - space_entry(space_name).provides)
-    if missing:
-        raise TrainfreeError(f"metric {metric.name!r} does not apply to space {space_name!r}: the space does not "
-                             f"provide {', '.join(missing)} (it applies to {', '.join(metric.spaces) or 'no space'})")
+from trainfree.records import Score, Status
 
 
 @dataclass
 class ScoreRun:
-    rows: list[ScoreRow]
+    rows: list[Score]
     computed: int  # (architecture, metric) keys computed by this run
     reused: int  # keys found in the store
 
 
-def score_architectures(space_name: str, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
-                        settings: ScoreSettings, jobs: int = 1, executor: str | None = None,
+def resolve_space(space):
+    """A space object from a space object or a registered name (the name is looked up once, here)."""
+    if isinstance(space, str):
+        from trainfree.spaces import get_space
+
+        return get_space(space)
+    return space
+
+
+def score_architectures(space, items: Iterable[tuple[str, object]], metric_names: Sequence[str],
+                        settings: ScoreSettings, jobs: int = 1, executor=None,
                         chunk_size: int | None = None, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
-                        on_progress: Callable[[int, int], None] | None = None, pool=None,
-                        sink: Callable[[ScoreRow], None] | None = None) -> ScoreRun:
-    """Score ``(name, arch)`` items; one row per (item, metric), in input order.
+                        on_progress: Callable[[int, int], None] | None = None,
+                        sink: Callable[[Score], None] | None = None) -> ScoreRun:
+    """Score ``(name, arch)`` items of ``space`` (a space object, or a registered name); one row per
+    (item, metric), in input order.
 
     With a ``sink``, each row goes to ``sink(row)`` as soon as it and every row before it are known,
     while the run goes on, and ``ScoreRun.rows`` stays empty: the driver holds no list of rows, only
@@ -61,35 +48,32 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     Architectures with the same id are computed once. With a ``store``, keys it already holds are
     reused and every finished architecture is committed (in a transaction at most a second after it
     arrives, and on Ctrl-C, SIGTERM or an error before the error goes on), so an interrupted run resumes
-    where it stopped. ``executor`` is ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned processes,
-    the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
-    one per worker process by default, the caller's own setting in-process. ``pool`` (from
-    :func:`trainfree.executors.session`) runs the process executor on workers that are already up.
-    ``chunk_size`` architectures go to a worker at a time: by default one (so each finished architecture
-    is stored within a second), or two batched passes' worth where the space's batched path takes
-    several at a time (``score_many``: on a GPU).
+    where it stopped. ``executor`` is an open :class:`trainfree.executors.Executor` (a search keeps one
+    up for all its batches) or a kind: ``local`` (in-process), ``process`` (a pool of ``jobs`` spawned
+    processes, the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
+    one per worker process by default, the caller's own setting in-process. ``chunk_size`` architectures
+    go to a worker at a time: by default one (so each finished architecture is stored within a second),
+    or what the space's batched path asks for (``space.batched``).
     """
-    from contextlib import closing
-
-    if any(m.startswith("combo:") for m in metric_names):
-        run = _score_with_combos(space_name, items, metric_names, settings, jobs=jobs, executor=executor,
+    space = resolve_space(space)
+    if any(isinstance(m, str) and m.startswith("combo:") for m in metric_names):
+        run = _score_with_combos(space, items, metric_names, settings, jobs=jobs, executor=executor,
                                  chunk_size=chunk_size, store=store, benchmark=benchmark, address=address,
-                                 threads=threads, on_progress=on_progress, pool=pool)
+                                 threads=threads, on_progress=on_progress)
         if sink is None:
             return run
         for row in run.rows:  # a combination needs all its components first: its rows come at the end
             sink(row)
         return ScoreRun([], run.computed, run.reused)
     from trainfree import __version__
-    from trainfree.executors import WorkerDied, run_chunks
-    from trainfree.metrics import get_metric
-    from trainfree.spaces import get_space
+    from trainfree.executors import WorkerDied, executing
+    from trainfree.metrics.base import check_applies, get_metric
+    from trainfree.outcomes import score_chunk
 
     metrics = [get_metric(m) for m in metric_names]  # unknown names fail before any work
-    versions = {m.name: m.version for m in metrics}
-    space = get_space(space_name)
+    versions = {m.name: m.key_version for m in metrics}
     for m in metrics:
-        check_applies(m, space_name)
+        check_applies(m, space)
     space.check(settings)  # bad settings fail here, not as one failure per architecture
     fingerprint = space.fingerprint(settings)
     items = list(items)
@@ -98,7 +82,7 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
         unique.setdefault(space.arch_id(arch), arch)
 
     if store is not None:
-        store.add_architectures(space_name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
+        store.add_architectures(space.name, [(a, space.canonical_json(arch)) for a, arch in unique.items()])
         store.add_settings(fingerprint, space.identity(settings))
         if benchmark:
             store.add_names(benchmark, [(name, space.arch_id(arch)) for name, arch in items])
@@ -109,12 +93,9 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
     todo = [(arch, ms) for arch, ms in todo if ms]
     reused = sum(1 for a in unique for m in metric_names if (a, m) in done)
 
-    executor = executor or ("process" if jobs > 1 else "local")
     if chunk_size is None:
-        from trainfree.metrics.rnn_batch import SPACE, batch_size
-
-        per_pass = batch_size(settings.resolved_device()) if space_name == SPACE else 1
-        chunk_size = 2 * per_pass if per_pass > 1 else 1
+        plan = space.batched(metrics, settings)
+        chunk_size = plan.chunk if plan is not None else 1
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     finished, unsaved, saved_at = 0, [], time.monotonic()
 
@@ -126,28 +107,32 @@ def score_architectures(space_name: str, items: Iterable[tuple[str, object]], me
 
     computed = sum(len(ms) for _, ms in todo)
     del todo
-    rows: list[ScoreRow] = []
-    emit = _Emitter(items, [space.arch_id(arch) for _, arch in items], metrics, fingerprint, sink or rows.append,
+    rows: list[Score] = []
+    emit = _Emitter(items, [space.arch_id(arch) for _, arch in items], metrics, versions, fingerprint,
+                    sink or rows.append,
                     (lambda ids: store.get(versions, fingerprint, ids)) if store is not None else None, done)
     total = sum(len(c) for c in chunks)
     if on_progress:
         on_progress(0, total)
     try:
-        # closing: on an interrupt the executor stops its workers at once, before the save below
-        with closing(run_chunks(executor, space_name, chunks, settings, jobs, address, threads, pool)) as done_chunks:
-            for index, outcomes in done_chunks:
-                unsaved.extend(outcomes)
+        with executing(executor, jobs, threads, address) as ex:
+            # the space object in this process; its name across a process boundary
+            target = space if ex.kind == "local" else space.name
+            tasks = [(target, chunk, settings) for chunk in chunks]
+            del chunks
+            for index, scores in ex.map(score_chunk, tasks):
+                unsaved.extend(scores)
                 if time.monotonic() - saved_at >= 1.0:  # one transaction a second, not one per architecture
                     save()
-                emit.add(outcomes)  # INSERT OR REPLACE: what the store now holds for these keys
-                finished += len(chunks[index])
-                chunks[index] = None  # its architectures are referenced by the items only
+                emit.add(scores)  # INSERT OR REPLACE: what the store now holds for these keys
+                finished += len(tasks[index][1])
+                tasks[index] = None  # its architectures are referenced by the items only
                 if on_progress:
                     on_progress(finished, total)
     except WorkerDied as err:
         kept = ("what finished is kept in the store: rerun to resume" if store is not None
                 else "no store was used, so nothing was kept (pass a store to keep finished work)")
-        raise WorkerDied(f"{err}; {kept}; with fewer jobs if memory ran out") from None
+        raise WorkerDied(f"{err} while scoring; {kept}; with fewer jobs if memory ran out") from None
     finally:
         save()
     emit.finish()
@@ -161,8 +146,9 @@ class _Emitter:
 
     BLOCK = 256
 
-    def __init__(self, items, ids, metrics, fingerprint, sink, read_store, done):
+    def __init__(self, items, ids, metrics, versions, fingerprint, sink, read_store, done):
         self.items, self.ids, self.metrics, self.fingerprint, self.sink = items, ids, metrics, fingerprint, sink
+        self.versions = versions
         self.read_store, self.done = read_store, done
         self.names = {m.name for m in metrics}  # a metric named twice is one key
         self.last = {arch_id: i for i, arch_id in enumerate(ids)}  # an architecture's last item
@@ -170,8 +156,8 @@ class _Emitter:
         self.cursor = 0
         self.fetched = 0  # items whose reused keys have been read from the store
 
-    def add(self, outcomes) -> None:
-        for o in outcomes:
+    def add(self, scores: Sequence[Score]) -> None:
+        for o in scores:
             self.values.setdefault(o.arch_id, {})[o.metric] = (o.value, o.status, o.error, o.seconds)
         self._flush()
 
@@ -204,7 +190,8 @@ class _Emitter:
             name = self.items[self.cursor][0]
             for m in self.metrics:
                 value, status, error, seconds = got[m.name]
-                self.sink(ScoreRow(arch_id, name, m.name, value, status, error, seconds, m.version, self.fingerprint))
+                self.sink(Score(arch_id, m.name, value, Status(status), error, seconds, name, self.versions[m.name],
+                                self.fingerprint))
             if self.last[arch_id] == self.cursor:
                 del self.values[arch_id]
             self.cursor += 1
@@ -215,31 +202,30 @@ class _Emitter:
             raise RuntimeError(f"scoring ended with {len(self.ids) - self.cursor} of {len(self.ids)} items unscored")
 
 
-def _score_with_combos(space_name: str, items, metric_names: Sequence[str], settings: ScoreSettings,
-                       **options) -> ScoreRun:
+def _score_with_combos(space, items, metric_names: Sequence[str], settings: ScoreSettings, **options) -> ScoreRun:
     """Score ``combo:PATH`` metrics: their components are scored like any metric (reused from the store
     or computed and stored), then each model is applied to them; the combination's own values are not
     stored (they are cheap to recompute). A failed component fails the combination, a NaN one makes it NaN."""
     import math
 
     from trainfree.metrics import combo
-    from trainfree.spaces import get_space
 
-    fingerprint = get_space(space_name).fingerprint(settings)
+    fingerprint = space.fingerprint(settings)
     combos = [m for m in dict.fromkeys(metric_names) if combo.is_combo(m)]
     parts = {}
     for name in combos:
-        combo.check_applies(name, space_name, fingerprint)
+        combo.check_model_fits(name, space.name, fingerprint)
         parts[name] = [spec.name for spec in combo.components(name)]
     plain = list(dict.fromkeys([m for m in metric_names if not combo.is_combo(m)]
                                + [c for name in combos for c in parts[name]]))
     items = list(items)
-    run = score_architectures(space_name, items, plain, settings, **options)
+    run = score_architectures(space, items, plain, settings, **options)
     per_item = [run.rows[i * len(plain):(i + 1) * len(plain)] for i in range(len(items))]
     values = {}
     for name in combos:
         table = [[next(r for r in rows if r.metric == c) for c in parts[name]] for rows in per_item]
-        predicted = combo.apply(name, [[math.nan if r.status == FAILED else r.value for r in row] for row in table])
+        predicted = combo.apply(name, [[math.nan if r.status is Status.FAILED else r.value for r in row]
+                                       for row in table])
         values[name] = list(zip(table, predicted))
     version = {name: combo.load(name)[1] for name in combos}
     out = []
@@ -251,12 +237,13 @@ def _score_with_combos(space_name: str, items, metric_names: Sequence[str], sett
                 out.append(by_metric[m])
                 continue
             row, value = values[m][i]
-            failed = next((r for r in row if r.status == FAILED), None)
+            failed = next((r for r in row if r.status is Status.FAILED), None)
             seconds = sum(r.seconds for r in row)
+            common = dict(arch_id=first.arch_id, metric=m, seconds=seconds, name=first.name, metric_version=version[m],
+                          fingerprint=fingerprint)
             if failed is not None:
-                out.append(ScoreRow(first.arch_id, first.name, m, math.nan, FAILED,
-                                    f"component {failed.metric} failed: {failed.error}", seconds, version[m], fingerprint))
+                out.append(Score(value=math.nan, status=Status.FAILED,
+                                 error=f"component {failed.metric} failed: {failed.error}", **common))
             else:
-                status = OK if math.isfinite(value) else NONFINITE
-                out.append(ScoreRow(first.arch_id, first.name, m, value, status, "", seconds, version[m], fingerprint))
+                out.append(Score(value=value, status=Status.of(value), **common))
     return ScoreRun(out, run.computed, run.reused)

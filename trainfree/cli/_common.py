@@ -202,7 +202,7 @@ def check_outputs(args, *outputs, dirs: dict | None = None) -> None:
     """Refuse, before any work, ``--output`` files (and files beside them), output folders (``dirs``:
     flag -> folder) and a ``--store`` that cannot be written; a cuda ``--device`` without CUDA too."""
     from trainfree.errors import TrainfreeError
-    from trainfree.scores import check_writable
+    from trainfree.files import check_writable
 
     for path in outputs:
         if path is not None:
@@ -295,7 +295,7 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    from trainfree.scores import atomic_write
+    from trainfree.files import atomic_write
 
     def write(fh):
         out = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")

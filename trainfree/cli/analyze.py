@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from trainfree import api
-    from trainfree.scores import atomic_write
+    from trainfree.files import atomic_write
 
     check_outputs(args, dirs={"--output-dir": args.output_dir})
     result = api.analyze(args.benchmark, target=args.target, alpha=args.alpha, permutations=args.permutations,

@@ -30,8 +30,8 @@ def run(args) -> int:
 
         args.space = get_space(args.space).name  # an unknown name lists the choices; a file registers its space
     shown = [m for m in METRICS if not args.space or m.applies_to(args.space)]
-    header = ["name", "better", "version", "needs", "spaces"]
-    cells = [[m.name, "higher" if m.higher_is_better else "lower", m.version, ",".join(sorted(m.needs)),
+    header = ["name", "better", "version", "requires", "spaces"]
+    cells = [[m.name, "higher" if m.higher_is_better else "lower", m.version, ",".join(sorted(m.requires)),
               ",".join(m.spaces)] for m in shown]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
     used = sum(widths) + 2 * len(widths)

@@ -55,7 +55,8 @@ def _meta_file(path: Path) -> dict:
 def run(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
-    from trainfree.scores import atomic_write, read_scores
+    from trainfree.files import atomic_write
+    from trainfree.scores import read_scores
     from trainfree.store import Store
 
     if args.scores and args.store:

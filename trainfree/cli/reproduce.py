@@ -26,7 +26,7 @@ def run(args) -> int:
     from trainfree import api
     from trainfree.benchmarks import load_benchmark
     from trainfree.evaluation.reproduce import PARTS
-    from trainfree.scores import atomic_write
+    from trainfree.files import atomic_write
 
     check_outputs(args, dirs={"--output-dir": args.output_dir})
     part = PARTS[args.part]

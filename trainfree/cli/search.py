@@ -74,7 +74,7 @@ def add_parser(sub) -> None:
 def run_search(args) -> int:
     from trainfree import __version__, api
     from trainfree.benchmarks import load_benchmark
-    from trainfree.scores import atomic_write
+    from trainfree.files import atomic_write
 
     check_outputs(args, args.output)
     if (args.verify_top is None) != (args.train_budget is None):  # refused before the search runs

@@ -180,7 +180,7 @@ def report(args, run) -> int:
     print(f"protocol {run.protocol.name} ({run.protocol.fingerprint()}), budget {run.budget.label()}: trained "
           f"{run.trained}, reused {run.reused} from the store")
     if args.output is not None:
-        from trainfree.scores import atomic_write
+        from trainfree.files import atomic_write
 
         data = dict(summary(run), results=[{"name": r.name, "arch_id": r.arch_id, "reused": r.reused,
                                              "points": [r.points[p] for p in points]} for r in run.results])

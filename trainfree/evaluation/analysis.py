@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from trainfree.benchmarks import Benchmark
 from trainfree.errors import TrainfreeError
+from trainfree.records import orient
 
 BERT_CAVEAT = ("Caveat: every trained NAS-Bench-BERT model used plain dot-product self-attention (the original "
                "TensorFlow code compared op names with `is`, so no other operation was ever built), and a layer's "
@@ -274,7 +275,7 @@ def check_rule_settings(alpha: float, permutations: int, max_conditions: int, mi
 
 
 def _oriented(bench: Benchmark) -> np.ndarray:
-    return np.array([r.target for r in bench.records], dtype=float) * (-1 if bench.lower_is_better else 1)
+    return orient(np.array([r.target for r in bench.records], dtype=float), not bench.lower_is_better)
 
 
 def induce_rule(bench: Benchmark, facts: list[dict] | None = None, alpha: float = 0.01, permutations: int = 999,

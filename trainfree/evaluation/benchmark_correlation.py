@@ -14,8 +14,7 @@ from trainfree.evaluation.within import WithinCorrelation, group_labels, parse_w
 from trainfree.metrics import get_metric
 
 if TYPE_CHECKING:
-    from trainfree.runner import ScoreRow
-    from trainfree.scores import ScoreEntry
+    from trainfree.records import Score
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class MetricCorrelation:
         return d
 
 
-def correlate(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow], ci_resamples: int = 0,
+def correlate(benchmark: str | Benchmark, scores: Sequence[Score], ci_resamples: int = 0,
               topk: Sequence[int] = (), seed: int = 0, baseline: str | None = None,
               resamples: int = 1000, within: str | Sequence[str] | None = None) -> list[MetricCorrelation]:
     """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target, with
@@ -114,7 +113,7 @@ def _fingerprints(scores) -> dict[str, int]:
     return counts
 
 
-def check_scores(scores: Sequence[ScoreEntry | ScoreRow], names: set[str] | None = None) -> None:
+def check_scores(scores: Sequence[Score], names: set[str] | None = None) -> None:
     """Refuse scores that cannot be correlated as one set: rows under several settings fingerprints
     (e.g. an export holding several model seeds), or one (name, metric) given more than once. Only
     rows whose name is in ``names`` (the benchmark's) count, when given."""
@@ -136,7 +135,7 @@ def check_scores(scores: Sequence[ScoreEntry | ScoreRow], names: set[str] | None
                              f"(several metric versions or files concatenated?)")
 
 
-def correlate_by_fingerprint(benchmark: str | Benchmark, scores: Sequence[ScoreEntry | ScoreRow],
+def correlate_by_fingerprint(benchmark: str | Benchmark, scores: Sequence[Score],
                              **options) -> dict[str, list[MetricCorrelation]]:
     """:func:`correlate` on each settings fingerprint's rows separately: fingerprint -> results
     (rows without a fingerprint are grouped under "")."""

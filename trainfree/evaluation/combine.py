@@ -24,9 +24,10 @@ from typing import Sequence
 import numpy as np
 
 from trainfree.errors import MissingExtra, TrainfreeError
-from trainfree.evaluation.combo_model import (LEARNERS, CombinationModel, RankTransform, fractional_ranks,
+from trainfree.metrics.combo_model import (LEARNERS, CombinationModel, RankTransform, fractional_ranks,
                                               predict_params, run_hash)
 from trainfree.evaluation.correlation import correlate_values
+from trainfree.records import Status, orient
 
 #: ridge penalties tried in the inner folds, strongest first (a tie keeps the simpler model)
 ALPHAS = (1.0, 0.1, 0.01, 0.001, 0.0)
@@ -140,7 +141,7 @@ def _sklearn():
 
 
 def _boosted(ranks: np.ndarray, y: np.ndarray, hp: dict, seed: int) -> dict:
-    """A HistGradientBoostingRegressor, exported node for node (see trainfree.evaluation.combo_model)."""
+    """A HistGradientBoostingRegressor, exported node for node (see trainfree.metrics.combo_model)."""
     from threadpoolctl import threadpool_limits
 
     sklearn, regressor = _sklearn()
@@ -251,7 +252,7 @@ def published_entries(bench, path: str | Path | None = None):
     the columns (NAS-Bench-NLP), else ``published``."""
     from trainfree.benchmarks.published import load_published
     from trainfree.metrics import METRICS
-    from trainfree.scores import ScoreEntry
+    from trainfree.records import Score
     from trainfree.spaces import get_space
 
     if bench.space not in PUBLISHED:
@@ -275,8 +276,8 @@ def published_entries(bench, path: str | Path | None = None):
             spec = by_column.get(column)
             name = spec.name if spec else PUBLISHED_PREFIX + column
             value = spec.published_sign * value if spec else value
-            status = "ok" if math.isfinite(value) else "nonfinite"
-            entries.append(ScoreEntry(r.name, name, value, status, space.arch_id(r.arch), fingerprint))
+            entries.append(Score(space.arch_id(r.arch), name, value, Status.of(value), name=r.name,
+                                 fingerprint=fingerprint))
     if not entries:
         raise TrainfreeError(f"no published row matches a record of {bench.name} by {key!r}")
     return entries
@@ -292,7 +293,7 @@ def feature_table(bench, scores, metrics: Sequence[str] | None = None):
     values: dict[str, dict[str, float]] = {}
     for s in scores:
         if s.name in names:
-            values.setdefault(s.metric, {})[s.name] = s.value if s.status != "failed" else math.nan
+            values.setdefault(s.metric, {})[s.name] = s.value if s.status != Status.FAILED else math.nan
     available = [m for m in values if not m.startswith("combo:")]
     if metrics is None:
         metrics = sorted(available)
@@ -336,7 +337,7 @@ def fit_combination(bench, scores, metrics: Sequence[str] | None = None, learner
         raise TrainfreeError(f"{len(records)} architectures with every input are too few for {folds} folds")
     space = get_space(bench.space)
     groups = np.array([space.arch_id(r.arch) for r in records])
-    y = np.array([-r.target if bench.lower_is_better else r.target for r in records])
+    y = orient(np.array([r.target for r in records], dtype=float), not bench.lower_is_better)
     cv = nested_cv(learner, x, y, groups, folds, inner_folds, seed, repeats, raw_target)
     # the saved model: hyper-parameters chosen by the same inner procedure on every row (its own seed stream)
     hp = choose(learner, x, y, groups, inner_folds, [seed, 10 ** 6], raw_target)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from trainfree.records import orient
+
 
 @dataclass(frozen=True)
 class Correlation:
@@ -34,11 +36,7 @@ def correlate_values(values, targets, *, higher_is_better: bool, target_lower_is
     if v.shape != t.shape:
         raise ValueError(f"expected as many values as targets, got {v.shape} and {t.shape}")
     keep = np.isfinite(v) & np.isfinite(t)
-    v, t = v[keep], t[keep]
-    if not higher_is_better:
-        v = -v
-    if target_lower_is_better:
-        t = -t
+    v, t = orient(v[keep], higher_is_better), orient(t[keep], not target_lower_is_better)
     n, dropped = int(keep.sum()), int((~keep).sum())
     if n < 3 or np.ptp(v) == 0 or np.ptp(t) == 0:
         return Correlation(n, dropped, math.nan, math.nan, math.nan)
@@ -55,7 +53,7 @@ def _oriented(values, targets, higher_is_better: bool, target_lower_is_better: b
     t = np.asarray(targets, dtype=np.float64)
     keep = np.isfinite(v) & np.isfinite(t)
     v, t = v[keep], t[keep]
-    return (v if higher_is_better else -v), (-t if target_lower_is_better else t)
+    return orient(v, higher_is_better), orient(t, not target_lower_is_better)
 
 
 @dataclass(frozen=True)
@@ -118,9 +116,9 @@ def paired_difference(values, baseline, targets, *, higher_is_better: bool, base
     if not (v.shape == b.shape == t.shape):
         raise ValueError(f"expected values, baseline and targets of one length, got {v.shape}, {b.shape}, {t.shape}")
     keep = np.isfinite(v) & np.isfinite(b) & np.isfinite(t)
-    v = v[keep] if higher_is_better else -v[keep]
-    b = b[keep] if baseline_higher_is_better else -b[keep]
-    t = -t[keep] if target_lower_is_better else t[keep]
+    v = orient(v[keep], higher_is_better)
+    b = orient(b[keep], baseline_higher_is_better)
+    t = orient(t[keep], not target_lower_is_better)
     n = len(t)
     if n < 3:
         return Difference(n, math.nan, math.nan, math.nan)

@@ -51,7 +51,7 @@ def default_metrics(space: str) -> list[str]:
 
 
 def reproduce_table(bench: Benchmark, rows, published: dict[str, dict[str, float]] | None) -> list[ReproRow]:
-    """Build the table from score rows (``ScoreRow``) and the published values keyed by record name."""
+    """Build the table from score rows (:class:`~trainfree.records.Score`) and the published values keyed by record name."""
     targets = bench.targets()
     out = []
     for metric_name in dict.fromkeys(r.metric for r in rows):

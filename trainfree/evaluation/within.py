@@ -23,6 +23,7 @@ from scipy import stats
 
 from trainfree.errors import TrainfreeError
 from trainfree.evaluation.correlation import _percentile_interval
+from trainfree.records import orient
 
 #: a group needs this many architectures with finite values to give a tau
 MIN_GROUP = 3
@@ -134,8 +135,7 @@ def within_correlation(values, targets, labels: Sequence, *, higher_is_better: b
     t = np.asarray(targets, dtype=np.float64)
     if not (v.shape == t.shape == (len(labels),)):
         raise ValueError(f"expected values, targets and labels of one length, got {v.shape}, {t.shape}, {len(labels)}")
-    v = v if higher_is_better else -v
-    t = -t if target_lower_is_better else t
+    v, t = orient(v, higher_is_better), orient(t, not target_lower_is_better)
     rng = np.random.default_rng(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -152,7 +152,7 @@ def within_correlation(values, targets, labels: Sequence, *, higher_is_better: b
                    undefined=int((~used).sum()), kendall_tau=point, low=interval.low, high=interval.high,
                    per_group=per_group)
         if baseline is not None:
-            out.update(_paired(v, t, np.asarray(baseline, dtype=np.float64) * (1 if baseline_higher_is_better else -1),
+            out.update(_paired(v, t, orient(np.asarray(baseline, dtype=np.float64), baseline_higher_is_better),
                                labels, resamples, level, np.random.default_rng(seed)))
     return WithinCorrelation(**out)
 

@@ -5,11 +5,11 @@ import math
 
 import torch
 
-from trainfree.metrics.base import Probe, alias, metric
+from trainfree.metrics.base import alias, metric
+from trainfree.probe import Probe
 
 
-@metric("activation_distance", higher_is_better=True, needs={"forward", "activations"},
-        requires={"activation_kernel"}, published_column="Activation Distance")
+@metric("activation_distance", higher_is_better=True, requires={"activation_kernel"}, published_column="Activation Distance")
 def activation_distance(probe: Probe) -> float:
     """NASWOT log|det K|, K = sum over every activation (node, step, layer; FFN unit and position) of
     c c^T + (1-c)(1-c)^T (c = 1[a > 0]).

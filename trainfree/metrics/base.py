@@ -7,24 +7,19 @@ so scores stored under the old name are found again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-import torch
-
-from trainfree.config import ScoreSettings
+from trainfree.errors import TrainfreeError
+from trainfree.probe import Probe
+from trainfree.records import orient
 from trainfree.registry import Registry
-
-#: what a metric may need from the probe
-NEEDS = frozenset({"forward", "hidden_states", "gradients", "labels", "activations", "weights"})
-
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     fn: Callable[["Probe"], float]
     higher_is_better: bool
-    needs: frozenset[str]
     requires: frozenset[str]  # the probe artefacts a space must provide
     version: str
     description: str
@@ -39,11 +34,29 @@ class Metric:
     def __call__(self, probe: "Probe") -> float:
         return float(self.fn(probe))
 
-    def applies_to(self, space: str) -> bool:
-        """Whether the registered space ``space`` provides every artefact this metric requires."""
-        from trainfree.spaces import space_entry
+    @property
+    def module(self) -> str:
+        """The module whose code computes the metric."""
+        return getattr(self.fn, "__module__", "") or ""
 
-        return self.requires <= space_entry(space).provides
+    @property
+    def key_version(self) -> str:
+        """The version under which its values are stored: the version, and for code from outside
+        trainfree (a plug-in) the module that registered it, so that a plug-in's values never take a
+        built-in's key (or another plug-in's)."""
+        module = self.module
+        if module == "trainfree" or module.startswith("trainfree."):
+            return self.version
+        return f"{module}:{self.version}"
+
+    def orient(self, value):
+        """``value`` turned so that higher is better (:func:`trainfree.records.orient`)."""
+        return orient(value, self.higher_is_better)
+
+    def applies_to(self, space) -> bool:
+        """Whether ``space`` (a space object or a registered name) provides every artefact this metric
+        requires and, where the space lists the metrics it supports, lists it."""
+        return not _unfit(self, space)
 
     @property
     def spaces(self) -> tuple[str, ...]:
@@ -53,6 +66,32 @@ class Metric:
         return tuple(s for s in space_names() if self.applies_to(s))
 
 
+def _unfit(metric: Metric, space) -> str:
+    """Why ``metric`` does not apply to ``space`` ('' when it does)."""
+    if isinstance(space, str):
+        from trainfree.spaces import space_entry
+
+        entry = space_entry(space)
+        provides, listed = entry.provides, getattr(entry._space, "metrics", None)
+    else:
+        provides, listed = space.provides, getattr(space, "metrics", None)
+    missing = sorted(metric.requires - provides)
+    if missing:
+        return f"the space does not provide {', '.join(missing)}"
+    if listed is not None and metric.name not in listed:
+        return f"the space supports only {', '.join(listed)}"
+    return ""
+
+
+def check_applies(metric: Metric, space) -> None:
+    """The one applicability check: raise naming what ``space`` lacks when ``metric`` does not apply."""
+    why = _unfit(metric, space)
+    if why:
+        name = space if isinstance(space, str) else space.name
+        raise TrainfreeError(f"metric {metric.name!r} does not apply to space {name!r}: {why} (it applies to "
+                             f"{', '.join(metric.spaces) or 'no space'})")
+
+
 METRICS: Registry[Metric] = Registry("metric", module_of=lambda m: getattr(m.fn, "__module__", "") or "")
 #: old name -> the merged metric's name
 ALIASES: dict[str, str] = {}
@@ -60,25 +99,24 @@ ALIASES: dict[str, str] = {}
 RESOLVERS: dict[str, Callable[[str], Metric]] = {}
 
 
-def metric(name: str, *, higher_is_better: bool, needs: set[str], requires: set[str],
-           version: str = "1", published_column: str | None = None, published_sign: int = 1,
-           deterministic: bool = True):
+def metric(name: str, *, higher_is_better: bool, requires: set[str], version: str = "1",
+           published_column: str | None = None, published_sign: int = 1, deterministic: bool = True):
     """Register ``fn(probe) -> float`` as a metric. The first docstring line is its description.
-    ``requires``: the probe artefacts it reads; it applies to every space that provides them all."""
+    ``requires``: the probe artefacts it reads (``trainfree.spaces.base.ARTEFACTS``); it applies to
+    every space that provides them all."""
     from trainfree.spaces.base import ARTEFACTS
 
-    unknown = set(needs) - NEEDS
-    if unknown:
-        raise ValueError(f"metric {name!r}: unknown needs {sorted(unknown)}; choose from {sorted(NEEDS)}")
+    if isinstance(requires, str):
+        raise TrainfreeError(f"metric {name!r}: requires must be a set of artefact names, got the string {requires!r}")
     unknown = set(requires) - set(ARTEFACTS)
     if unknown or not requires:
-        raise ValueError(f"metric {name!r}: requires {sorted(unknown) or 'nothing'}; choose from {sorted(ARTEFACTS)}")
+        raise TrainfreeError(f"metric {name!r}: requires {sorted(unknown) or 'nothing'}; choose from {sorted(ARTEFACTS)}")
 
     def register(fn: Callable[["Probe"], float]) -> Callable[["Probe"], float]:
         if name in ALIASES:
-            raise ValueError(f"metric {name!r} is already registered as an alias of {ALIASES[name]!r}")
+            raise TrainfreeError(f"metric {name!r} is already registered as an alias of {ALIASES[name]!r}")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(needs), frozenset(requires), version,
+        METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(requires), version,
                                  doc[0] if doc else "", published_column, published_sign, deterministic))
         return fn
 
@@ -89,7 +127,7 @@ def alias(old: str, of: str) -> None:
     """Keep ``old`` valid for the merged metric ``of`` (same function, version and values)."""
     METRICS.get(of)  # the target exists
     if old in METRICS or old in ALIASES:
-        raise ValueError(f"metric {old!r} is already registered")
+        raise TrainfreeError(f"metric {old!r} is already registered")
     ALIASES[old] = of
 
 
@@ -106,59 +144,6 @@ def get_metric(name: str) -> Metric:
 
 
 def metric_versions() -> dict[str, str]:
-    """Every valid metric name (aliases included) -> its current version."""
+    """Every valid metric name (aliases included) -> the version its values are stored under."""
     names = [m.name for m in METRICS] + list(ALIASES)
-    return {n: get_metric(n).version for n in names}
-
-
-@dataclass
-class Probe:
-    """One architecture's context: the seeded model, the input batch, and a cache of shared artefacts.
-
-    Artefacts (layer outputs, gradients, ...) are computed on first use and reused by every metric
-    scored on the same probe, so ten metrics cost one forward pass.
-    """
-
-    arch: Any
-    space: Any  # a SearchSpace: builds models and inputs, provides the artefacts
-    settings: ScoreSettings
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    #: the artefacts the metrics scored on this probe will read, so that a space can compute several
-    #: in one pass (NAS-Bench-NLP: activation codes with the layer outputs)
-    expected: frozenset = frozenset()
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    def cached(self, key, compute: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self.cached("model", self.fresh_model)
-
-    def fresh_model(self) -> torch.nn.Module:
-        """A new copy of the seeded model, for metrics that change weights."""
-        return self.space.build(self.arch, self.settings, self.device)
-
-    @property
-    def inputs(self) -> torch.Tensor:
-        return self.cached("inputs", lambda: self.space.inputs(self.settings, self.device))
-
-    @property
-    def targets(self) -> torch.Tensor:
-        """Labels for loss-based metrics (next tokens for language models)."""
-        return self.cached("targets", lambda: self.space.targets(self.settings, self.device))
-
-    # --- artefacts, computed by the space once per probe --------------------------------------------
-    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
-        """The model's parameters by role ('embedding', and the space's own: 'attention', 'ffn', ...)."""
-        return self.cached("parameter_groups", lambda: self.space.parameter_groups(self.model))
-
-    def hidden_states(self, layer: int) -> torch.Tensor:
-        """(..., units) samples of ``layer``'s hidden state (1-based; -1 the last layer)."""
-        return self.space.hidden_states(self, layer)
-
-    def activation_kernel(self) -> torch.Tensor:
-        """B x B binary-code kernel, summed over every activation of one clean forward (float64)."""
-        return self.space.activation_kernel(self)
+    return {n: get_metric(n).key_version for n in names}

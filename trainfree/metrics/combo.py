@@ -25,7 +25,7 @@ def is_combo(name: str) -> bool:
 
 def load(name: str):
     """(model, version) for ``combo:PATH``; the version is the file's content hash. Cached per file state."""
-    from trainfree.evaluation.combo_model import digest, load_model
+    from trainfree.metrics.combo_model import digest, load_model
 
     path = Path(name[len(PREFIX):])
     if not str(path):
@@ -64,7 +64,7 @@ def components(name: str) -> list:
     return out
 
 
-def check_applies(name: str, space_name: str, fingerprint: str) -> None:
+def check_model_fits(name: str, space_name: str, fingerprint: str) -> None:
     """Refuse another space or other settings than the model's inputs were computed under."""
     model, _ = load(name)
     if space_name != model.space:
@@ -82,11 +82,10 @@ def combo_metric(name: str):
     parts = components(name)
 
     def fn(probe) -> float:
-        check_applies(name, probe.space.name, probe.space.fingerprint(probe.settings))
+        check_model_fits(name, probe.space.name, probe.space.fingerprint(probe.settings))
         return float(model.predict([[spec(probe) for spec in parts]])[0])
 
-    return Metric(name, fn, True, frozenset().union(*(m.needs for m in parts)),
-                  frozenset().union(*(m.requires for m in parts)), version,
+    return Metric(name, fn, True, frozenset().union(*(m.requires for m in parts)), version,
                   f"{model.learner} combination of {', '.join(model.features)} fitted on {model.benchmark}",
                   deterministic=all(m.deterministic for m in parts))
 
@@ -103,7 +102,7 @@ def apply(name: str, values) -> "list[float]":
 def refuse_in_sample(name: str, bench, names) -> None:
     """Refuse a combination's tau on runs it was fitted on: the same benchmark, or a run (architecture and
     trained result) among its fitting rows. Its cross-validated figures are the result."""
-    from trainfree.evaluation.combo_model import run_hash
+    from trainfree.metrics.combo_model import run_hash
     from trainfree.spaces import get_space
 
     model, _ = load(name)

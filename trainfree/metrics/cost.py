@@ -6,12 +6,13 @@ import time
 
 import torch
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 
 REPEATS = 5
 
 
-@metric("latency", higher_is_better=False, needs={"forward"}, requires={"forward"},
+@metric("latency", higher_is_better=False, requires={"forward"},
         deterministic=False)
 def latency(probe: Probe) -> float:
     """Median seconds of 5 inference forwards (eval mode, no gradients) of the probe's batch on its device,

@@ -17,7 +17,8 @@ import warnings
 import numpy as np
 import torch
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 
 #: the two shared weights: the pair of her repository's NAS-Bench-NLP embedding ablation (1e-5_1e-4)
 WEIGHTS = (1e-5, 1e-4)
@@ -69,7 +70,7 @@ def epsinas_score(outputs: list[np.ndarray]) -> float:
     return float(mae / mean) if mean != 0 else math.nan
 
 
-@metric("epsinas", higher_is_better=True, needs={"forward", "weights"}, requires={"recurrent_cell"})
+@metric("epsinas", higher_is_better=True, requires={"recurrent_cell"})
 def epsinas(probe: Probe) -> float:
     """epsinas (Gracheva 2023): normalised mean absolute difference of the last layer's unit-0 outputs
     between two forwards with every recurrent weight set to 1e-5 and to 1e-4 (embedding U(0, 1))."""

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from trainfree.metrics.base import Probe, alias, metric
-from trainfree.metrics.linalg import correlation_rows, eig_score
-
-
-def hidden_covariance(states: torch.Tensor) -> float:
-    """Eigen score of the hidden-unit x hidden-unit correlation over all (sequence, step) samples."""
-    samples = states.reshape(-1, states.shape[-1])  # (T*B, H): rows are samples, columns are units
-    return eig_score(correlation_rows(samples))
+from trainfree.metrics.base import alias, metric
+from trainfree.probe import Probe
+from trainfree.linalg import hidden_covariance
 
 
 def _layer_metric(layer: int):
@@ -31,7 +26,7 @@ for _layer, _name, _column in ((1, "hidden_cov", "Layer 1 Hidden Covariance"),
                                (2, "hidden_cov_l2", "Layer 2 Hidden Covariance"),
                                (3, "hidden_cov_l3", "Layer 3 Hidden Covariance"),
                                (-1, "hidden_cov_last", None)):
-    metric(_name, higher_is_better=True, needs={"forward", "hidden_states"}, requires={"hidden_states"},
+    metric(_name, higher_is_better=True, requires={"hidden_states"},
            published_column=_column)(_layer_metric(_layer))
 
 # the decoder space's names before the merge: same definition, version and values

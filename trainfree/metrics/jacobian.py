@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import torch
 
-from trainfree.metrics.base import Probe, metric
-from trainfree.metrics.linalg import correlation_rows, eig_score
-from trainfree.metrics.rnn_passes import NOISE_AMPLITUDES, noisy_jacobian, ones_pass
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
+from trainfree.linalg import correlation_rows, eig_score
 
-REQUIRES = {"recurrent_cell"}  # the NAS-Bench-NLP model's own passes (rnn_passes)
-NEEDS = {"forward", "gradients"}
+REQUIRES = {"recurrent_cell"}  # the NAS-Bench-NLP model's own passes (the space's ones_pass, noisy_jacobian)
+#: the noise amplitudes of the small, large and more noise variants (the paper's 0.1, 10, 100)
+NOISE_AMPLITUDES = (0.1, 10.0, 100.0)
 
 
 def _rows(jac: torch.Tensor) -> torch.Tensor:
@@ -35,20 +36,20 @@ def jacobian_cosine(jac: torch.Tensor) -> float:
 
 
 def _clean(probe: Probe, score) -> float:
-    return probe.cached(("jac_score", score.__name__, None), lambda: score(ones_pass(probe).jacobian))
+    return probe.cached(("jac_score", score.__name__, None), lambda: score(probe.space.ones_pass(probe).jacobian))
 
 
 def _noisy(probe: Probe, score, amplitude: float) -> float:
-    return probe.cached(("jac_score", score.__name__, amplitude), lambda: score(noisy_jacobian(probe, amplitude)))
+    return probe.cached(("jac_score", score.__name__, amplitude), lambda: score(probe.space.noisy_jacobian(probe, amplitude)))
 
 
-@metric("jacob_cov", higher_is_better=True, needs=NEEDS, requires=REQUIRES)
+@metric("jacob_cov", higher_is_better=True, requires=REQUIRES)
 def jacob_cov(probe: Probe) -> float:
     """Jacobian covariance (Mellor et al.): eigen score of the 50 x 50 correlation of per-sequence Jacobians."""
     return _clean(probe, jacobian_covariance)
 
 
-@metric("jacob_cosine", higher_is_better=True, needs=NEEDS, requires=REQUIRES, published_column="Jacobian Cosine")
+@metric("jacob_cosine", higher_is_better=True, requires=REQUIRES, published_column="Jacobian Cosine")
 def jacob_cosine(probe: Probe) -> float:
     """Jacobian cosine: 1 - mean |cos|^(1/20) over pairs of per-sequence Jacobians (off-diagonal, halved)."""
     return _clean(probe, jacobian_cosine)
@@ -62,7 +63,7 @@ def _register_noise(score, base: str, higher: dict, published: dict) -> None:
 
         fn.__doc__ = f"1 - |clean - noisy| Jacobian {kind}, noise amplitude {amplitude:g} (variance-scaled)."
         col, sign = published.get(label, (None, 1))
-        metric(f"{base}_{label}_noise", higher_is_better=higher[label], needs=NEEDS, requires=REQUIRES,
+        metric(f"{base}_{label}_noise", higher_is_better=higher[label], requires=REQUIRES,
                published_column=col, published_sign=sign)(fn)
 
     def more(probe: Probe) -> float:
@@ -73,7 +74,7 @@ def _register_noise(score, base: str, higher: dict, published: dict) -> None:
 
     more.__doc__ = f"Product of the clean and the 0.1 / 10 / 100-noise Jacobian {kind} scores ('more noised')."
     col, sign = published.get("more", (None, 1))
-    metric(f"{base}_more_noise", higher_is_better=higher["more"], needs=NEEDS, requires=REQUIRES,
+    metric(f"{base}_more_noise", higher_is_better=higher["more"], requires=REQUIRES,
            published_column=col, published_sign=sign)(more)
 
 

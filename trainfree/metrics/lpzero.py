@@ -14,7 +14,8 @@ import math
 import torch
 import torch.nn as nn
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 from trainfree.metrics.proxies import loss_gradients
 from trainfree.metrics.transformer import forward_stats
 
@@ -32,8 +33,7 @@ def projections(model: nn.Module) -> list[nn.Module]:
             and m.weight.dim() == 2]
 
 
-@metric("lpzero_gpt2", higher_is_better=False, needs={"forward", "gradients", "labels", "weights"},
-        requires={"parameters", "lm_loss", "transformer_parts"})
+@metric("lpzero_gpt2", higher_is_better=False, requires={"parameters", "lm_loss", "transformer_parts"})
 def lpzero_gpt2(probe: Probe) -> float:
     """LPZero's GPT-2 proxy (input_geno weight, grad; op_geno [[3, 10], [11, 3], 0]): the mean over every
     Linear / Conv1D projection of mean(W^2) + mean(softmax(G, dim 0)^2), W its weight and G the
@@ -48,7 +48,7 @@ def lpzero_gpt2(probe: Probe) -> float:
     return sum(terms) / len(terms) if terms else math.nan
 
 
-@metric("lpzero_bert", higher_is_better=True, needs={"forward", "activations"}, requires={"encoder_ops"})
+@metric("lpzero_bert", higher_is_better=True, requires={"encoder_ops"})
 def lpzero_bert(probe: Probe) -> float:
     """LPZero's FlexiBERT proxy (input_geno head, act; op_geno [[15, 3], [8, 13], 0]): the mean over layers
     of mean(H^2), H the output of the layer's first token-mixing projection (the query, or the LT map)

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
-from trainfree.metrics.base import Probe, metric
-from trainfree.metrics.rnn_passes import layer_outputs
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 
 REQUIRES = {"recurrent_cell"}
 
@@ -39,7 +39,7 @@ def _layers64(probe: Probe):
 def _inputs(probe: Probe, layer: int) -> torch.Tensor:
     """The clean input (T, B, D) recurrent ``layer`` (1-based) receives, in float64."""
     with torch.no_grad():
-        x = probe.model.encoder(probe.inputs) if layer == 1 else layer_outputs(probe, layer - 1)
+        x = probe.model.encoder(probe.inputs) if layer == 1 else probe.space.layer_outputs(probe, layer - 1)
     return x.detach().to(torch.float64)
 
 
@@ -114,7 +114,7 @@ def state_grad_rate_value(probe: Probe) -> float:
 
 #: version 2: measured from the first step the perturbation reaches (version 1 gave +inf where step 0's
 #: output ignores the input)
-@metric("lyapunov", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES, version="2")
+@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="2")
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
     step of a step-0 perturbation (forward-mode Jacobian products) from the first step it reaches, mean
@@ -122,20 +122,20 @@ def lyapunov(probe: Probe) -> float:
     return lyapunov_value(probe)
 
 
-@metric("lyapunov_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES, version="2")
+@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="2")
 def lyapunov_edge(probe: Probe) -> float:
     """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
     return -abs(lyapunov_value(probe))
 
 
-@metric("state_grad_rate", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+@metric("state_grad_rate", higher_is_better=True, requires=REQUIRES)
 def state_grad_rate(probe: Probe) -> float:
     """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
     (R = <c, h_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
     return state_grad_rate_value(probe)
 
 
-@metric("state_grad_edge", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES)
+@metric("state_grad_edge", higher_is_better=True, requires=REQUIRES)
 def state_grad_edge(probe: Probe) -> float:
     """Minus |state_grad_rate|: gradients that neither vanish nor explode rank first."""
     return -abs(state_grad_rate_value(probe))
@@ -157,7 +157,7 @@ def effective_rank(samples: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
-@metric("hidden_erank", higher_is_better=True, needs={"forward", "hidden_states"}, requires={"hidden_states"})
+@metric("hidden_erank", higher_is_better=True, requires={"hidden_states"})
 def hidden_erank(probe: Probe) -> float:
     """Effective rank of layer 1's hidden-state correlation over one clean forward (constant units left out)."""
     return effective_rank(probe.hidden_states(1))

@@ -1,17 +1,18 @@
 """Model size: the baseline every training-free metric must beat."""
 from __future__ import annotations
 
-from trainfree.metrics.base import Probe, alias, metric
+from trainfree.metrics.base import alias, metric
+from trainfree.probe import Probe
 
 
-@metric("params", higher_is_better=True, needs={"weights"}, requires={"parameters"},
+@metric("params", higher_is_better=True, requires={"parameters"},
         published_column="Number of Parameters")
 def params(probe: Probe) -> float:
     """Number of parameters of the built model (tied weights counted once)."""
     return float(sum(p.numel() for p in probe.model.parameters()))
 
 
-@metric("nonembedding_params", higher_is_better=True, needs={"weights"}, requires={"parameters", "parameter_groups"})
+@metric("nonembedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"})
 def nonembedding_params(probe: Probe) -> float:
     """Parameters outside the space's 'embedding' group (RNN: the tied embedding/decoder and its bias; BERT:
     the token, type and position tables; decoder (LTS's "decoder params"): the adaptive embedding, GPT-2's

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 
 #: merge the per-block distinct words once this many have accumulated
 MERGE_AT = 1 << 20
@@ -32,7 +33,7 @@ def distinct_patterns(blocks) -> int:
     return int(np.unique(np.concatenate(kept)).size) if kept else 0
 
 
-@metric("swap", higher_is_better=True, needs={"forward", "activations"}, requires={"activation_codes"})
+@metric("swap", higher_is_better=True, requires={"activation_codes"})
 def swap(probe: Probe) -> float:
     """SWAP score: the number of distinct sample-wise activation patterns (a unit's codes over the batch's
     samples) over every activation unit of one clean forward (Peng et al., ICLR 2024)."""

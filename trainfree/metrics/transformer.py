@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 from trainfree.metrics.jacobian import jacobian_cosine as _row_cosine
-from trainfree.metrics.linalg import binary_code_kernel, correlation_rows, eig_score
+from trainfree.linalg import binary_code_kernel, correlation_rows, eig_score
 from trainfree.spaces.bert.ops import LinearTransform, MixedAttention, SelfAttention
 
 REQUIRES = {"encoder_ops"}  # the NAS-Bench-BERT encoder's ops, FFNs and softmaxes
@@ -178,8 +179,7 @@ def jacobian_dims(probe: Probe, cotangent: str) -> torch.Tensor:
     return gradients(probe, cotangent)["position"].t()
 
 
-def _register(name: str, terms, doc: str, column: str, higher: bool = True,
-              needs=frozenset({"forward", "gradients"})) -> None:
+def _register(name: str, terms, doc: str, column: str, higher: bool = True) -> None:
     for cot, suffix in (("random", ""), ("ones", "_ones")):
         for normalise, tail in ((False, ""), (True, "_n")):
             def fn(probe: Probe, cot=cot, normalise=normalise) -> float:
@@ -190,7 +190,7 @@ def _register(name: str, terms, doc: str, column: str, higher: bool = True,
                           + (" Paper variant: cotangent ones (degenerate: float round-off)." if cot == "ones"
                              else " Cotangent: a seeded N(0, 1) draw."))
             published = f"{column} Normalized" if cot == "ones" and normalise else None
-            metric(f"{name}{suffix}{tail}", higher_is_better=higher, needs=set(needs), requires=REQUIRES,
+            metric(f"{name}{suffix}{tail}", higher_is_better=higher, requires=REQUIRES,
                    published_column=published)(fn)
 
 
@@ -215,9 +215,9 @@ for _cot, _suffix in (("random", ""), ("ones", "_ones")):
                           "dR/d(position table) over the positions fed." + (" Cotangent ones (paper)." if _cot == "ones" else ""))
     _jac_cosine.__doc__ = ("Jacobian cosine of the same rows (the paper's 'Jacobian Score Normalized' column)."
                            + (" Cotangent ones (paper)." if _cot == "ones" else ""))
-    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES,
+    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, requires=REQUIRES,
            published_column="Jacobian Score" if _cot == "ones" else None)(_jac_score)
-    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, needs={"forward", "gradients"}, requires=REQUIRES,
+    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, requires=REQUIRES,
            published_column="Jacobian Score Normalized" if _cot == "ones" else None)(_jac_cosine)
 
 
@@ -230,7 +230,7 @@ def _forward_metric(name: str, attr: str, doc: str, column: str) -> None:
             return sum(values) / len(values) if normalise else sum(values)
 
         fn.__doc__ = doc + (" Mean over the terms summed." if normalise else "")
-        metric(f"{name}{tail}", higher_is_better=True, needs={"forward", "activations"}, requires=REQUIRES,
+        metric(f"{name}{tail}", higher_is_better=True, requires=REQUIRES,
                published_column=f"{column} Normalized" if normalise else None)(fn)
 
 

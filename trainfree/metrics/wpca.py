@@ -9,7 +9,8 @@ import math
 import numpy as np
 import torch
 
-from trainfree.metrics.base import Probe, metric
+from trainfree.metrics.base import metric
+from trainfree.probe import Probe
 
 #: W-PCA's variance threshold eta
 ETA = 0.99
@@ -53,7 +54,7 @@ def ffn_pca_dims(probe: Probe) -> list[int | float]:
     return probe.cached("ffn_pca_dims", compute)
 
 
-@metric("w_pca", higher_is_better=True, needs={"forward", "activations", "weights"}, requires=REQUIRES)
+@metric("w_pca", higher_is_better=True, requires=REQUIRES)
 def w_pca(probe: Probe) -> float:
     """W-PCA (Wang et al., ICLR 2025): the parameter count times the mean over layers of the number of
     principal components of the first FFN Linear's outputs needed for more than 99% of their variance."""
@@ -62,21 +63,21 @@ def w_pca(probe: Probe) -> float:
     return float(n * sum(dims) / len(dims)) if dims else math.nan
 
 
-@metric("ffn_pca_dim", higher_is_better=True, needs={"forward", "activations"}, requires=REQUIRES)
+@metric("ffn_pca_dim", higher_is_better=True, requires=REQUIRES)
 def ffn_pca_dim(probe: Probe) -> float:
     """W-PCA's PCA part alone: the mean over layers of the first FFN Linear outputs' 99%-variance dimension."""
     dims = ffn_pca_dims(probe)
     return float(sum(dims) / len(dims)) if dims else math.nan
 
 
-@metric("attn_params", higher_is_better=True, needs={"weights"}, requires={"parameters", "transformer_parts"})
+@metric("attn_params", higher_is_better=True, requires={"parameters", "transformer_parts"})
 def attn_params(probe: Probe) -> float:
     """Parameters of the attention (token-mixing) parts alone: q/k/v/output projections and their biases
     (BERT: the SA / LT / DSC op and W_o; Transformer-XL: also the relative-position projection and biases)."""
     return float(sum(p.numel() for p in parts(probe)["attention"]))
 
 
-@metric("ffn_params", higher_is_better=True, needs={"weights"}, requires={"parameters", "transformer_parts"})
+@metric("ffn_params", higher_is_better=True, requires={"parameters", "transformer_parts"})
 def ffn_params(probe: Probe) -> float:
     """Parameters of the feed-forward Linears alone (weights and biases, every layer)."""
     return float(sum(p.numel() for p in parts(probe)["ffn"]))

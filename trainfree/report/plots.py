@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from trainfree.errors import MissingExtra
+from trainfree.records import orient
 
 
 def _pyplot():
@@ -70,7 +71,7 @@ def scatter(metric: str, values, targets, target_name: str, tau: float, higher_i
     axes[0].set_title("raw values")
     _auto_scale(axes[0], v, "x")
     if len(v):
-        axes[1].scatter(_ranks(v if higher_is_better else -v), _ranks(-t if target_lower_is_better else t), s=9,
+        axes[1].scatter(_ranks(orient(v, higher_is_better)), _ranks(orient(t, not target_lower_is_better)), s=9,
                         alpha=0.5, color="tab:orange", edgecolors="none")
     axes[1].set_xlabel(f"rank of {metric} (fraction; right = ranked better)")
     axes[1].set_ylabel(f"rank of {target_name} (fraction; up = trained better)")

@@ -1,34 +1,58 @@
-"""Run a search and, within a benchmark, look up what it chose."""
+"""The search loop: one loop owns the budget, the evaluation, the store and resume; strategies only propose.
+
+Each round asks the strategy (:mod:`trainfree.search.strategies`) for proposals with a generator seeded
+by (search seed, trials so far, attempt), keeps those the history lacks (up to the budget), scores them
+through the scoring loop and its store, and records them as trials under the search's id. A resumed run
+(the same search: same identity) reads its recorded trials back into the history and goes on from
+there, so it ends where an uninterrupted run does. Within a benchmark, the choice's trained result is
+looked up.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import statistics
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import TrainfreeError
-from trainfree.search.problem import BudgetSpent, Candidates, Problem, Trial
-from trainfree.search.strategies import STRATEGIES
+from trainfree.records import Status
+from trainfree.search.problem import Candidates, History, Problem, Trial
+from trainfree.search.strategies import Proposal, make_strategy
+
+#: changes whenever the same identity would propose other architectures (2: ask/tell strategies)
+SEARCH_VERSION = 2
+#: fruitless asks in a row (every proposal already evaluated) before a search stops short of its budget
+PATIENCE = 50
 
 
 @dataclass
 class SearchResult:
     problem: Problem
+    history: History
     strategy: str
     seed: int
     benchmark: object = None  # a Benchmark when the search stayed within one
+    options: dict | None = None
+    search_id: str | None = None  # the key of its recorded trials in the store
 
     @property
     def trials(self) -> list[Trial]:
-        return self.problem.trials
+        return self.history.trials
+
+    def best(self, k: int = 1) -> list[Trial]:
+        return self.history.best(k)
+
+    def pareto(self) -> list[Trial]:
+        return self.history.pareto()
 
     def chosen(self) -> Trial:
         """What the search returns: the best trial by the metric."""
-        return self.problem.best(1)[0]
+        return self.history.best(1)[0]
 
     def evaluation(self) -> dict | None:
         """The chosen architecture's trained result: target, percentile (share of the benchmark's
@@ -43,14 +67,15 @@ class SearchResult:
         p = self.problem
 
         def trial(t: Trial) -> dict:
-            return {"step": t.step, "arch_id": t.arch_id, "values": t.values, "status": t.status,
+            return {"step": t.step, "arch_id": t.arch_id, "values": t.values, "status": str(t.status),
                     "arch": space.to_json(t.arch)}
 
-        out = {"space": space.name, "strategy": self.strategy, "seed": self.seed, "budget": p.budget,
+        out = {"space": space.name, "strategy": self.strategy, "options": self.options or {}, "seed": self.seed,
+               "search_version": SEARCH_VERSION, "budget": p.budget,
                "metric": p.metric, "metric_higher_is_better": p.metric_spec.higher_is_better,
                "objective": p.objective, "chosen": trial(self.chosen()),
-               "best": [trial(t) for t in p.best(10)], "pareto": [trial(t) for t in p.pareto()] if p.objective else [],
-               "trials": [trial(t) for t in p.trials]}
+               "best": [trial(t) for t in self.best(10)], "pareto": [trial(t) for t in self.pareto()] if p.objective else [],
+               "trials": [trial(t) for t in self.trials]}
         if self.benchmark is not None:
             out["benchmark"] = self.benchmark.name
             out["evaluation"] = self.evaluation()
@@ -80,12 +105,11 @@ def lookup(targets: dict[str, float], arch_id: str, lower_is_better: bool) -> di
     return {"target": target, "percentile": 100.0 * better, "regret": sign * (target - best), "best": best}
 
 
-def search_identity(problem: Problem, strategy: str, seed: int, options: dict, benchmark=None) -> dict:
+def search_identity(problem: Problem, strategy, seed: int, benchmark=None) -> dict:
     """Everything that decides which architectures a search proposes and the values it sees."""
-    from trainfree.metrics import get_metric
-
-    identity = {"space": problem.space.name, "strategy": strategy, "seed": seed, "budget": problem.budget,
-                "options": options, "metrics": {m: get_metric(m).version for m in problem.metrics},
+    identity = {"version": SEARCH_VERSION, "space": problem.space.name, "strategy": strategy.name, "seed": seed,
+                "budget": problem.budget, "options": strategy.options,
+                "metrics": {m: spec.key_version for m, spec in _specs(problem).items()},
                 "metric": problem.metric, "objective": problem.objective,
                 "settings": problem.space.fingerprint(problem.settings), "benchmark": None}
     if problem.candidates is not None:  # the candidates, in order (ties are broken by position)
@@ -94,53 +118,133 @@ def search_identity(problem: Problem, strategy: str, seed: int, options: dict, b
     return identity
 
 
+def _specs(problem: Problem) -> dict:
+    specs = {problem.metric: problem.metric_spec}
+    if problem.objective_spec is not None:
+        specs[problem.objective] = problem.objective_spec
+    return specs
+
+
 def search_key(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_search(space_name: str, metric: str, strategy: str = "random", budget: int = 100, seed: int = 0,
+class _Evaluator:
+    """Scores proposals through the scoring loop and its store: a batch on the executor kept up for the
+    whole search, a batch too small for it (evolution's one child) in-process on every job's threads."""
+
+    def __init__(self, problem: Problem, store, executor, jobs: int, threads: int | None, address: str | None):
+        self.problem, self.store, self.executor = problem, store, executor
+        self.jobs, self.threads, self.address = jobs, threads, address
+        self.first_error = ""  # of the metric, for the message when nothing could be chosen
+
+    def __call__(self, archs: list) -> dict[str, tuple[dict, Status]]:
+        from trainfree.runner import score_architectures
+
+        p = self.problem
+        small = len(archs) < 2 * self.jobs
+        threads = self.jobs * (self.threads or 1) if small and self.jobs > 1 else self.threads
+        run = score_architectures(p.space, [(p.space.arch_id(a), a) for a in archs], p.metrics, p.settings,
+                                  jobs=1 if small else self.jobs, executor="local" if small else self.executor,
+                                  store=self.store, address=self.address, threads=threads)
+        by_id: dict[str, dict] = {}
+        for row in run.rows:
+            by_id.setdefault(row.arch_id, {})[row.metric] = row
+            if row.metric == p.metric and row.error and not self.first_error:
+                self.first_error = row.error
+        out = {}
+        for arch_id, rows in by_id.items():
+            values = {m: (r.value if r.status is not Status.FAILED else math.nan) for m, r in rows.items()}
+            status = next((r.status for r in rows.values() if r.status is not Status.OK), Status.OK)
+            out[arch_id] = (values, status)
+        return out
+
+
+def _read_back(store, search_id: str, problem: Problem) -> list[Trial]:
+    """The trials a killed or finished run of this search recorded, with their architectures."""
+    recorded = store.trials(search_id)
+    archs = store.architectures([arch_id for _, arch_id, *_ in recorded])
+    trials = []
+    for step, arch_id, values, status, _, info in recorded:
+        if arch_id not in archs:
+            raise TrainfreeError(f"{store.path}: search {search_id}: trial {step} names architecture {arch_id}, "
+                                 f"which the store does not hold")
+        arch = problem.space.from_json(archs[arch_id], where=f"{store.path}: architecture {arch_id}")
+        trials.append(Trial(step, arch_id, arch, {m: float(values[m]) for m in problem.metrics}, Status(status), info))
+    return trials
+
+
+def run_search(space, metric: str, strategy: str = "random", budget: int = 100, seed: int = 0,
                settings: ScoreSettings | None = None, objective: str | None = None, benchmark=None,
-               store=None, jobs: int = 1, executor: str | None = None, address: str | None = None,
+               store=None, jobs: int = 1, executor=None, address: str | None = None,
                on_progress=None, threads: int | None = None, **options) -> SearchResult:
-    """Search ``space_name`` for architectures the ``metric`` ranks best (and, with an ``objective``,
-    cheapest). ``benchmark`` (a Benchmark of that space) keeps the search within its architectures."""
-    from trainfree.executors import session
-    from trainfree.spaces import get_space
+    """Search ``space`` (an object or a registered name) for architectures the ``metric`` ranks best (and,
+    with an ``objective``, cheapest), evaluating ``budget`` distinct ones. ``benchmark`` (a Benchmark of
+    that space) keeps the search within its architectures. ``options`` go to the strategy (population,
+    sample_size, batch). With a ``store`` the trials are recorded, and a rerun resumes."""
+    from trainfree.executors import executing
+    from trainfree.runner import resolve_space
 
-    space = get_space(space_name)
-    fn = STRATEGIES.get(strategy)
-    if objective and not fn.multi_objective:
+    space = resolve_space(space)
+    chosen = make_strategy(strategy, **options)
+    if objective and not chosen.multi_objective:
         raise TrainfreeError(f"strategy {strategy!r} is single-objective; use nsga2 or random with --objective")
-    import inspect
-
-    accepted = set(inspect.signature(fn).parameters) - {"problem", "seed"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise TrainfreeError(f"strategy {strategy!r} takes no option {', '.join(unknown)}"
-                             + (f" (it takes: {', '.join(sorted(accepted))})" if accepted else ""))
     candidates = None
     if benchmark is not None:
-        if benchmark.space != space_name:
-            raise TrainfreeError(f"benchmark {benchmark.name} holds {benchmark.space} architectures, not {space_name}")
+        if benchmark.space != space.name:
+            raise TrainfreeError(f"benchmark {benchmark.name} holds {benchmark.space} architectures, not {space.name}")
         candidates = Candidates(space, [r.arch for r in benchmark.records if math.isfinite(r.target)])
     settings = settings or space.default_settings()
-    executor = executor or ("process" if jobs > 1 else "local")
-    problem = Problem(space, metric, settings, budget, objective, candidates, store, jobs, executor, address,
-                      on_progress, threads)
+    problem = Problem(space, metric, settings, budget, objective, candidates)
+    history = History(problem)
+    search_id = None
     if store is not None:
-        identity = search_identity(problem, strategy, seed, options, benchmark)
-        problem.resume(search_key(identity), identity)
+        identity = search_identity(problem, chosen, seed, benchmark)
+        search_id = search_key(identity)
+        store.add_search(search_id, identity)
+        for t in _read_back(store, search_id, problem):
+            history.add(t)
     if on_progress:
-        on_progress(len(problem.trials), budget)  # the start, so that the rate counts from here
-    with session(executor, jobs, threads, address) as pool:
-        problem.pool = pool
-        try:
-            fn(problem, seed, **options)
-        except BudgetSpent:
-            pass
-    if not problem.trials:
-        raise TrainfreeError("the search evaluated no architecture")
-    return SearchResult(problem, strategy, seed, benchmark)
+        on_progress(len(history), budget)  # the start, so that the rate counts from here
+    with executing(executor, jobs, threads, address) as ex:
+        evaluate = _Evaluator(problem, store, ex, jobs, threads, address)
+        attempt = 0
+        while len(history) < budget:
+            rng = np.random.default_rng([seed, len(history), attempt])
+            fresh: dict[str, Proposal] = {}
+            for proposal in chosen.ask(history, rng, chosen.batch(history)):
+                arch_id = space.arch_id(proposal.arch)
+                if history.seen(proposal.arch) is None and arch_id not in fresh:
+                    fresh[arch_id] = proposal
+            fresh = dict(list(fresh.items())[:budget - len(history)])
+            if not fresh:
+                attempt += 1
+                if attempt >= PATIENCE:
+                    raise TrainfreeError(f"{strategy} search found only {len(history)} distinct architectures of "
+                                         f"space {space.name!r} (budget {budget}): {PATIENCE} rounds in a row "
+                                         f"proposed only architectures already evaluated")
+                continue
+            attempt = 0
+            proposed = time.time()
+            scored = evaluate([p.arch for p in fresh.values()])
+            new = []
+            for arch_id, proposal in fresh.items():
+                values, status = scored[arch_id]
+                # the canonical form, as a resumed run reads it back: strategies then see the same history
+                arch = space.from_json(space.canonical_json(proposal.arch))
+                trial = Trial(len(history), arch_id, arch, values, status, proposal.info)
+                history.add(trial)
+                new.append((trial.step, arch_id, values, status, proposed, proposal.info))
+            if store is not None:
+                store.put_trials(search_id, new)
+            if on_progress:
+                on_progress(len(history), budget)
+    if not any(t.status is not Status.FAILED and math.isfinite(problem.fitness(t)) for t in history.trials):
+        failed = sum(t.status is Status.FAILED for t in history.trials)
+        raise TrainfreeError(f"none of the {len(history)} architectures evaluated has a finite {metric} ({failed} "
+                             f"failed, {len(history) - failed} non-finite): nothing to choose from"
+                             + (f"; the first error: {evaluate.first_error}" if evaluate.first_error else ""))
+    return SearchResult(problem, history, strategy, seed, benchmark, chosen.options, search_id)
 
 
 def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs=1, executor=None, on_progress=None,

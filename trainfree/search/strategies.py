@@ -1,133 +1,200 @@
-"""Search strategies. Each is ``strategy(problem, seed, **options)``: it proposes architectures,
-evaluates them through ``problem.evaluate`` until the budget is spent, and draws every random
-choice from generators seeded by ``seed``, so a rerun proposes the same architectures in the same
-order and, with the store, resumes where an interrupted run stopped.
+"""Search strategies, ask/tell style: ``strategy.ask(history, rng, n)`` proposes up to ``n`` architectures.
+
+A strategy keeps no state between calls: what it proposes is a function of the history (the trials so
+far, :class:`~trainfree.search.problem.History`), the generator it is handed and its options. The
+search loop (:mod:`trainfree.search.run`) owns the budget, the evaluation, the store and resume, and
+hands each call a generator seeded by (search seed, trials so far, attempt), so a rerun or a resumed
+run proposes the same architectures in the same order. Proposals the history already holds are
+dropped by the loop; a strategy need not avoid them.
+
+A strategy of your own: subclass :class:`Strategy`, set ``name`` (and ``multi_objective``), take its
+options as keyword arguments of ``__init__`` (stored in ``self.options``: they enter the search's
+identity), implement ``ask``, and ``register_strategy(YourStrategy)``.
 """
 from __future__ import annotations
 
-import math
+import inspect
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from trainfree.errors import MissingExtra, TrainfreeError
 from trainfree.registry import Registry
-from trainfree.search.problem import Problem
-
-STRATEGIES: Registry = Registry("search strategy")
-#: proposals allowed per unit of budget before a strategy gives up finding new architectures
-PATIENCE = 50
 
 
-def strategy(name: str, multi_objective: bool):
-    def register(fn):
-        fn.multi_objective = multi_objective
-        STRATEGIES.add(name, fn)
-        return fn
-
-    return register
+@dataclass
+class Proposal:
+    """An architecture to evaluate, and what the strategy wants kept with its trial (``Trial.info``)."""
+    arch: object
+    info: dict = field(default_factory=dict)
 
 
-def _batch(problem: Problem) -> int:
-    return max(1, 4 * problem.jobs)
+class Strategy:
+    """Proposes architectures from the history. Subclasses set ``name`` and implement :meth:`ask`."""
+
+    name = ""
+    #: whether it can search a metric against a cost (``objective``)
+    multi_objective = False
+
+    def __init__(self, **options):
+        if options:
+            raise TrainfreeError(f"strategy {self.name!r} takes no option {', '.join(sorted(options))}")
+        self.options: dict = {}
+
+    def batch(self, history) -> int:
+        """How many proposals the loop asks for next."""
+        return 1
+
+    def ask(self, history, rng: np.random.Generator, n: int) -> list[Proposal]:
+        raise NotImplementedError
 
 
-@strategy("random", multi_objective=True)
-def random_search(problem: Problem, seed: int) -> None:
-    """Uniform samples from the space's generator (or from the benchmark's architectures), in batches."""
-    rng = np.random.default_rng(seed)
-    if problem.candidates is not None:
-        order = rng.permutation(len(problem.candidates))
-        archs = [problem.candidates.archs[i] for i in order]
-        for i in range(0, len(archs), _batch(problem)):
-            problem.evaluate(archs[i:i + _batch(problem)])
-        return
-    proposals = 0
-    while not problem.done:
-        batch = []
-        while len(batch) < _batch(problem) and proposals < PATIENCE * problem.budget:
-            arch = problem.space.sample(rng)
-            proposals += 1
-            if problem.seen(arch) is None:
-                batch.append(arch)
-        if not batch:
-            raise TrainfreeError(f"random search found only {len(problem.trials)} distinct architectures")
-        problem.evaluate(batch)
+STRATEGIES: Registry[type] = Registry("search strategy")
 
 
-@strategy("evolution", multi_objective=False)
-def evolution(problem: Problem, seed: int, population: int = 20, sample_size: int = 5) -> None:
-    """Regularized (aging) evolution (Real et al., AAAI 2019): a random initial population; then the
-    best of ``sample_size`` random members is mutated, the child joins and the oldest member leaves.
-    Within a benchmark, each child is replaced by its nearest not yet evaluated benchmark architecture."""
-    rng = np.random.default_rng(seed)
-    population = min(population, problem.budget)
-    sample_size = min(sample_size, population)
-    if problem.candidates is not None:
-        first = [problem.candidates.archs[i] for i in rng.choice(len(problem.candidates), population, replace=False)]
-    else:
-        first, ids = [], set()
-        while len(first) < population:
-            arch = problem.space.sample(rng)
-            if problem.space.arch_id(arch) not in ids:
-                ids.add(problem.space.arch_id(arch))
-                first.append(arch)
-    alive = list(problem.evaluate(first))
-    proposals = 0
-    while not problem.done:
-        if proposals >= PATIENCE * problem.budget:
-            raise TrainfreeError(f"evolution found only {len(problem.trials)} distinct architectures")
+def register_strategy(cls: type) -> type:
+    STRATEGIES.add(cls.name, cls)
+    return cls
+
+
+def make_strategy(name: str, **options) -> Strategy:
+    """The strategy ``name`` with ``options``; an option it does not take is named with those it does."""
+    cls = STRATEGIES.get(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TrainfreeError(f"strategy {name!r} takes no option {', '.join(unknown)}"
+                             + (f" (it takes: {', '.join(sorted(accepted))})" if accepted else ""))
+    return cls(**options)
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TrainfreeError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _unseen_candidates(history, rng: np.random.Generator, n: int) -> list[Proposal]:
+    """Up to ``n`` of the benchmark's architectures the history lacks, drawn uniformly without replacement."""
+    cands = history.problem.candidates
+    unseen = cands.unseen(history.ids)
+    picked = rng.choice(len(unseen), min(n, len(unseen)), replace=False) if unseen else []
+    return [Proposal(cands.archs[unseen[int(i)]]) for i in picked]
+
+
+@register_strategy
+class RandomSearch(Strategy):
+    """Uniform samples from the space's generator (or from the benchmark's architectures), ``batch`` at a time."""
+
+    name = "random"
+    multi_objective = True
+
+    def __init__(self, batch: int = 16):
+        self.options = {"batch": _positive("batch", batch)}
+
+    def batch(self, history) -> int:
+        return self.options["batch"]
+
+    def ask(self, history, rng, n):
+        if history.problem.candidates is not None:
+            return _unseen_candidates(history, rng, n)
+        return [Proposal(history.problem.space.sample(rng)) for _ in range(n)]
+
+
+@register_strategy
+class Evolution(Strategy):
+    """Regularized (aging) evolution (Real et al., AAAI 2019): a random initial population of
+    ``population``; then the best of ``sample_size`` random members of the living population (the last
+    ``population`` trials) is mutated, one child at a time. Within a benchmark, each child is replaced
+    by its nearest not yet evaluated benchmark architecture."""
+
+    name = "evolution"
+
+    def __init__(self, population: int = 20, sample_size: int = 5):
+        self.options = {"population": _positive("population", population),
+                        "sample_size": _positive("sample_size", sample_size)}
+
+    def _sizes(self, history) -> tuple[int, int]:
+        population = min(self.options["population"], history.problem.budget)
+        return population, min(self.options["sample_size"], population)
+
+    def batch(self, history) -> int:
+        population, _ = self._sizes(history)
+        return max(1, population - len(history)) if len(history) < population else 1
+
+    def ask(self, history, rng, n):
+        problem = history.problem
+        population, sample_size = self._sizes(history)
+        if len(history) < population:  # the initial population, drawn at random
+            if problem.candidates is not None:
+                return _unseen_candidates(history, rng, n)
+            return [Proposal(problem.space.sample(rng)) for _ in range(n)]
+        alive = history.trials[-population:]
         contenders = [alive[i] for i in rng.choice(len(alive), sample_size, replace=False)]
         parent = max(contenders, key=lambda t: (problem.fitness(t), -t.step))
         child = problem.space.mutate(parent.arch, rng)
-        proposals += 1
         if problem.candidates is not None:
-            child = problem.candidates.nearest(child, problem.evaluated_ids, rng)
+            child = problem.candidates.nearest(child, history.ids, rng)
             if child is None:
-                return
-        if problem.seen(child) is not None:
-            continue
-        alive.append(problem.evaluate([child])[0])
-        alive.pop(0)
+                return []
+        return [Proposal(child, {"parent": parent.arch_id})]
 
 
-@strategy("nsga2", multi_objective=True)
-def nsga2(problem: Problem, seed: int, population: int = 20) -> None:
+@register_strategy
+class NSGA2(Strategy):
     """optuna's NSGA-II over the space's gene encoding (every gene vector decodes to a valid
-    architecture): maximise the metric and, with an objective, minimise the cost. Within a benchmark,
-    each decoded architecture is replaced by its nearest not yet evaluated benchmark architecture."""
-    try:
-        import optuna
-    except ImportError:
-        raise MissingExtra("the nsga2 strategy needs optuna: pip install 'trainfree[search]'") from None
-    from trainfree.spaces.choices import GENE_RANGE
+    architecture): maximise the metric and, with an objective, minimise the cost. Each call rebuilds an
+    in-memory optuna study from the history (each trial's genes and generation are kept in its
+    ``info``), asks it for a generation's remaining members, and decodes them. Within a benchmark, each
+    decoded architecture is replaced by its nearest not yet evaluated benchmark architecture."""
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    directions = ["maximize"] + (["minimize"] if problem.objective else [])
-    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-    study = optuna.create_study(directions=directions, sampler=sampler)
-    rng = np.random.default_rng(seed)
-    asked = 0
-    while not problem.done:
-        if asked >= PATIENCE * problem.budget:
-            raise TrainfreeError(f"nsga2 found only {len(problem.trials)} distinct architectures")
-        trials, archs, taken = [], [], set()
-        for _ in range(population):
+    name = "nsga2"
+    multi_objective = True
+
+    def __init__(self, population: int = 20):
+        self.options = {"population": _positive("population", population)}
+
+    def batch(self, history) -> int:
+        return self.options["population"]
+
+    def ask(self, history, rng, n):
+        try:
+            import optuna
+        except ImportError:
+            raise MissingExtra("the nsga2 strategy needs optuna: pip install 'trainfree[search]'") from None
+        from optuna.distributions import IntDistribution
+
+        from trainfree.spaces.choices import GENE_RANGE
+
+        problem = history.problem
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.NSGAIISampler(population_size=self.options["population"],
+                                                seed=int(rng.integers(2 ** 31)))
+        key = sampler._get_generation_key()
+        directions = ["maximize"] + (["minimize"] if problem.objective else [])
+        study = optuna.create_study(directions=directions, sampler=sampler)
+        genes = [f"g{i}" for i in range(problem.space.n_genes)]
+        dist = {g: IntDistribution(0, GENE_RANGE - 1) for g in genes}
+        for t in history.trials:
+            if "genes" not in t.info:
+                continue
+            values = [problem.fitness(t)] + ([problem.cost(t)] if problem.objective else [])
+            finite = all(np.isfinite(values))
+            study.add_trial(optuna.trial.create_trial(
+                params=dict(zip(genes, t.info["genes"])), distributions=dist,
+                values=values if finite else None,
+                state=optuna.trial.TrialState.COMPLETE if finite else optuna.trial.TrialState.FAIL,
+                system_attrs={key: t.info["generation"]}))
+        out, taken = [], set(history.ids)
+        for _ in range(n):
             trial = study.ask()
-            asked += 1
-            arch = problem.space.decode([trial.suggest_int(f"g{i}", 0, GENE_RANGE - 1)
-                                         for i in range(problem.space.n_genes)])
+            vector = [trial.suggest_int(g, 0, GENE_RANGE - 1) for g in genes]
+            arch = problem.space.decode(vector)
             if problem.candidates is not None:
-                arch = problem.candidates.nearest(arch, problem.evaluated_ids | taken, rng)
+                arch = problem.candidates.nearest(arch, taken, rng)
                 if arch is None:  # every benchmark architecture is taken
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    continue
+                    break
             taken.add(problem.space.arch_id(arch))
-            trials.append(trial)
-            archs.append(arch)
-        results = problem.evaluate(archs)
-        for trial, result in zip(trials, results):
-            values = [problem.fitness(result)] + ([problem.cost(result)] if problem.objective else [])
-            if all(math.isfinite(v) for v in values):
-                study.tell(trial, values)
-            else:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            generation = study.trials[trial.number].system_attrs[key]  # set as the sampler sampled it
+            out.append(Proposal(arch, {"genes": vector, "generation": generation}))
+        return out

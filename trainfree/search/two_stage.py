@@ -55,7 +55,7 @@ def verify_top(result: SearchResult, k: int, budget: float, unit: str = "steps",
     if k < 1:
         raise TrainfreeError(f"--verify-top must be at least 1, got {k}")
     space = result.problem.space
-    top = result.problem.best(k)
+    top = result.best(k)
     chosen_protocol = protocol_for(space.name, protocol, **protocol_overrides)
     run = train_many(space.name, [(t.arch_id, t.arch) for t in top], chosen_protocol, Budget.of(budget, unit),
                      seed, store=store, jobs=jobs, executor=executor, address=address, threads=threads,

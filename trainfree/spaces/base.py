@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import abc
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
@@ -37,10 +38,23 @@ ARTEFACTS = {
     "transformer_parts": "transformer_parts(model): 'attention' and 'ffn' parameter lists, and 'ffn_in', the first "
                          "FFN Linear of every layer in order",
     # internals of one model family, for the metrics defined on that family alone
-    "recurrent_cell": "a NAS-Bench-NLP RecipeLM: encoder, recurrent layers, layer_outputs(state_hook=...)",
+    "recurrent_cell": "a NAS-Bench-NLP RecipeLM (encoder, recurrent layers, layer_outputs(state_hook=...)) and the "
+                      "space's passes over it: layer_outputs(probe, layer), ones_pass(probe), "
+                      "half_norm_saliency(probe), noisy_jacobian(probe, amplitude)",
     "encoder_ops": "a NAS-Bench-BERT encoder: per-layer op, FFN Linears, softmax and activation modules",
     "decoder_blocks": "a decoder LM: embed(tokens), layer_outputs(embedded=..., residuals=...), blocks' act modules",
 }
+
+@dataclass(frozen=True)
+class Batched:
+    """A space's faster path for some metrics: ``scorers[name](archs, settings, device) -> values`` scores
+    several architectures at once, ``per_pass`` of them per call, with the per-architecture values;
+    ``chunk`` is how many architectures one executor task should carry for it."""
+
+    scorers: Mapping[str, Callable]
+    per_pass: int = 1
+    chunk: int = 1
+
 
 #: every ScoreSettings field a space may read
 SETTING_FIELDS = ("seed", "size", "corpus", "split", "batch_size", "seq_len", "offset", "dtype", "device")
@@ -154,6 +168,11 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def targets(self, settings: "ScoreSettings", device: "torch.device | str" = "cpu") -> "torch.Tensor":
         """Labels for loss-based metrics, aligned with ``inputs`` (next tokens, masked-LM labels)."""
+
+    def batched(self, metrics, settings: "ScoreSettings") -> Batched | None:
+        """A batched path for an architecture scored with ``metrics`` (Metric objects), or None (the
+        default): the scoring loop then builds one probe per architecture."""
+        return None
 
     # --- probe artefacts (provide the ones named in ``provides``) ----------------------------------
     def parameter_groups(self, model) -> dict[str, list]:

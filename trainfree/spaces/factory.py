@@ -60,13 +60,40 @@ def _wrap(module, vocab_size: int | None):
     return Wrapped(module)
 
 
+def factory_identity(factory, version: str | None = None) -> dict:
+    """What identifies a factory's models: its qualified name, and the given ``version`` or else the
+    SHA-1 of its source (of its code object where the source cannot be read, e.g. in a REPL)."""
+    import hashlib
+    import inspect
+
+    target = getattr(factory, "__func__", factory)
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(target).__qualname__)}"
+    if version is not None:
+        return {"name": name, "version": version}
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        code = getattr(target, "__code__", None) or getattr(getattr(target, "__call__", None), "__code__", None)
+        source = _code_text(code) if code is not None else type(target).__qualname__
+    return {"name": name, "source_sha1": hashlib.sha1(source.encode()).hexdigest()[:16]}
+
+
+def _code_text(code) -> str:
+    """A code object's bytecode, names and constants (nested code objects in turn), without addresses."""
+    consts = [_code_text(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts]
+    return repr((code.co_code.hex(), code.co_names, code.co_varnames, consts))
+
+
 class FactorySpace(SearchSpace):
     """A search space over ``choices`` whose models ``factory(config)`` makes; see the module docstring."""
 
     in_process_only = True
 
+    #: every setting but the size preset (the factory decides the model's size)
+    uses = frozenset({"seed", "corpus", "split", "batch_size", "seq_len", "offset", "dtype", "device"})
+
     def __init__(self, name: str, factory: Callable[[dict], Any], choices: Mapping[str, Sequence],
-                 vocab_size: int | None = None, settings: ScoreSettings | None = None):
+                 vocab_size: int | None = None, settings: ScoreSettings | None = None, version: str | None = None):
         if not callable(factory):
             raise TrainfreeError(f"space {name!r}: factory must be callable, got {type(factory).__name__}")
         if not choices:
@@ -82,7 +109,10 @@ class FactorySpace(SearchSpace):
             fields[field] = options
         if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2):
             raise TrainfreeError(f"space {name!r}: vocab_size must be an integer of at least 2, got {quote(vocab_size)}")
+        if version is not None and not isinstance(version, str):
+            raise TrainfreeError(f"space {name!r}: version must be a string, got {quote(version)}")
         self.name, self.factory, self.choices, self.vocab_size = name, factory, fields, vocab_size
+        self.factory_identity = factory_identity(factory, version)
         self._settings = settings or ScoreSettings(size="paper", corpus="wikitext-2", batch_size=8, seq_len=32)
         self.metrics = SIZE_METRICS + (LOSS_METRICS if vocab_size is not None else ())
         #: the probe artefacts it provides (trainfree.spaces.base.ARTEFACTS): what its metrics require
@@ -155,11 +185,17 @@ class FactorySpace(SearchSpace):
     def default_settings(self) -> ScoreSettings:
         return self._settings
 
+    def identity(self, settings: ScoreSettings) -> dict:
+        """The settings' identity and the factory's (its qualified name and the hash of its source, or
+        the version given): a changed factory never reuses the scores of the old one."""
+        return {**super().identity(settings), "factory": self.factory_identity}
+
     def check(self, settings: ScoreSettings) -> None:
         from trainfree.data.corpora import ranked_window
+        from trainfree.spaces.base import check_settings
 
+        check_settings(self, settings)
         ranked_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
-        settings.resolved_device()
 
     def build(self, arch: FactoryArch, settings: ScoreSettings, device="cpu"):
         import torch

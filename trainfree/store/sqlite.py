@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from trainfree.errors import TrainfreeError
+from trainfree.records import STATUSES, Status
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x54465354  # "TFST" in the file header: this SQLite file is a trainfree store
 SQLITE_MAGIC = b"SQLite format 3\x00"
 CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on parameters
+_STATUS_CHECK = f"CHECK (status IN ({', '.join(repr(s) for s in STATUSES)}))"
 
 #: version 1, the schema of every store written before the version was kept in the file header
 _BASE = (
@@ -36,13 +38,13 @@ _BASE = (
     """CREATE TABLE IF NOT EXISTS architectures (
     arch_id TEXT PRIMARY KEY, space TEXT NOT NULL, canonical TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS settings (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS scores (
+    f"""CREATE TABLE IF NOT EXISTS scores (
     arch_id TEXT NOT NULL REFERENCES architectures(arch_id),
     metric TEXT NOT NULL,
     metric_version TEXT NOT NULL,
     fingerprint TEXT NOT NULL REFERENCES settings(fingerprint),
     value REAL,                 -- NULL only for NaN (SQLite has no NaN), +-inf are kept
-    status TEXT NOT NULL CHECK (status IN ('ok', 'nonfinite', 'failed')),
+    status TEXT NOT NULL {_STATUS_CHECK},
     error TEXT NOT NULL DEFAULT '',
     seconds REAL NOT NULL,
     trainfree_version TEXT NOT NULL,
@@ -54,7 +56,8 @@ _BASE = (
 )
 _V1_TABLES = {"meta", "architectures", "settings", "scores", "names"}
 
-#: version -> the statements that take a store from that version to the next (each idempotent)
+#: version -> the statements (SQL, or a function of the connection) that take a store from that version to
+#: the next (each idempotent)
 _UPGRADES = {
     1: (  # scores by settings (what `report --store` asks); search trials
         "CREATE INDEX IF NOT EXISTS scores_by_fingerprint ON scores (fingerprint, metric, metric_version)",
@@ -70,14 +73,14 @@ _UPGRADES = {
     ),
     2: (  # short-training results (trainfree.train): one row per budget point a run recorded
         "CREATE TABLE IF NOT EXISTS protocols (fingerprint TEXT PRIMARY KEY, json TEXT NOT NULL)",
-        """CREATE TABLE IF NOT EXISTS trainings (
+        f"""CREATE TABLE IF NOT EXISTS trainings (
     arch_id TEXT NOT NULL,
     protocol TEXT NOT NULL REFERENCES protocols(fingerprint),
     seed INTEGER NOT NULL,
     unit TEXT NOT NULL,         -- steps, tokens or cpu-seconds
     budget REAL NOT NULL,       -- the budget point, in unit
     val_loss REAL,              -- NULL only for NaN
-    status TEXT NOT NULL CHECK (status IN ('ok', 'nonfinite', 'failed')),
+    status TEXT NOT NULL {_STATUS_CHECK},
     error TEXT NOT NULL DEFAULT '',
     steps INTEGER NOT NULL,
     tokens INTEGER NOT NULL,
@@ -87,6 +90,10 @@ _UPGRADES = {
     trainfree_version TEXT NOT NULL,
     created REAL NOT NULL,
     PRIMARY KEY (arch_id, protocol, seed, unit, budget))""",
+    ),
+    3: (  # what a strategy keeps with each trial (NSGA-II: its genes and generation), JSON
+        lambda conn: None if "info" in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+        else conn.execute("ALTER TABLE trials ADD COLUMN info TEXT NOT NULL DEFAULT '{}'"),
     ),
 }
 
@@ -244,7 +251,7 @@ class Store:
             for v in range(max(current, 1), SCHEMA_VERSION):
                 statements.extend(_UPGRADES[v])
             for sql in statements:
-                self.conn.execute(sql)
+                sql(self.conn) if callable(sql) else self.conn.execute(sql)
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -299,11 +306,11 @@ class Store:
                               (fingerprint, json.dumps(settings, sort_keys=True)))
 
     def put(self, outcomes: Sequence, versions: dict[str, str], fingerprint: str, trainfree_version: str) -> None:
-        """Record outcomes (arch_id, metric, value, status, error, seconds) in one transaction."""
+        """Record scores (their arch_id, metric, value, status, error, seconds) in one transaction."""
         now = time.time()
         rows = [(o.arch_id, o.metric, versions[o.metric], fingerprint,
-                 None if math.isnan(o.value) else o.value, o.status, o.error, o.seconds, trainfree_version, now)
-                for o in outcomes]
+                 None if math.isnan(o.value) else o.value, Status(o.status).value, o.error, o.seconds,
+                 trainfree_version, now) for o in outcomes]
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
@@ -332,7 +339,8 @@ class Store:
         """
         arch_ids = None if arch_ids is None else list(arch_ids)
         out = set()
-        for metric, cur in self._select("arch_id", " AND status != 'failed'", metric_versions, fingerprint, arch_ids):
+        failed = f" AND status != '{Status.FAILED.value}'"
+        for metric, cur in self._select("arch_id", failed, metric_versions, fingerprint, arch_ids):
             out.update((a, metric) for (a,) in cur)
         return out
 
@@ -344,7 +352,7 @@ class Store:
         for metric, cur in self._select("arch_id, value, status, error, seconds", "", metric_versions, fingerprint,
                                         arch_ids):
             for arch_id, value, status, error, seconds in cur:
-                out[(arch_id, metric)] = (math.nan if value is None else value, status, error, seconds)
+                out[(arch_id, metric)] = (math.nan if value is None else value, Status(status), error, seconds)
         return out
 
     def metric_versions(self, fingerprint: str) -> set[tuple[str, str]]:
@@ -418,6 +426,15 @@ class Store:
                 out[(row["arch_id"], row["budget"])] = row
         return out
 
+    def architectures(self, arch_ids: Iterable[str]) -> dict[str, str]:
+        """arch_id -> canonical JSON of each of ``arch_ids`` the store holds."""
+        out = {}
+        for chunk in _chunks(sorted(set(arch_ids))):
+            marks = ", ".join("?" * len(chunk))
+            out.update(self.conn.execute(f"SELECT arch_id, canonical FROM architectures WHERE arch_id IN ({marks})",
+                                         chunk))
+        return out
+
     def architecture(self, arch_id: str) -> tuple[str, str] | None:
         """(space, canonical JSON) of a stored architecture."""
         row = self.conn.execute("SELECT space, canonical FROM architectures WHERE arch_id = ?", (arch_id,)).fetchone()
@@ -430,23 +447,26 @@ class Store:
             self.conn.execute("INSERT OR IGNORE INTO searches VALUES (?, ?, ?)",
                               (search_id, json.dumps(identity, sort_keys=True), time.time()))
 
-    def put_trials(self, search_id: str, trials: Iterable[tuple[int, str, dict, str, float]]) -> None:
-        """(step, arch_id, values, status, proposed) rows in one transaction; a step written again replaces
-        the old row (a rerun that went another way, or a failed key retried)."""
-        rows = [(search_id, step, arch_id, json.dumps(values), status, proposed)
-                for step, arch_id, values, status, proposed in trials]
+    def put_trials(self, search_id: str, trials: Iterable[tuple[int, str, dict, str, float, dict]]) -> None:
+        """(step, arch_id, values, status, proposed, info) rows in one transaction; a step written again
+        replaces the old row."""
+        rows = [(search_id, step, arch_id, json.dumps(values), str(status), proposed, json.dumps(info))
+                for step, arch_id, values, status, proposed, info in trials]
         with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self.conn.executemany("INSERT OR REPLACE INTO trials (search_id, step, arch_id, vals, status, proposed, "
+                                  "info) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def drop_trials(self, search_id: str, from_step: int) -> None:
         """Forget the trials from ``from_step`` on (the search no longer proposes them)."""
         with self.conn:
             self.conn.execute("DELETE FROM trials WHERE search_id = ? AND step >= ?", (search_id, from_step))
 
-    def trials(self, search_id: str) -> list[tuple[int, str, dict, str, float]]:
-        """The recorded trials of a search, in order: (step, arch_id, values, status, proposed)."""
+    def trials(self, search_id: str) -> list[tuple[int, str, dict, str, float, dict]]:
+        """The recorded trials of a search, in order: (step, arch_id, values, status, proposed, info)."""
         if self.version < 2:  # a read-only old store has no trials table
             return []
-        cur = self.conn.execute("SELECT step, arch_id, vals, status, proposed FROM trials WHERE search_id = ? "
-                                "ORDER BY step", (search_id,))
-        return [(step, arch_id, json.loads(vals), status, proposed) for step, arch_id, vals, status, proposed in cur]
+        info = "info" if self.version >= 4 else "'{}'"
+        cur = self.conn.execute(f"SELECT step, arch_id, vals, status, proposed, {info} FROM trials WHERE "
+                                f"search_id = ? ORDER BY step", (search_id,))
+        return [(step, arch_id, json.loads(vals), status, proposed, json.loads(extra))
+                for step, arch_id, vals, status, proposed, extra in cur]

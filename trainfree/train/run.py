@@ -125,7 +125,7 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
     if store is not None:
         store.add_architectures(space.name, [(space.arch_id(a), space.canonical_json(a)) for a in todo.values()])
     executor = executor or ("process" if jobs > 1 and len(todo) > 1 else "local")
-    local = executor == "local"
+    local = getattr(executor, "kind", executor) == "local"
     tasks = [(space.name, space.to_json(a), protocol, budget, seed,
               None if checkpoint_dir is None else str(checkpoint_dir), on_step if local else None, keep_checkpoints)
              for a in todo.values()]
@@ -135,18 +135,19 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
     total = len({r.arch_id for r in results})
     if on_progress is not None:
         on_progress(done, total)
-    from trainfree.executors import map_tasks
+    from trainfree.executors import executing
 
-    for index, rows in map_tasks(executor, train_task, tasks, jobs, address, threads):
-        arch_id = order[index]
-        fresh[arch_id] = rows
-        if store is not None:
-            store.put_trainings(fp, protocol.identity(), rows, __version__)
-        if on_result is not None:
-            on_result(arch_id, rows)
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total)
+    with executing(executor, jobs, threads, address) as ex:
+        for index, rows in ex.map(train_task, tasks):
+            arch_id = order[index]
+            fresh[arch_id] = rows
+            if store is not None:
+                store.put_trainings(fp, protocol.identity(), rows, __version__)
+            if on_result is not None:
+                on_result(arch_id, rows)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
     for entry in results:
         if entry.arch_id in fresh:
             entry.points = {r["budget"]: r for r in fresh[entry.arch_id] if r["budget"] in budget.points}

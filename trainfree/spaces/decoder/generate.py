@@ -5,29 +5,31 @@ projection tying and context length fixed to that setting's. No torch here.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from trainfree.spaces.choices import GeneChooser, RandomChooser
 from trainfree.spaces.decoder.genotype import FAMILIES, DecoderGenotype, parse_decoder
 
+#: the LTS setting each family's ranges come from
 TEMPLATES = {"GPT2": "random_GPT2_wt103", "TransXL": "random_TransXL_wt103"}
 
+#: choices per field, as observed in the shipped benchmark's setting for each family (TEMPLATES): data of
+#: the space, checked against the benchmark by tests/test_generate.py
+RANGES = {
+    "GPT2": {"n_layer": list(range(2, 17)), "d_model": [64, 128, 256, 512], "n_head": [2, 4, 8],
+             "d_inner": (512, 2048), "d_embed": [128, 256, 512], "div_val": [1, 2, 4],
+             "fixed": {"n_token": 50264, "cutoffs": (19997, 39997, 50264), "tie_projs": (False, True, True),
+                       "tgt_len": 192}},
+    "TransXL": {"n_layer": [5, 6, 7, 8], "d_model": [64, 128, 256, 512], "n_head": [2, 4, 8],
+                "d_inner": (514, 2046), "d_embed": [128, 256, 512], "div_val": [1, 2, 4],
+                "fixed": {"n_token": 267736, "cutoffs": (19997, 39997, 199997, 267736),
+                          "tie_projs": (False, True, True, True), "tgt_len": 192}},
+}
 
-@lru_cache(maxsize=None)
+
 def ranges(family: str) -> dict:
-    """Choices per field, read from the shipped benchmark's setting for the family."""
-    from trainfree.benchmarks import load_benchmark
-
-    archs = [r.arch for r in load_benchmark(f"lts:{TEMPLATES[family]}").records]
-    first = archs[0]
-    inner = [d for a in archs for d in a.d_inner]
-    return {"n_layer": sorted({a.n_layer for a in archs}), "d_model": sorted({a.d_model for a in archs}),
-            "n_head": sorted({h for a in archs for h in a.n_head}), "d_inner": (min(inner), max(inner)),
-            "d_embed": sorted({a.d_embed for a in archs}), "div_val": sorted({a.div_val for a in archs}),
-            "fixed": {"n_token": first.n_token, "cutoffs": first.cutoffs, "tie_projs": first.tie_projs,
-                      "tgt_len": first.tgt_len}}
+    """Choices per field of the family (RANGES)."""
+    return RANGES[family]
 
 
 def n_genes() -> int:

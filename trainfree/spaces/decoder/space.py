@@ -86,7 +86,7 @@ class DecoderSpace(GeneratedSpace):
         """One no-grad forward: every block's residual stream (before LayerNorm) and the sequences'
         binary-code kernel of every FFN activation (B x B, float64)."""
         def compute() -> dict:
-            from trainfree.metrics.linalg import binary_code_kernel
+            from trainfree.linalg import binary_code_kernel
 
             model, kernel = probe.model, []
 

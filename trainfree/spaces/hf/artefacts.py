@@ -26,7 +26,7 @@ def _first(output):
 def forward_pass(probe) -> dict:
     """{"states": [block 1 output, ..., last block output before a final norm], "kernel": B x B}."""
     def compute() -> dict:
-        from trainfree.metrics.linalg import binary_code_kernel
+        from trainfree.linalg import binary_code_kernel
 
         hf = probe.model.hf
         kernel, last = [], []

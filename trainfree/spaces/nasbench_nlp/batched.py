@@ -249,7 +249,7 @@ class Layer1Batch:
     @torch.no_grad()
     def incoming_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T, batch, H): per architecture, the h_prev_0 each of T steps receives for token ids (T, batch)
-        (the zero state, then the outputs of steps 0..T-2), as ``rnn_passes.incoming_hidden_states``."""
+        (the zero state, then the outputs of steps 0..T-2), as ``_passes.incoming_hidden_states``."""
         dev, dt, H = self.device, self.dtype, self.hidden
         steps, batch = tokens.shape
         distinct, rows = torch.unique(tokens.cpu(), return_inverse=True)

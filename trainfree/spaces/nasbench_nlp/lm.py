@@ -153,3 +153,11 @@ def build_lm(recipe: Recipe, vocab_size: int, size: str | LMSize = "paper", seed
             torch.manual_seed(seed)
             model = RecipeLM(recipe, vocab_size, size)
     return model.to(device).eval()
+
+
+def token_window(settings, device="cpu") -> torch.Tensor:
+    """The paper's input window (T, B): the first ``seq_len`` tokens of each of ``batch_size`` columns."""
+    from trainfree.data.corpora import paper_window
+
+    window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
+    return torch.as_tensor(window, device=device)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 
 from trainfree.config import ScoreSettings
-from trainfree.spaces.base import check_settings
+from trainfree.spaces.base import Batched, check_settings
 from trainfree.spaces.choices import GeneratedSpace
 from trainfree.data.corpora import load_corpus, paper_window
 from trainfree.spaces.nasbench_nlp import generate
-from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm
+from trainfree.spaces.nasbench_nlp.lm import RecipeLM, build_lm, token_window
 from trainfree.spaces.nasbench_nlp.recipe import Recipe, parse_recipe
 
 
@@ -24,6 +24,10 @@ EXAMPLE = {
     "h_new_1_act": {"op": "activation_tanh", "input": ["h_new_1"]},
     "h_new_0": {"op": "elementwise_prod", "input": ["h_new_1_act", "o_act"]},
 }
+
+
+#: the artefacts that need no forward pass: a metric reading only these does not read the model's outputs
+STRUCTURAL = frozenset({"parameters", "parameter_groups", "transformer_parts"})
 
 
 class NASBenchNLPSpace(GeneratedSpace):
@@ -60,8 +64,24 @@ class NASBenchNLPSpace(GeneratedSpace):
         return model.to(getattr(torch, settings.dtype))
 
     def inputs(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
-        window = paper_window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset)
-        return torch.as_tensor(window, device=device)
+        return token_window(settings, device)
+
+    def batched(self, metrics, settings: ScoreSettings) -> Batched | None:
+        """Layer 1 hidden covariance (and ``params``, counted from the recipes) of many architectures from
+        one batched pass, where ``hidden_cov`` is the only one of ``metrics`` that reads the model: with
+        another such metric one probe serves all of them best."""
+        from trainfree.spaces.nasbench_nlp._batched_metrics import BATCHED, batch_size
+        from trainfree.spaces.nasbench_nlp.batched import layer_widths
+        from trainfree.spaces.nasbench_nlp.lm import get_size
+
+        reads_model = [m.name for m in metrics if m.requires - STRUCTURAL]
+        if len(reads_model) != 1 or reads_model[0] not in BATCHED:
+            return None
+        device = settings.resolved_device()
+        per_chunk = batch_size(device)  # at the paper's width: one architecture per task on CPU
+        return Batched({m.name: BATCHED[m.name] for m in metrics if m.name in BATCHED},
+                       per_pass=batch_size(device, layer_widths(get_size(settings.size))[1]),
+                       chunk=2 * per_chunk if per_chunk > 1 else 1)
 
     def targets(self, settings: ScoreSettings, device: torch.device | str = "cpu") -> torch.Tensor:
         """Next-token targets (T, B) for the input window: the same columns shifted by one row."""
@@ -91,7 +111,7 @@ class NASBenchNLPSpace(GeneratedSpace):
 
     def hidden_states(self, probe, layer: int) -> torch.Tensor:
         """h_{t-1} as each step of recurrent ``layer`` received it (T, B, H): the zero h_0, then outputs 1..T-1."""
-        from trainfree.metrics.rnn_passes import incoming_hidden_states, layer_outputs
+        from trainfree.spaces.nasbench_nlp._passes import incoming_hidden_states, layer_outputs
 
         layers = len(probe.model.layers)
         layer = layers if layer == -1 else layer
@@ -100,11 +120,36 @@ class NASBenchNLPSpace(GeneratedSpace):
         return incoming_hidden_states(probe, layer)
 
     def activation_kernel(self, probe) -> torch.Tensor:
-        from trainfree.metrics.rnn_passes import activation_kernel
+        from trainfree.spaces.nasbench_nlp._passes import activation_kernel
 
         return activation_kernel(probe)
 
     def activation_codes(self, probe):
-        from trainfree.metrics.rnn_passes import activation_codes
+        from trainfree.spaces.nasbench_nlp._passes import activation_codes
 
         return activation_codes(probe)
+
+    # --- the recurrent_cell artefact: the passes of the paper's RNN metrics, each once per probe ------
+    def layer_outputs(self, probe, layer: int) -> torch.Tensor:
+        """Clean no-grad outputs (T, B, H) of recurrent ``layer`` (1-based)."""
+        from trainfree.spaces.nasbench_nlp._passes import layer_outputs
+
+        return layer_outputs(probe, layer)
+
+    def ones_pass(self, probe):
+        """The paper's P1: clean forward, backward of the summed last-layer outputs (``_passes.OnesPass``)."""
+        from trainfree.spaces.nasbench_nlp._passes import ones_pass
+
+        return ones_pass(probe)
+
+    def half_norm_saliency(self, probe) -> float:
+        """The paper's P6: sum |theta * dR/dtheta| with R = 1/2 ||y||^2."""
+        from trainfree.spaces.nasbench_nlp._passes import half_norm_saliency
+
+        return half_norm_saliency(probe)
+
+    def noisy_jacobian(self, probe, amplitude: float) -> torch.Tensor:
+        """dS/de~ for the embedding with noise of ``amplitude`` added past the lookup."""
+        from trainfree.spaces.nasbench_nlp._passes import noisy_jacobian
+
+        return noisy_jacobian(probe, amplitude)

@@ -154,7 +154,7 @@ class CombinationModel:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
 
     def save(self, path: Path) -> None:
-        from trainfree.scores import atomic_write
+        from trainfree.files import atomic_write
 
         text = json.dumps(self.as_json(), separators=(",", ":"))
         atomic_write(Path(path), lambda fh: fh.write(text + "\n"))

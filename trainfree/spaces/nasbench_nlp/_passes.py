@@ -1,4 +1,5 @@
-"""Forward/backward passes of the NAS-Bench-NLP model that several metrics share (paper-notes 1.5).
+"""Forward/backward passes of the NAS-Bench-NLP model that several metrics share (the space's
+``recurrent_cell`` artefact: ``NASBenchNLPSpace.ones_pass`` and the rest call these).
 
 Each pass runs once per probe and is cached. Gradients come from ``torch.autograd.grad`` with
 explicit inputs, so no ``.grad`` is left on the probe's model; a weight the output does not use (a
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trainfree.metrics.base import Probe
-from trainfree.metrics.linalg import binary_code_kernel
+from trainfree.probe import Probe
+from trainfree.linalg import binary_code_kernel
 
 
 def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tensor:
@@ -23,8 +24,8 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
     ``("activation_kernel", layer)``; a layer computed earlier without it is run again.
     """
     key = ("layer_output", layer)
-    if key in probe._cache and (not kernel or ("activation_kernel", layer) in probe._cache):
-        return probe._cache[key]
+    if probe.has(key) and (not kernel or probe.has(("activation_kernel", layer))):
+        return probe.get(key)
     model = probe.model
     codes: list[torch.Tensor] = []
     hook = (lambda _name, act: codes.append(act > 0)) if kernel else None
@@ -36,8 +37,8 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
         else:
             out = model.layers[layer - 1](layer_outputs(probe, layer - 1, kernel), activation_hook=hook)
         if kernel:
-            probe._cache[("activation_kernel", layer)] = binary_code_kernel(torch.cat(codes, dim=1))
-    probe._cache[key] = out
+            probe.put(("activation_kernel", layer), binary_code_kernel(torch.cat(codes, dim=1)))
+    probe.put(key, out)
     return out
 
 
@@ -45,7 +46,7 @@ def activation_kernel(probe: Probe) -> torch.Tensor:
     """The binary-code kernel of every activation node, step and layer of one clean pass (B x B)."""
     layers = len(probe.model.layers)
     layer_outputs(probe, layers, kernel=True)
-    return sum(probe._cache[("activation_kernel", i)] for i in range(1, layers + 1))
+    return sum(probe.get(("activation_kernel", i)) for i in range(1, layers + 1))
 
 
 def incoming_hidden_states(probe: Probe, layer: int) -> torch.Tensor:
@@ -107,9 +108,6 @@ def half_norm_saliency(probe: Probe) -> float:
         return abs_product_sum(params, grads)
 
     return probe.cached("half_norm_saliency", compute)
-
-
-NOISE_AMPLITUDES = (0.1, 10.0, 100.0)
 
 
 def noise_draw(probe: Probe) -> torch.Tensor:

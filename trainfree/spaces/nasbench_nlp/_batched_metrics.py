@@ -1,7 +1,8 @@
 """Metrics of many NAS-Bench-NLP architectures from one batched pass (``spaces.nasbench_nlp.batched``).
 
-``BATCHED`` maps a metric to ``fn(archs, settings, device) -> list[float]``; the runner uses it for a
-chunk's architectures when that metric is the only one of theirs that needs a forward pass.
+``BATCHED`` maps a metric to ``fn(archs, settings, device) -> list[float]``; the space offers them
+(``NASBenchNLPSpace.batched``) for a chunk's architectures when that metric is the only one of theirs
+that reads the model.
 The values are those of the per-architecture metric: on CPU bit for bit (the same float operations,
 and the same numpy correlation and factorisation per architecture), on a GPU to rounding (the
 correlation and its factor are batched in float64 there).
@@ -12,10 +13,7 @@ import torch
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import TrainfreeError
-from trainfree.metrics.hidden import hidden_covariance
-from trainfree.metrics.linalg import eig_scores
-
-SPACE = "nasbench-nlp"
+from trainfree.linalg import eig_scores, hidden_covariance
 
 
 def batch_size(device: torch.device, hidden: int = 600) -> int:
@@ -37,17 +35,16 @@ def hidden_cov_batch(archs, settings: ScoreSettings, device: torch.device, exact
     included; otherwise tanh/sigmoid and the float64 correlation and factor are batched (the GPU way).
     """
     from trainfree.data.corpora import load_corpus
-    from trainfree.spaces import get_space
     from trainfree.spaces.nasbench_nlp.batched import Layer1Batch
     from trainfree.spaces.nasbench_nlp.draws import stream
-    from trainfree.spaces.nasbench_nlp.lm import get_size
+    from trainfree.spaces.nasbench_nlp.lm import get_size, token_window
 
     size = get_size(settings.size)
     vocab = load_corpus(settings.corpus).vocab_size
     shared = stream(settings.seed, (vocab, size.emsize))
     if shared.formula is None:  # the runner then scores each architecture on its own
         raise TrainfreeError("this torch's uniform_ rounding is not a known one: no shared stream to batch from")
-    tokens = get_space(SPACE).inputs(settings, device)
+    tokens = token_window(settings, device)
     exact = device.type == "cpu" if exact is None else exact
     batch = Layer1Batch(archs, size, vocab, shared, device, getattr(torch, settings.dtype), exact)
     states = batch.incoming_states(tokens)  # (B, T, batch, H)

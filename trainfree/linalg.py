@@ -54,6 +54,12 @@ def eig_score(corr: torch.Tensor | None, k: float = EIG_K) -> float:
     return float(-(2.0 * np.log(np.diag(chol)).sum() + np.square(inv).sum()))
 
 
+def hidden_covariance(states: torch.Tensor) -> float:
+    """Eigen score of the unit x unit correlation of ``states`` (..., units) over all their samples
+    (every sequence and step): the paper's hidden covariance of one layer."""
+    return eig_score(correlation_rows(states.reshape(-1, states.shape[-1])))
+
+
 def eig_scores(samples: torch.Tensor, k: float = EIG_K) -> list[float]:
     """``eig_score(correlation_rows(s))`` for each ``s`` of ``samples`` (B, N, D), all at once on their device.
 
