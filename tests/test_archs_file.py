@@ -181,6 +181,26 @@ def test_factory_space_validates_and_generates():
         api.score(space=space, archs=[{"d_model": 8, "n_layer": 1}], metrics=["params"], jobs=2)
 
 
+def test_a_changed_factory_is_another_fingerprint_and_settings_it_ignores_are_refused():
+    # the factory's identity enters the fingerprint: an edited factory never reuses the old one's scores
+    def other_lm(config):
+        return torch.nn.Sequential(torch.nn.Embedding(50, config["d_model"]))
+
+    choices = {"d_model": [8, 16], "n_layer": [1, 2, 3]}
+    one = FactorySpace("test-id-a", tiny_lm, choices, vocab_size=50)
+    same = FactorySpace("test-id-b", tiny_lm, choices, vocab_size=50)
+    edited = FactorySpace("test-id-c", other_lm, choices, vocab_size=50)
+    versioned = FactorySpace("test-id-d", tiny_lm, choices, vocab_size=50, version="2")
+    settings = one.default_settings()
+    prints = [s.fingerprint(settings) for s in (one, same, edited, versioned)]
+    assert prints[0] == prints[1] and len(set(prints)) == 3
+    assert one.identity(settings)["factory"]["name"].endswith("tiny_lm")
+    assert versioned.identity(settings)["factory"] == {"name": one.identity(settings)["factory"]["name"],
+                                                       "version": "2"}
+    with pytest.raises(TrainfreeError, match="does not use the size setting"):
+        one.check(settings.with_(size="tiny"))
+
+
 def test_shipped_example_file_scores_as_the_readme_says():
     from pathlib import Path
 

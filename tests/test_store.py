@@ -504,3 +504,38 @@ def test_quick_check_runs_unless_the_file_is_as_a_checked_close_left_it(tmp_path
             raise sqlite3.DatabaseError("database disk image is malformed")
     with Store(path) as store:
         assert store.checked
+
+
+def test_store_keys_of_the_built_in_spaces_and_metrics_are_those_of_earlier_versions():
+    # an existing store is reused without recomputation only while these stay: a change here is a
+    # deliberate version bump (a space's model_version, a metric's version), never a side effect
+    from trainfree.metrics.base import metric_versions
+    from trainfree.spaces import get_space
+
+    got = {n: (get_space(n).fingerprint(get_space(n).default_settings()),
+               get_space(n).fingerprint(get_space(n).tiny_settings()))
+           for n in ("nasbench-nlp", "nasbench-bert", "decoder", "hf-llama", "hf-gpt2")}
+    assert got == {"nasbench-nlp": ("c2e6e3edffc4", "17215d5a6811"), "nasbench-bert": ("294b8ba574a3", "fc3ff68a810c"),
+                   "decoder": ("4ca3d9c241dd", "0bb8f46f91af"), "hf-llama": ("33e50be8f377", "fc3ff68a810c"),
+                   "hf-gpt2": ("33e50be8f377", "fc3ff68a810c")}
+    versions = metric_versions()
+    assert {m: versions.get(m) for m in VERSION_2} == dict.fromkeys(VERSION_2, "2")
+    assert {m: versions.get(m) for m in VERSION_1} == dict.fromkeys(VERSION_1, "1")
+
+
+#: the metrics (and aliases) of earlier versions, by their stored version
+VERSION_2 = ("lyapunov", "lyapunov_edge", "synflow")
+VERSION_1 = (
+    "activation_distance", "attn_params", "bert_activation_distance", "bert_activation_distance_n",
+    "bert_jacobian_cosine", "bert_jacobian_cosine_ones", "bert_jacobian_score", "bert_jacobian_score_ones",
+    "bert_synaptic_saliency", "bert_synaptic_saliency_n", "bert_synaptic_saliency_ones",
+    "bert_synaptic_saliency_ones_n", "decoder_activation_distance", "decoder_hidden_cov", "decoder_hidden_cov_last",
+    "decoder_jacob_cov", "decoder_params", "epsinas", "ffn_params", "ffn_pca_dim", "fisher", "grad_norm", "grasp",
+    "head_confidence", "head_confidence_n", "head_importance", "head_importance_n", "head_importance_ones",
+    "head_importance_ones_n", "head_softmax_confidence", "head_softmax_confidence_n", "hidden_cov", "hidden_cov_l2",
+    "hidden_cov_l3", "hidden_cov_last", "hidden_erank", "hidden_synaptic_saliency", "jacob_cosine",
+    "jacob_cosine_large_noise", "jacob_cosine_more_noise", "jacob_cosine_small_noise", "jacob_cov",
+    "jacob_cov_large_noise", "jacob_cov_more_noise", "jacob_cov_small_noise", "latency", "lpzero_bert",
+    "lpzero_gpt2", "nonembedding_params", "params", "snip", "state_grad_edge", "state_grad_rate", "swap",
+    "synaptic_diversity", "synaptic_diversity_n", "synaptic_diversity_ones", "synaptic_diversity_ones_n",
+    "synaptic_saliency", "synaptic_saliency_csv", "w_pca", "zico")
