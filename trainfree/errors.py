@@ -30,3 +30,11 @@ class MissingExtra(TrainfreeError, ImportError):
 
 class DuplicateName(TrainfreeError, ValueError):
     """A name (metric, space, strategy, format) is registered twice."""
+
+
+class DiskFull(TrainfreeError, OSError):
+    """A write failed because the disk (or the user's quota) is full; nothing half-written is kept."""
+
+
+class Refused(TrainfreeError):
+    """A file refused as unsafe to read (it could run code or exhaust the machine); the run stops."""

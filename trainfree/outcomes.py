@@ -6,6 +6,7 @@ Every (architecture, metric) ends as ``ok`` (finite value), ``nonfinite`` (NaN/i
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Sequence
 
@@ -13,17 +14,72 @@ from trainfree.config import ScoreSettings
 from trainfree.records import Score, Status
 
 
+def available_memory(device) -> int | None:
+    """Bytes free for a new model on ``device``: a GPU's free memory, or the machine's available memory
+    (Linux's MemAvailable, which counts reclaimable caches); None where it cannot be told."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+#: the share of the available memory one architecture's probe may take
+MEMORY_SHARE = 0.9
+
+
+def memory_refusals(space, arch, metrics, settings: ScoreSettings, device) -> dict[str, str]:
+    """metric name -> why it does not fit in memory, for those of ``metrics`` that do not (the space's
+    estimate, without gradients for forward-only metrics, against the memory available now)."""
+    estimates = {}
+    for backward in sorted({m.backward for m in metrics}):
+        estimate = space.memory_estimate(arch, settings, backward)
+        if estimate is not None:
+            estimates[backward] = estimate
+    if not estimates:
+        return {}
+    free = available_memory(device)
+    if free is None:
+        return {}
+    out = {}
+    for m in metrics:
+        estimate = estimates.get(m.backward)
+        if estimate is not None and estimate.total > MEMORY_SHARE * free:
+            out[m.name] = (f"MemoryError: not enough memory: this architecture needs {estimate.describe()}"
+                           f"{' with gradients' if m.backward else ''} at batch {settings.batch_size} x "
+                           f"{settings.seq_len}, and {free / (1 << 30):.2f} GiB are available on "
+                           f"{getattr(device, 'type', device)}; use a smaller --batch-size or --seq-len"
+                           + ("" if not m.backward else ", or forward-only metrics"))
+    return out
+
+
 def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings) -> list[Score]:
-    """Score one architecture with several metrics sharing one probe (one model, one forward)."""
+    """Score one architecture with several metrics sharing one probe (one model, one forward). Metrics
+    the probe would not fit in memory for are refused before the model is built."""
     from trainfree.metrics import get_metric
     from trainfree.probe import Probe
 
     arch_id = space.arch_id(arch)
     metrics = [get_metric(n) for n in metric_names]
+    device = settings.resolved_device()
+    refused = memory_refusals(space, arch, metrics, settings, device)
     expected = frozenset().union(*(m.requires for m in metrics))  # lets a space share passes between artefacts
-    probe = Probe(arch, space, settings, settings.resolved_device(), expected)
+    probe = Probe(arch, space, settings, device, expected)
     out = []
     for name, spec in zip(metric_names, metrics):
+        if name in refused:
+            out.append(Score(arch_id, name, math.nan, Status.FAILED, refused[name], 0.0))
+            continue
         start = time.perf_counter()
         try:
             value = spec(probe)

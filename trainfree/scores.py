@@ -10,7 +10,7 @@ from typing import Iterable
 
 from trainfree.benchmarks.base import csv_table, number, quote, read_text
 from trainfree.errors import InvalidBenchmark, TrainfreeError
-from trainfree.files import atomic_file, atomic_write
+from trainfree.files import atomic_file, atomic_write, write_error
 from trainfree.records import STATUSES, Score, Status
 
 COLUMNS = ("arch_id", "name", "metric", "value", "status", "error", "seconds", "metric_version", "fingerprint")
@@ -50,7 +50,7 @@ class ScoresWriter:
             self._out.writerow([r.arch_id, r.name, r.metric, _fmt(r.value), r.status, r.error, f"{r.seconds:.4f}",
                                 r.metric_version, r.fingerprint])
         except OSError as err:  # a full disk
-            raise TrainfreeError(f"{self.path}: cannot write ({err.strerror or err})") from None
+            raise write_error(self.path, err) from None
         self.rows += 1
         self.counts[Status(r.status).value] += 1
         self.first_error = self.first_error or r.error

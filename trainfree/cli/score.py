@@ -61,7 +61,7 @@ def run_archs(args) -> int:
     if args.space is None:
         raise TrainfreeError("--archs needs --space (the space whose architectures the file holds)")
     space = get_space(args.space)
-    items = read_archs(args.archs, space)[:args.limit]
+    items = read_archs(args.archs, space, limit=args.limit)
     settings = settings_for(args, space.name)
     metrics = args.metrics or list(space.default_metrics)
     label = f"archs:{args.archs}"

@@ -112,11 +112,11 @@ def items_of(args):
     if args.arch is not None:
         try:
             value = json.loads(args.arch)
-        except ValueError as err:
-            raise TrainfreeError(f"--arch: not valid JSON ({err})") from None
+        except (ValueError, RecursionError) as err:
+            raise TrainfreeError(f"--arch: not valid JSON ({str(err)[:200] or 'nested too deeply'})") from None
         arch = space.from_json(value, "--arch")
         return [(space.arch_id(arch), arch)]
-    return read_archs(args.archs, space)
+    return read_archs(args.archs, space, limit=args.limit)
 
 
 def run(args) -> int:

@@ -30,6 +30,8 @@ class Metric:
     deterministic: bool = True
     #: for an alias, the merged metric it resolves to
     alias_of: str | None = None
+    #: whether it takes gradients (a backward pass): the memory guard counts them
+    backward: bool = False
 
     def __call__(self, probe: "Probe") -> float:
         return float(self.fn(probe))
@@ -100,10 +102,11 @@ RESOLVERS: dict[str, Callable[[str], Metric]] = {}
 
 
 def metric(name: str, *, higher_is_better: bool, requires: set[str], version: str = "1",
-           published_column: str | None = None, published_sign: int = 1, deterministic: bool = True):
+           published_column: str | None = None, published_sign: int = 1, deterministic: bool = True,
+           backward: bool = False):
     """Register ``fn(probe) -> float`` as a metric. The first docstring line is its description.
     ``requires``: the probe artefacts it reads (``trainfree.spaces.base.ARTEFACTS``); it applies to
-    every space that provides them all."""
+    every space that provides them all. ``backward``: it takes gradients (the memory guard counts them)."""
     from trainfree.spaces.base import ARTEFACTS
 
     if isinstance(requires, str):
@@ -116,8 +119,8 @@ def metric(name: str, *, higher_is_better: bool, requires: set[str], version: st
         if name in ALIASES:
             raise TrainfreeError(f"metric {name!r} is already registered as an alias of {ALIASES[name]!r}")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(requires), version,
-                                 doc[0] if doc else "", published_column, published_sign, deterministic))
+        METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(requires), version, doc[0] if doc else "",
+                                 published_column, published_sign, deterministic, backward=bool(backward)))
         return fn
 
     return register

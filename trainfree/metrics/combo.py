@@ -87,7 +87,7 @@ def combo_metric(name: str):
 
     return Metric(name, fn, True, frozenset().union(*(m.requires for m in parts)), version,
                   f"{model.learner} combination of {', '.join(model.features)} fitted on {model.benchmark}",
-                  deterministic=all(m.deterministic for m in parts))
+                  deterministic=all(m.deterministic for m in parts), backward=any(m.backward for m in parts))
 
 
 RESOLVERS[PREFIX] = combo_metric

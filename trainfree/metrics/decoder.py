@@ -16,7 +16,7 @@ from trainfree.probe import Probe
 from trainfree.linalg import correlation_rows, eig_score
 
 
-@metric("decoder_jacob_cov", higher_is_better=True, requires={"decoder_blocks"})
+@metric("decoder_jacob_cov", higher_is_better=True, requires={"decoder_blocks"}, backward=True)
 def decoder_jacob_cov(probe: Probe) -> float:
     """Jacobian covariance: eigen score of the correlation between sequences of d(sum y * c)/d(input embedding),
     y the last hidden state and c a seeded N(0, 1) cotangent."""

@@ -43,13 +43,13 @@ def _noisy(probe: Probe, score, amplitude: float) -> float:
     return probe.cached(("jac_score", score.__name__, amplitude), lambda: score(probe.space.noisy_jacobian(probe, amplitude)))
 
 
-@metric("jacob_cov", higher_is_better=True, requires=REQUIRES)
+@metric("jacob_cov", higher_is_better=True, requires=REQUIRES, backward=True)
 def jacob_cov(probe: Probe) -> float:
     """Jacobian covariance (Mellor et al.): eigen score of the 50 x 50 correlation of per-sequence Jacobians."""
     return _clean(probe, jacobian_covariance)
 
 
-@metric("jacob_cosine", higher_is_better=True, requires=REQUIRES, published_column="Jacobian Cosine")
+@metric("jacob_cosine", higher_is_better=True, requires=REQUIRES, backward=True, published_column="Jacobian Cosine")
 def jacob_cosine(probe: Probe) -> float:
     """Jacobian cosine: 1 - mean |cos|^(1/20) over pairs of per-sequence Jacobians (off-diagonal, halved)."""
     return _clean(probe, jacobian_cosine)
@@ -63,7 +63,7 @@ def _register_noise(score, base: str, higher: dict, published: dict) -> None:
 
         fn.__doc__ = f"1 - |clean - noisy| Jacobian {kind}, noise amplitude {amplitude:g} (variance-scaled)."
         col, sign = published.get(label, (None, 1))
-        metric(f"{base}_{label}_noise", higher_is_better=higher[label], requires=REQUIRES,
+        metric(f"{base}_{label}_noise", higher_is_better=higher[label], requires=REQUIRES, backward=True,
                published_column=col, published_sign=sign)(fn)
 
     def more(probe: Probe) -> float:
@@ -74,7 +74,7 @@ def _register_noise(score, base: str, higher: dict, published: dict) -> None:
 
     more.__doc__ = f"Product of the clean and the 0.1 / 10 / 100-noise Jacobian {kind} scores ('more noised')."
     col, sign = published.get("more", (None, 1))
-    metric(f"{base}_more_noise", higher_is_better=higher["more"], requires=REQUIRES,
+    metric(f"{base}_more_noise", higher_is_better=higher["more"], requires=REQUIRES, backward=True,
            published_column=col, published_sign=sign)(more)
 
 

@@ -33,7 +33,8 @@ def projections(model: nn.Module) -> list[nn.Module]:
             and m.weight.dim() == 2]
 
 
-@metric("lpzero_gpt2", higher_is_better=False, requires={"parameters", "lm_loss", "transformer_parts"})
+@metric("lpzero_gpt2", higher_is_better=False, requires={"parameters", "lm_loss", "transformer_parts"},
+        backward=True)
 def lpzero_gpt2(probe: Probe) -> float:
     """LPZero's GPT-2 proxy (input_geno weight, grad; op_geno [[3, 10], [11, 3], 0]): the mean over every
     Linear / Conv1D projection of mean(W^2) + mean(softmax(G, dim 0)^2), W its weight and G the

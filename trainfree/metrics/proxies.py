@@ -46,20 +46,20 @@ def loss_gradients(probe: Probe) -> list[torch.Tensor]:
     return probe.cached("loss_gradients", compute)
 
 
-@metric("grad_norm", higher_is_better=True, requires=REQUIRES)
+@metric("grad_norm", higher_is_better=True, requires=REQUIRES, backward=True)
 def grad_norm(probe: Probe) -> float:
     """sum over parameter tensors of ||dL/dtheta||_2 (Abdelfattah et al., ICLR 2021)."""
     return float(sum(g.double().norm() for g in loss_gradients(probe)))
 
 
-@metric("snip", higher_is_better=True, requires=REQUIRES)
+@metric("snip", higher_is_better=True, requires=REQUIRES, backward=True)
 def snip(probe: Probe) -> float:
     """sum |theta * dL/dtheta|, connection sensitivity (Lee et al., ICLR 2019)."""
     params = list(probe.model.parameters())
     return float(sum((p.detach().double() * g.double()).abs().sum() for p, g in zip(params, loss_gradients(probe))))
 
 
-@metric("grasp", higher_is_better=True, requires=REQUIRES)
+@metric("grasp", higher_is_better=True, requires=REQUIRES, backward=True)
 def grasp(probe: Probe) -> float:
     """sum -theta * (H g), H the Hessian of L and g = dL/dtheta (Wang et al., ICLR 2020)."""
     model = probe.model
@@ -73,7 +73,7 @@ def grasp(probe: Probe) -> float:
     return float(sum((-p.detach().double() * h.double()).sum() for p, h in zip(params, hg)))
 
 
-@metric("fisher", higher_is_better=True, requires=REQUIRES)
+@metric("fisher", higher_is_better=True, requires=REQUIRES, backward=True)
 def fisher(probe: Probe) -> float:
     """sum over activation nodes and units of 1/2 mean_b (sum_positions a * dL/da)^2 (Turner et al., ICLR 2020).
 
@@ -96,7 +96,7 @@ def fisher(probe: Probe) -> float:
     return total
 
 
-@metric("synflow", higher_is_better=True, requires={"parameters", "synflow_output"},
+@metric("synflow", higher_is_better=True, requires={"parameters", "synflow_output"}, backward=True,
         version="2")
 def synflow(probe: Probe) -> float:
     """symlog of S = sum theta * dR/dtheta with theta -> |theta|, an all-ones input after the embedding and
@@ -120,7 +120,7 @@ def synflow(probe: Probe) -> float:
 ZICO_SPLITS = 2
 
 
-@metric("zico", higher_is_better=True, requires=REQUIRES)
+@metric("zico", higher_is_better=True, requires=REQUIRES, backward=True)
 def zico(probe: Probe) -> float:
     """sum over parameter tensors of log(sum over entries of mean|g| / std(g)), g the loss gradient on each
     of 2 disjoint halves of the batch (Li et al., ICLR 2023); entries with zero std are skipped."""

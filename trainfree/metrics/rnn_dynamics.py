@@ -114,7 +114,7 @@ def state_grad_rate_value(probe: Probe) -> float:
 
 #: version 2: measured from the first step the perturbation reaches (version 1 gave +inf where step 0's
 #: output ignores the input)
-@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="2")
+@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
     step of a step-0 perturbation (forward-mode Jacobian products) from the first step it reaches, mean
@@ -122,20 +122,20 @@ def lyapunov(probe: Probe) -> float:
     return lyapunov_value(probe)
 
 
-@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="2")
+@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
 def lyapunov_edge(probe: Probe) -> float:
     """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
     return -abs(lyapunov_value(probe))
 
 
-@metric("state_grad_rate", higher_is_better=True, requires=REQUIRES)
+@metric("state_grad_rate", higher_is_better=True, requires=REQUIRES, backward=True)
 def state_grad_rate(probe: Probe) -> float:
     """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
     (R = <c, h_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
     return state_grad_rate_value(probe)
 
 
-@metric("state_grad_edge", higher_is_better=True, requires=REQUIRES)
+@metric("state_grad_edge", higher_is_better=True, requires=REQUIRES, backward=True)
 def state_grad_edge(probe: Probe) -> float:
     """Minus |state_grad_rate|: gradients that neither vanish nor explode rank first."""
     return -abs(state_grad_rate_value(probe))

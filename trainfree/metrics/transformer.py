@@ -190,7 +190,7 @@ def _register(name: str, terms, doc: str, column: str, higher: bool = True) -> N
                           + (" Paper variant: cotangent ones (degenerate: float round-off)." if cot == "ones"
                              else " Cotangent: a seeded N(0, 1) draw."))
             published = f"{column} Normalized" if cot == "ones" and normalise else None
-            metric(f"{name}{suffix}{tail}", higher_is_better=higher, requires=REQUIRES,
+            metric(f"{name}{suffix}{tail}", higher_is_better=higher, requires=REQUIRES, backward=True,
                    published_column=published)(fn)
 
 
@@ -215,9 +215,9 @@ for _cot, _suffix in (("random", ""), ("ones", "_ones")):
                           "dR/d(position table) over the positions fed." + (" Cotangent ones (paper)." if _cot == "ones" else ""))
     _jac_cosine.__doc__ = ("Jacobian cosine of the same rows (the paper's 'Jacobian Score Normalized' column)."
                            + (" Cotangent ones (paper)." if _cot == "ones" else ""))
-    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, requires=REQUIRES,
+    metric(f"bert_jacobian_score{_suffix}", higher_is_better=True, requires=REQUIRES, backward=True,
            published_column="Jacobian Score" if _cot == "ones" else None)(_jac_score)
-    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, requires=REQUIRES,
+    metric(f"bert_jacobian_cosine{_suffix}", higher_is_better=True, requires=REQUIRES, backward=True,
            published_column="Jacobian Score Normalized" if _cot == "ones" else None)(_jac_cosine)
 
 

@@ -56,6 +56,26 @@ class Batched:
     chunk: int = 1
 
 
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one architecture's probe needs: the weights, their gradients (metrics that take a backward
+    pass) and the activations at the probe's batch."""
+
+    weights: int
+    gradients: int = 0
+    activations: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.activations
+
+    def describe(self) -> str:
+        gib = 1 << 30
+        parts = [f"weights {self.weights / gib:.2f}"] + ([f"gradients {self.gradients / gib:.2f}"] if self.gradients
+                                                          else []) + [f"activations {self.activations / gib:.2f}"]
+        return f"about {self.total / gib:.2f} GiB ({', '.join(parts)} GiB)"
+
+
 #: every ScoreSettings field a space may read
 SETTING_FIELDS = ("seed", "size", "corpus", "split", "batch_size", "seq_len", "offset", "dtype", "device")
 DTYPES = ("float32", "float64")
@@ -168,6 +188,11 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def targets(self, settings: "ScoreSettings", device: "torch.device | str" = "cpu") -> "torch.Tensor":
         """Labels for loss-based metrics, aligned with ``inputs`` (next tokens, masked-LM labels)."""
+
+    def memory_estimate(self, arch, settings: "ScoreSettings", backward: bool) -> MemoryEstimate | None:
+        """What scoring ``arch`` under ``settings`` takes (with gradients when ``backward``), computed
+        without building the model; None where the space's models are small enough never to matter."""
+        return None
 
     def batched(self, metrics, settings: "ScoreSettings") -> Batched | None:
         """A batched path for an architecture scored with ``metrics`` (Metric objects), or None (the

@@ -20,6 +20,7 @@ import math
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -288,20 +289,32 @@ class Store:
         self.close(sound=not (exc_type is not None and issubclass(exc_type, sqlite3.DatabaseError)))
 
     # -- writing ---------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self):
+        """One transaction; a failed write (a full disk, a lock held too long) is one clear error, and
+        SQLite rolls the transaction back, so the store keeps whole rows or none."""
+        try:
+            with self.conn:
+                yield
+        except sqlite3.OperationalError as err:
+            from trainfree.files import write_error
+
+            raise write_error(self.path, err, "store") from None
+
     def add_architectures(self, space: str, archs: Iterable[tuple[str, str]]) -> None:
         """(arch_id, canonical JSON) pairs; existing ids are kept."""
-        with self.conn:
+        with self._writing():
             self.conn.executemany("INSERT OR IGNORE INTO architectures VALUES (?, ?, ?)",
                                   [(a, space, c) for a, c in archs])
 
     def add_names(self, benchmark: str, names: Iterable[tuple[str, str]]) -> None:
         """(benchmark name of a record, arch_id): many names may map to one architecture."""
-        with self.conn:
+        with self._writing():
             self.conn.executemany("INSERT OR REPLACE INTO names VALUES (?, ?, ?)",
                                   [(benchmark, n, a) for n, a in names])
 
     def add_settings(self, fingerprint: str, settings: dict) -> None:
-        with self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR IGNORE INTO settings VALUES (?, ?)",
                               (fingerprint, json.dumps(settings, sort_keys=True)))
 
@@ -311,7 +324,7 @@ class Store:
         rows = [(o.arch_id, o.metric, versions[o.metric], fingerprint,
                  None if math.isnan(o.value) else o.value, Status(o.status).value, o.error, o.seconds,
                  trainfree_version, now) for o in outcomes]
-        with self.conn:
+        with self._writing():
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -392,7 +405,7 @@ class Store:
                    None if math.isnan(r["val_loss"]) else r["val_loss"], r["status"], r.get("error", ""),
                    r["steps"], r["tokens"], r["cpu_seconds"], r["eval_cpu_seconds"], json.dumps(r["curve"]),
                    trainfree_version, now) for r in rows]
-        with self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR IGNORE INTO protocols VALUES (?, ?)",
                               (protocol_fingerprint, json.dumps(protocol, sort_keys=True)))
             self.conn.executemany("INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -443,7 +456,7 @@ class Store:
     # -- search trials ---------------------------------------------------------------------------
     def add_search(self, search_id: str, identity: dict) -> None:
         """What defines a search (space, metric, strategy, seed, settings, ...), under its id."""
-        with self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR IGNORE INTO searches VALUES (?, ?, ?)",
                               (search_id, json.dumps(identity, sort_keys=True), time.time()))
 
@@ -452,13 +465,13 @@ class Store:
         replaces the old row."""
         rows = [(search_id, step, arch_id, json.dumps(values), str(status), proposed, json.dumps(info))
                 for step, arch_id, values, status, proposed, info in trials]
-        with self.conn:
+        with self._writing():
             self.conn.executemany("INSERT OR REPLACE INTO trials (search_id, step, arch_id, vals, status, proposed, "
                                   "info) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def drop_trials(self, search_id: str, from_step: int) -> None:
         """Forget the trials from ``from_step`` on (the search no longer proposes them)."""
-        with self.conn:
+        with self._writing():
             self.conn.execute("DELETE FROM trials WHERE search_id = ? AND step >= ?", (search_id, from_step))
 
     def trials(self, search_id: str) -> list[tuple[int, str, dict, str, float, dict]]:

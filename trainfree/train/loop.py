@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Callable
 import torch
 
 from trainfree.config import ScoreSettings
-from trainfree.errors import TrainfreeError
+from trainfree.errors import Refused, TrainfreeError
+from trainfree.files import write_error
 from trainfree.train.protocol import Budget, Protocol
 
 CHECKPOINT_FORMAT = 1
@@ -80,25 +82,46 @@ def learning_rate(protocol: Protocol, step: int) -> float:
     return protocol.lr
 
 
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:300]
+
+
 def checkpoint_path(folder: Path, arch_id: str, protocol: Protocol, seed: int) -> Path:
     return Path(folder) / f"{arch_id}-{protocol.fingerprint()}-s{seed}.pt"
 
 
 def _save(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the checkpoint through a temporary file named by this process (``NAME.tmpPID``): a kill
+    mid-write leaves the previous checkpoint whole, and a later run removes the leftover
+    (:func:`trainfree.files.remove_stale_temporaries`). A full disk is named as such."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainfreeError(f"{path.parent}: cannot make the checkpoint folder ({err.strerror or err})") from None
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a short write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err, "checkpoint") from None
 
 
 def _load(path: Path, arch_id: str, protocol: Protocol, seed: int) -> dict | None:
     if not path.exists():
         return None
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # tensors and plain data only: an object planted in a checkpoint cannot run code when it is read
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise Refused(f"{path}: refused: the checkpoint holds objects other than tensors and plain data, "
+                             f"which trainfree never writes ({_first_line(err)}); delete it to train afresh") from None
     except Exception as err:  # a damaged file: say so rather than train from a bad state
-        raise TrainfreeError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {err}); delete it to "
-                             f"train afresh") from None
+        raise TrainfreeError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {_first_line(err)}); delete "
+                             f"it to train afresh") from None
+    if not isinstance(payload, dict):
+        raise TrainfreeError(f"{path}: not a trainfree checkpoint (a {type(payload).__name__}); delete it")
     expected = (CHECKPOINT_FORMAT, arch_id, protocol.fingerprint(), seed)
     got = tuple(payload.get(k) for k in ("format", "arch_id", "protocol", "seed"))
     if got != expected:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from trainfree import __version__
+from trainfree.errors import DiskFull, Refused
 from trainfree.train.loop import TrainResult, train_arch
 from trainfree.train.protocol import Budget, Protocol
 
@@ -87,7 +88,7 @@ def train_task(space_name: str, arch_json: str, protocol: Protocol, budget: Budg
     try:
         result = train_arch(space, arch, protocol, budget, seed, checkpoint_dir=checkpoint_dir, on_progress=on_step,
                             keep_checkpoint=keep_checkpoint)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DiskFull, Refused):  # not the architecture's fault: the whole run stops
         raise
     except Exception as err:  # recorded as failed, never fatal to the other architectures
         return failed_rows(space.arch_id(arch), budget, seed, f"{type(err).__name__}: {err}")
@@ -124,6 +125,10 @@ def train_many(space_name: str, items: Sequence[tuple[str, object]], protocol: P
         results.append(entry)
     if store is not None:
         store.add_architectures(space.name, [(space.arch_id(a), space.canonical_json(a)) for a in todo.values()])
+    if checkpoint_dir is not None:  # checkpoints a killed run was writing
+        from trainfree.files import remove_stale_temporaries
+
+        remove_stale_temporaries(Path(checkpoint_dir), r".+\.pt\.tmp(?P<pid>\d+)")
     executor = executor or ("process" if jobs > 1 and len(todo) > 1 else "local")
     local = getattr(executor, "kind", executor) == "local"
     tasks = [(space.name, space.to_json(a), protocol, budget, seed,

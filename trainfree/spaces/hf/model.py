@@ -24,7 +24,8 @@ def make_config(spec: SpaceSpec, arch: dict, vocab_size: int):
             warnings.simplefilter("ignore")
             config = config_class(spec.model)(**fields)
     except Exception as err:  # transformers' own validation of a field's value
-        raise TrainfreeError(f"{spec.where}: {spec.model}'s config refuses {fields}: {type(err).__name__}: {err}") from None
+        raise TrainfreeError(f"{spec.where}: {spec.model}'s config refuses {fields}: {type(err).__name__}: "
+                             f"{_first_line(err)}") from None
     config._attn_implementation = "eager"
     return config
 
@@ -45,7 +46,13 @@ def count_params(spec: SpaceSpec, config) -> int:
         with torch.device("meta"):
             return int(model_class(spec.model)._from_config(config).num_parameters())
     except Exception as err:  # the model class's own checks (e.g. heads dividing the width)
-        raise TrainfreeError(f"{spec.model} cannot be built from it: {type(err).__name__}: {err}") from None
+        raise TrainfreeError(f"{spec.model} cannot be built from it: {type(err).__name__}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    """An error's first line, cut to 300 characters (a C++ error carries its whole stack trace)."""
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else "")[:300]
 
 
 def activation_modules(hf) -> list[nn.Module]:

@@ -58,9 +58,10 @@ class HFSpace(SearchSpace):
         self.description = spec.description or f"{spec.model} configs from {spec.where}"
         self.model_digest = hashlib.sha1(json.dumps([spec.model, spec.fixed], sort_keys=True).encode()).hexdigest()[:12]
         self._params: dict[tuple, int] = {}
-        self._example = self.sample(np.random.default_rng(0))  # an empty space fails here, naming the file
-        if spec.example is not None:
+        if spec.example is not None:  # before any draw: a space whose example is its one valid architecture
             self._example = self.from_json(spec.example, f"{spec.where}: example")
+        else:
+            self._example = self.sample(np.random.default_rng(0))  # an empty space fails here, naming the file
 
     # --- constraints
     def _divisible_ok(self, config: dict) -> bool:
@@ -183,6 +184,27 @@ class HFSpace(SearchSpace):
         tokens.window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset,
                       settings.size)
         settings.resolved_device()
+
+    def memory_estimate(self, arch: HFArch, settings: ScoreSettings, backward: bool):
+        """Weights (counted on the meta device), gradients, and the activations of one forward at the
+        probe's batch: every block's output kept, one block's attention scores and MLP, the logits (with a
+        backward, every block's intermediates)."""
+        from trainfree.spaces.base import MemoryEstimate
+        from trainfree.spaces.hf.model import count_params
+
+        config = self.config(arch, settings)
+        item = 8 if settings.dtype == "float64" else 4
+        weights = count_params(self.spec, config) * item
+        hidden, layers = config.hidden_size, config.num_hidden_layers
+        inner = (getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden)
+        heads, vocab = config.num_attention_heads, config.vocab_size
+        tokens, t = settings.batch_size, settings.seq_len
+        tokens *= t
+        if backward:
+            values = tokens * layers * (12 * hidden + 4 * inner + 2 * heads * t) + 3 * tokens * vocab
+        else:
+            values = tokens * ((layers + 2) * hidden + 3 * inner + 2 * heads * t) + 2 * tokens * vocab
+        return MemoryEstimate(weights, weights if backward else 0, values * item)
 
     def config(self, arch: HFArch, settings: ScoreSettings):
         from trainfree.spaces.hf.model import make_config

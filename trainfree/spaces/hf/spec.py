@@ -21,9 +21,18 @@ TOP_KEYS = ("name", "description", "model", "fixed", "searched", "constraints", 
 CONSTRAINT_KEYS = ("divisible", "max_params", "min_params")
 #: set by trainfree, not by the file: the tokenizer decides the vocabulary
 RESERVED = {"vocab_size": "the vocabulary is the shipped WordPiece one (set by trainfree)"}
+#: the model classes a space file may name: language models whose outputs every metric of the space can
+#: use (block hidden states, MLP activations, an LM loss), each scored in tests/test_hf_spaces.py
+SUPPORTED_MODELS = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                    "GemmaForCausalLM", "Gemma2ForCausalLM", "OlmoForCausalLM", "GPT2LMHeadModel",
+                    "GPTNeoXForCausalLM", "BertForMaskedLM", "RobertaForMaskedLM")
 #: options one searched field may expand to (a range such as 1..1e9 would hang the sampler)
 MAX_OPTIONS = 4096
 SCALARS = (bool, int, float, str)
+#: a space file is a few hundred bytes; this bounds what is read
+MAX_FILE_BYTES = 1 << 20
+#: the largest magnitude of a number in a space file (config fields are counts and sizes)
+MAX_NUMBER = 2 ** 53
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,8 @@ def parse_text(text: str, where: str, fmt: str) -> dict:
     """The decoded file (``fmt``: toml or json); malformed text names the file and the place."""
     try:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+    except RecursionError:
+        raise TrainfreeError(f"{where}: not a space file: nested too deeply") from None
     except tomllib.TOMLDecodeError as err:
         raise TrainfreeError(f"{where}: not valid TOML ({err})") from None
     except ValueError as err:
@@ -107,6 +118,14 @@ def parse_text(text: str, where: str, fmt: str) -> dict:
     if not isinstance(data, dict):
         raise TrainfreeError(f"{where}: expected a table (object) at the top, got {type(data).__name__}")
     return data
+
+
+def _bounded(where: str, at: str, value) -> None:
+    """A number within MAX_NUMBER in magnitude and finite (a 400-digit integer or 1e999 is no config value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and value != value or abs(value) > MAX_NUMBER:
+        raise _fail(where, at, f"{quote(value)} is out of range (numbers up to 2**53 in magnitude)")
 
 
 def _options(where: str, at: str, value) -> list:
@@ -117,6 +136,8 @@ def _options(where: str, at: str, value) -> list:
             raise _fail(where, at, f"a range is {{min = ..., max = ..., step = ...}} (integers; step optional), "
                                    f"got {quote(value)}")
         lo, hi, step = value["min"], value["max"], value.get("step", 1)
+        for v in (lo, hi, step):
+            _bounded(where, at, v)
         if any(isinstance(v, bool) or not isinstance(v, int) for v in (lo, hi, step)) or step < 1 or hi < lo:
             raise _fail(where, at, f"a range needs integers min <= max and step >= 1, got {quote(value)}")
         if (hi - lo) // step + 1 > MAX_OPTIONS:
@@ -130,6 +151,7 @@ def _options(where: str, at: str, value) -> list:
     for v in value:
         if not isinstance(v, SCALARS):
             raise _fail(where, at, f"choice {quote(v)} is not a number, boolean or string")
+        _bounded(where, at, v)
         if any(type(v) is type(o) and v == o for o in out):
             raise _fail(where, at, f"choice {quote(v)} is listed twice")
         out.append(v)
@@ -168,10 +190,10 @@ def parse_spec(text: str, where: str, fmt: str, default_name: str = "") -> Space
     if not isinstance(model, str):
         raise _fail(where, "model", f"name the transformers model class, e.g. \"LlamaForCausalLM\" (got {quote(model)})")
     kinds = lm_classes()
-    if model not in kinds or not hasattr(transformers(), model):
-        raise _fail(where, "model", f"unknown model class {model!r}{_hint(model, kinds)}: give a causal or masked "
-                                    f"language-model class of transformers (LlamaForCausalLM, GPT2LMHeadModel, "
-                                    f"BertForMaskedLM, ...)")
+    if model not in SUPPORTED_MODELS or model not in kinds or not hasattr(transformers(), model):
+        known = "a transformers class trainfree does not support" if model in kinds else "unknown model class"
+        raise _fail(where, "model", f"{known} {model[:80]!r}{_hint(model, SUPPORTED_MODELS)}: give one of "
+                                    f"{', '.join(SUPPORTED_MODELS)} (language models whose outputs the metrics use)")
     config = config_class(model)()
     fixed, searched = data.get("fixed", {}), data.get("searched")
     for at, table in (("fixed", fixed), ("searched", searched)):
@@ -185,6 +207,8 @@ def parse_spec(text: str, where: str, fmt: str, default_name: str = "") -> Space
             raise _fail(where, f"fixed.{key}", "is also a searched field; give it in one table")
         if not isinstance(value, (*SCALARS, list)):
             raise _fail(where, f"fixed.{key}", f"expected a number, boolean, string or list, got {quote(value)}")
+        for v in value if isinstance(value, list) else [value]:
+            _bounded(where, f"fixed.{key}", v)
     options = {key: _options(where, f"searched.{key}", value) for key, value in searched.items()}
     constraints = data.get("constraints", {})
     if not isinstance(constraints, dict):
@@ -251,7 +275,12 @@ def read_spec(path: str | Path) -> SpaceSpec:
     if fmt not in ("toml", "json"):
         raise TrainfreeError(f"{path}: a space file ends in .toml or .json")
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise TrainfreeError(f"space file {path}: " + ("no such file" if not path.exists() else
+                                                          "not a regular file (a folder, a device or a pipe)"))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise TrainfreeError(f"space file {path}: larger than {MAX_FILE_BYTES >> 10} KiB")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise TrainfreeError(f"space file {path}: cannot read ({err})") from None
     return parse_spec(text, str(path), fmt, default_name=path.stem.replace("_", "-"))
