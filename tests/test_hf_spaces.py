@@ -345,3 +345,27 @@ def test_a_thousand_sampled_and_mutated_archs_validate_build_and_run(name):
     for i in pick:
         with torch.no_grad():
             assert bool(torch.isfinite(sp.build(archs[i], settings)(tokens)).all()), archs[i]
+
+
+#: the width, heads, depth and MLP-width fields of each supported class, and fixed fields it needs
+_FIELDS = {"GPT2LMHeadModel": ("n_embd", "n_head", "n_layer", "n_inner", {})}
+_GQA = {"num_key_value_heads": 2}
+
+
+@pytest.mark.parametrize("model", __import__("trainfree.spaces.hf.spec", fromlist=["x"]).SUPPORTED_MODELS)
+def test_every_supported_model_class_gives_every_default_metric(tmp_path, model):
+    # the list a space file may name: each class's outputs serve every metric of the space's default set
+    from trainfree import api
+
+    h, nh, nl, ff, fixed = _FIELDS.get(model, ("hidden_size", "num_attention_heads", "num_hidden_layers",
+                                               "intermediate_size", {}))
+    if model.startswith(("Llama", "Mistral", "Qwen", "Gemma", "Olmo")):
+        fixed = dict(_GQA, **({"head_dim": 16} if model.startswith(("Qwen3", "Gemma")) else {}))
+    lines = [f'name = "supported-{model.lower()}"', f'model = "{model}"', "[fixed]"]
+    lines += [f"{k} = {v}" for k, v in fixed.items()]
+    lines += ["[searched]", f"{h} = [64]", f"{nh} = [4]", f"{nl} = [2]", f"{ff} = [128]"]
+    (tmp_path / "s.toml").write_text("\n".join(lines) + "\n")
+    sp = get_space(str(tmp_path / "s.toml"))
+    run = api.score(space=sp.name, archs=[sp.example()], metrics=list(sp.default_metrics) + ["snip", "swap"],
+                    settings=sp.tiny_settings())
+    assert [(r.metric, str(r.status)) for r in run.rows if str(r.status) != "ok"] == []
