@@ -3,6 +3,7 @@ import json
 import zipfile
 
 import pytest
+from pathlib import Path
 
 from trainfree.benchmarks import load_benchmark
 from trainfree.errors import InvalidBenchmark
@@ -105,8 +106,12 @@ def test_each_format_is_sniffed(tmp_path):
     from trainfree.benchmarks.base import detect_format
 
     registry = formats()
-    assert list(registry) == ["nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts", "trainfree-benchmark"]
+    assert list(registry) == ["nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts", "trainfree-benchmark",
+                              "gemstones"]
     bert, lts, settings = _bert_and_lts_files(tmp_path)
+    gem = str(__import__("trainfree.data", fromlist=["data_path"]).data_path("gemstones", "gemstones.json.gz"))
+    assert registry["gemstones"].sniff(Path(gem)) and detect_format(Path(gem)).name == "gemstones"
+    assert not any(registry["gemstones"].sniff(f) for f in (bert, lts))
     assert registry["nasbench-bert"].sniff(bert) and not registry["lts"].sniff(bert)
     assert registry["lts"].sniff(lts) and not registry["nasbench-bert"].sniff(lts)
     assert detect_format(bert).name == "nasbench-bert" and detect_format(lts).name == "lts"

@@ -216,8 +216,10 @@ divisible = [["hidden_size", "num_attention_heads"]]
      ["model", "unknown model class 'LlamaForCasualLM'", "LlamaForCausalLM"]),
     (TINY_LLAMA.format(tag="x").replace("[searched]", "[searched"), "toml", ["not valid TOML", "line"]),
     ('{"model": "GPT2LMHeadModel", "searched": {"n_layer": [1, 2]},}', "json", ["not valid JSON"]),
-    ('{"model": "GPT2LMHeadModel", "searched": {"n_layer": [1, 2]}, "fixed": {"vocab_size": 10}}', "json",
-     ["fixed.vocab_size", "WordPiece"]),
+    ('{"model": "GPT2LMHeadModel", "searched": {"n_layer": [1, 2]}, "fixed": {"vocab_size": 1}}', "json",
+     ["fixed.vocab_size", "an integer of at least 2"]),
+    ('{"model": "GPT2LMHeadModel", "searched": {"n_layer": [1, 2], "vocab_size": [8000, true]}}', "json",
+     ["searched.vocab_size", "an integer of at least 2"]),
     ('{"model": "GPT2LMHeadModel", "searched": {"n_layer": [1, 2], "n_embd": [32]}, '
      '"constraints": {"max_params": 10}}', "json", ["constraints", "no architecture met them"]),
 ])

@@ -33,6 +33,32 @@ def check_device(device) -> str:
     return device
 
 
+def is_file_name(corpus: str) -> bool:
+    """A corpus given as a path to a text file rather than a shipped name (``ptb``, ``wikitext-2``)."""
+    return isinstance(corpus, str) and ("/" in corpus or "\\" in corpus or corpus.endswith((".txt", ".tokens")))
+
+
+_digests: dict[tuple, str] = {}
+
+
+def file_identity(path: str) -> str:
+    """``file:`` and 16 hex digits of the SHA-1 of the file's bytes (cached by path, size and mtime)."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise InvalidSetting(f"{path}: cannot read ({err.strerror or err})") from None
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha1()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _digests[key] = "file:" + digest.hexdigest()[:16]
+    return _digests[key]
+
+
 def fingerprint_of(identity: dict) -> str:
     """12 hex digits of the SHA-1 of ``identity`` as sorted JSON."""
     return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
@@ -55,18 +81,30 @@ class ScoreSettings:
     offset: int = 0
     dtype: str = "float32"
     device: str = "auto"  # where it runs; not part of the fingerprint
+    #: a `tokenizers` JSON file (read offline) for the spaces that tokenise subwords; "" = the shipped WordPiece
+    tokenizer: str = ""
 
     def __post_init__(self):
         check_seed(self.seed)
         check_device(self.device)
         if self.dtype not in DTYPES:
             raise InvalidSetting(f"dtype {str(self.dtype)[:40]!r} is not supported; choose from: {', '.join(DTYPES)}")
+        if not isinstance(self.tokenizer, str):
+            raise InvalidSetting(f"tokenizer must be a path (a string), got {type(self.tokenizer).__name__}")
 
     def identity(self, device_type: str | None = None) -> dict:
         """The fields that change a number: all but the device, and the device type where a space's
-        numbers depend on it (given, and not the CPU: CPU fingerprints stay those of earlier versions)."""
+        numbers depend on it (given, and not the CPU: CPU fingerprints stay those of earlier versions).
+        A corpus or tokenizer given as a file is identified by its content (``file:`` and the SHA-1 of the
+        bytes), not by its path; no tokenizer leaves the field out (fingerprints of earlier versions)."""
         fields = asdict(self)
         fields.pop("device")
+        if not fields["tokenizer"]:
+            fields.pop("tokenizer")
+        else:
+            fields["tokenizer"] = file_identity(fields["tokenizer"])
+        if is_file_name(fields["corpus"]):
+            fields["corpus"] = file_identity(fields["corpus"])
         if device_type is not None and device_type != "cpu":
             fields["device_type"] = device_type
         return fields

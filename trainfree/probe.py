@@ -76,3 +76,13 @@ class Probe:
     def activation_kernel(self) -> torch.Tensor:
         """B x B binary-code kernel, summed over every activation of one clean forward (float64)."""
         return self.space.activation_kernel(self)
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter counts by role (``params``, ``nonembedding``, and where the space provides them
+        ``embedding``, ``attention``, ``ffn``), from the space: a space whose models are large counts them
+        without building the model."""
+        return self.cached("param_counts", lambda: self.space.param_counts(self))
+
+    def shape(self) -> dict:
+        """The model's shape (depth, width, heads, kv_heads, ffn_width, vocab), read off the architecture."""
+        return self.cached("shape", lambda: self.space.shape(self.arch, self.settings))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from trainfree.benchmarks.base import csv_table, number, quote, read_text
-from trainfree.errors import InvalidBenchmark, TrainfreeError
+from trainfree.errors import InvalidBenchmark
 from trainfree.files import atomic_file, atomic_write, write_error
 from trainfree.records import STATUSES, Score, Status
 

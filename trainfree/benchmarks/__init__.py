@@ -11,6 +11,7 @@ SHIPPED = {
     "nasbench-nlp-ptb": ("nasbench_nlp/ptb_results.csv.gz", "nasbench-nlp-csv"),
     "nasbench-nlp-wikitext2": ("nasbench_nlp/wikitext2_logs.zip", "nasbench-nlp-logs"),
     "nasbench-bert": ("nasbench_bert/bert_benchmark.json.gz", "nasbench-bert"),
+    "gemstones": ("gemstones/gemstones.json.gz", "gemstones"),
 }
 
 LTS_FILE = "lts/lts_decoder_benchmark.json.gz"
@@ -34,6 +35,7 @@ def formats() -> dict:
     from trainfree.benchmarks import nasbench_bert  # noqa: F401
     from trainfree.benchmarks import lts  # noqa: F401
     from trainfree.benchmarks import trained  # noqa: F401
+    from trainfree.benchmarks import gemstones  # noqa: F401
 
     return FORMATS
 

@@ -201,7 +201,7 @@ class BenchmarkFormat:
 FORMATS: dict[str, BenchmarkFormat] = {}
 #: the shipped formats come first, in this order, whichever loader was imported first (sniffing and
 #: error messages go through FORMATS in order); other formats follow as registered
-SHIPPED_ORDER = ("nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts", "trainfree-benchmark")
+SHIPPED_ORDER = ("nasbench-nlp-csv", "nasbench-nlp-logs", "nasbench-bert", "lts", "trainfree-benchmark", "gemstones")
 
 
 def register_format(fmt: BenchmarkFormat) -> BenchmarkFormat:

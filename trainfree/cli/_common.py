@@ -73,7 +73,11 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
                    help="model size preset (default paper). " + "; ".join(f"{e.name}: {', '.join(e.sizes)}"
                                                                          for e in SPACES))
     g.add_argument("--corpus", default=None,
-                   help="input corpus: ptb, wikitext-2 (default: the benchmark's own; NAS-Bench-BERT: wikitext-2)")
+                   help="input corpus: ptb, wikitext-2, or a plain text file of your own (a path; every split reads "
+                        "the whole file) (default: the benchmark's own, else wikitext-2)")
+    g.add_argument("--tokenizer", default=None, metavar="PATH",
+                   help="a tokenizers JSON file (tokenizer.json, read offline) for the hf spaces and space files "
+                        "(default: the shipped uncased WordPiece, 30,522 entries)")
     g.add_argument("--batch-size", type=positive, default=None,
                    help="sequences per batch (default 50 for RNNs, 32 for BERT)")
     g.add_argument("--seq-len", type=positive, default=None, help="tokens per sequence (default 70 for RNNs, 128 for BERT)")
@@ -105,7 +109,7 @@ def settings_for(args, space_name: str, corpus: str | None = None):
 
     base = get_space(space_name).default_settings()
     given = {"size": args.size, "corpus": args.corpus or corpus, "batch_size": args.batch_size,
-             "seq_len": args.seq_len}
+             "seq_len": args.seq_len, "tokenizer": getattr(args, "tokenizer", None)}
     return base.with_(seed=args.seed, offset=args.offset, device=args.device,
                       **{k: v for k, v in given.items() if v is not None})
 

@@ -15,8 +15,8 @@ from importlib.resources import files
 
 import numpy as np
 
-from trainfree.data.corpora import CORPORA, SPLITS
-from trainfree.errors import MissingExtra, TrainfreeError, UnknownName
+from trainfree.data.corpora import corpus_lines
+from trainfree.errors import MissingExtra, TrainfreeError
 
 VOCAB = "bert-uncased/vocab.txt.gz"
 
@@ -40,19 +40,13 @@ def wordpiece_tokenizer():
 
 def documents(corpus: str = "wikitext-2", split: str = "test", count: int = 32) -> list[str]:
     """The first ``count`` non-empty lines of a split that are not WikiText section headings."""
-    if corpus not in CORPORA:
-        raise UnknownName(f"unknown corpus {corpus!r}; choose from: {', '.join(CORPORA)}")
-    if split not in SPLITS:
-        raise UnknownName(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
-    path = files("trainfree.data").joinpath("corpora", CORPORA[corpus].format(split=split))
     out = []
-    with gzip.open(str(path), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            text = line.strip()
-            if text and not (text.startswith("=") and text.endswith("=")):
-                out.append(text)
-                if len(out) == count:
-                    break
+    for line in corpus_lines(corpus, split):
+        text = line.strip()
+        if text and not (text.startswith("=") and text.endswith("=")):
+            out.append(text)
+            if len(out) == count:
+                break
     if len(out) < count:
         raise TrainfreeError(f"{corpus} {split} has only {len(out)} documents; asked for {count}")
     return out

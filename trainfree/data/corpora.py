@@ -2,6 +2,9 @@
 
 Each line is split on whitespace and ``<eos>`` appended; the vocabulary is built by first
 appearance over train, valid, then test, so ids match the benchmark's models.
+
+A corpus is a shipped name (``ptb``, ``wikitext-2``) or a path to a plain UTF-8 text file of one's own
+(``--corpus my.txt``): a file has no splits, so every split reads the whole file.
 """
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import gzip
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
@@ -33,24 +37,51 @@ class Corpus:
         return len(self.vocab)
 
 
-def _read_words(path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        words = []
-        for line in fh:
-            words.extend(line.split())
-            words.append("<eos>")
+def corpus_lines(corpus: str, split: str):
+    """The text lines of a corpus split: a shipped corpus's split, or every line of a text file."""
+    from trainfree.config import is_file_name
+
+    if split not in SPLITS:
+        raise UnknownName(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
+    if corpus in CORPORA:
+        path = files("trainfree.data").joinpath("corpora", CORPORA[corpus].format(split=split))
+        with gzip.open(str(path), "rt", encoding="utf-8") as fh:
+            yield from fh
+        return
+    if not is_file_name(corpus):
+        raise UnknownName(f"unknown corpus {corpus!r}; choose from: {', '.join(CORPORA)}, or a path to a text file "
+                          f"of your own (e.g. ./my.txt)")
+    path = Path(corpus)
+    if not path.is_file():
+        raise TrainfreeError(f"corpus {corpus}: " + ("no such file" if not path.exists() else "not a regular file"))
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            yield from fh
+    except UnicodeDecodeError as err:
+        raise TrainfreeError(f"corpus {corpus}: not UTF-8 text ({err})") from None
+    except OSError as err:
+        raise TrainfreeError(f"corpus {corpus}: cannot read ({err.strerror or err})") from None
+
+
+def _read_words(corpus: str, split: str) -> list[str]:
+    words = []
+    for line in corpus_lines(corpus, split):
+        words.extend(line.split())
+        words.append("<eos>")
     return words
 
 
 @lru_cache(maxsize=None)
 def load_corpus(name: str) -> Corpus:
-    if name not in CORPORA:
-        raise UnknownName(f"unknown corpus {name!r}; choose from: {', '.join(CORPORA)}")
-    root = files("trainfree.data").joinpath("corpora")
+    from trainfree.config import is_file_name
+
+    if name not in CORPORA and not is_file_name(name):
+        raise UnknownName(f"unknown corpus {name!r}; choose from: {', '.join(CORPORA)}, or a path to a text file "
+                          f"of your own")
     index: dict[str, int] = {}
     splits = {}
     for split in SPLITS:
-        words = _read_words(root.joinpath(CORPORA[name].format(split=split)))
+        words = _read_words(name, split)
         for w in words:
             if w not in index:
                 index[w] = len(index)

@@ -8,7 +8,7 @@ so scores stored under the old name are found again.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Callable
 
 from trainfree.errors import TrainfreeError
 from trainfree.probe import Probe

@@ -5,7 +5,6 @@ is a block's residual stream before LayerNorm.
 """
 from __future__ import annotations
 
-import torch
 
 from trainfree.metrics.base import alias, metric
 from trainfree.probe import Probe

@@ -8,8 +8,8 @@ from trainfree.probe import Probe
 @metric("params", higher_is_better=True, requires={"parameters"},
         published_column="Number of Parameters")
 def params(probe: Probe) -> float:
-    """Number of parameters of the built model (tied weights counted once)."""
-    return float(sum(p.numel() for p in probe.model.parameters()))
+    """Number of parameters of the model (tied weights counted once)."""
+    return float(probe.param_counts()["params"])
 
 
 @metric("nonembedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"})
@@ -17,8 +17,7 @@ def nonembedding_params(probe: Probe) -> float:
     """Parameters outside the space's 'embedding' group (RNN: the tied embedding/decoder and its bias; BERT:
     the token, type and position tables; decoder (LTS's "decoder params"): the adaptive embedding, GPT-2's
     position table and the adaptive softmax's own biases, cluster logits and untied projections)."""
-    embedding = {id(p) for p in probe.parameter_groups()["embedding"]}
-    return float(sum(p.numel() for p in probe.model.parameters() if id(p) not in embedding))
+    return float(probe.param_counts()["nonembedding"])
 
 
 alias("decoder_params", of="nonembedding_params")  # the decoder space's name for it until 0.x

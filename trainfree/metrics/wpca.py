@@ -74,10 +74,10 @@ def ffn_pca_dim(probe: Probe) -> float:
 def attn_params(probe: Probe) -> float:
     """Parameters of the attention (token-mixing) parts alone: q/k/v/output projections and their biases
     (BERT: the SA / LT / DSC op and W_o; Transformer-XL: also the relative-position projection and biases)."""
-    return float(sum(p.numel() for p in parts(probe)["attention"]))
+    return float(probe.param_counts()["attention"])
 
 
 @metric("ffn_params", higher_is_better=True, requires={"parameters", "transformer_parts"})
 def ffn_params(probe: Probe) -> float:
     """Parameters of the feed-forward Linears alone (weights and biases, every layer)."""
-    return float(sum(p.numel() for p in parts(probe)["ffn"]))
+    return float(probe.param_counts()["ffn"])

@@ -75,14 +75,18 @@ def _builtin() -> None:
                    description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
                    sizes=("paper", "tiny"),
                    provides=both | {"hidden_states", "activation_kernel", "decoder_blocks",
-                                           "activation_codes", "transformer_parts"})
+                                           "activation_codes", "transformer_parts", "shape"})
     # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
-    hf = both | {"hidden_states", "activation_kernel", "activation_codes", "transformer_parts"}
+    hf = both | {"hidden_states", "activation_kernel", "activation_codes", "transformer_parts", "shape"}
     register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",
                    description="Llama-style decoders (transformers LlamaForCausalLM): depth, width, heads, GQA kv "
                                "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf)
     register_space("trainfree.spaces.hf.space:GPT2Space", "hf-gpt2",
                    description="GPT-2-style decoders (transformers GPT2LMHeadModel): depth, width, heads, MLP width",
+                   sizes=("paper", "tiny"), provides=hf)
+    register_space("trainfree.spaces.gemstones.space:GemstonesSpace", "gemstones",
+                   description="Gemstones decoders (Gemma-style, transformers GemmaForCausalLM): width x depth, heads "
+                               "of 128, half as many key/value heads, GeGLU MLP of 4x width, 50,304 tokens",
                    sizes=("paper", "tiny"), provides=hf)
 
 

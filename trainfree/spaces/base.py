@@ -37,6 +37,8 @@ ARTEFACTS = {
                         "unit of one clean forward is above its activation's midpoint (pre-activation > 0)",
     "transformer_parts": "transformer_parts(model): 'attention' and 'ffn' parameter lists, and 'ffn_in', the first "
                          "FFN Linear of every layer in order",
+    "shape": "shape(arch, settings): the model's depth (blocks), width (model dimension), heads, kv_heads, "
+             "ffn_width (per block, averaged where blocks differ) and vocab, read off the architecture",
     # internals of one model family, for the metrics defined on that family alone
     "recurrent_cell": "a NAS-Bench-NLP RecipeLM (encoder, recurrent layers, layer_outputs(state_hook=...)) and the "
                       "space's passes over it: layer_outputs(probe, layer), ones_pass(probe), "
@@ -77,7 +79,7 @@ class MemoryEstimate:
 
 
 #: every ScoreSettings field a space may read
-SETTING_FIELDS = ("seed", "size", "corpus", "split", "batch_size", "seq_len", "offset", "dtype", "device")
+SETTING_FIELDS = ("seed", "size", "corpus", "split", "batch_size", "seq_len", "offset", "dtype", "device", "tokenizer")
 DTYPES = ("float32", "float64")
 
 
@@ -101,7 +103,8 @@ class SearchSpace(abc.ABC):
     #: the metrics ``score`` and ``search`` use when none is named
     default_metrics: ClassVar[tuple[str, ...]] = ()
     #: the settings fields that change this space's numbers; a field outside it must keep its default
-    uses: ClassVar[frozenset[str]] = frozenset(SETTING_FIELDS)
+    #: (the tokenizer only where the space tokenises subwords: the hf spaces)
+    uses: ClassVar[frozenset[str]] = frozenset(SETTING_FIELDS) - {"tokenizer"}
     #: True where the numbers depend on the device type (random draws made on the device, e.g. dropout
     #: masks): a non-CPU device type then enters the settings fingerprint
     device_dependent: ClassVar[bool] = False
@@ -194,6 +197,14 @@ class SearchSpace(abc.ABC):
         without building the model; None where the space's models are small enough never to matter."""
         return None
 
+    def param_counts(self, probe) -> dict[str, int]:
+        """Parameter counts by role, of the probe's model (:func:`count_parameters`); a space whose models
+        are large overrides this to count without building them."""
+        return count_parameters(self, probe.model)
+
+    def shape(self, arch, settings: "ScoreSettings") -> dict:
+        raise self._missing("shape")
+
     def batched(self, metrics, settings: "ScoreSettings") -> Batched | None:
         """A batched path for an architecture scored with ``metrics`` (Metric objects), or None (the
         default): the scoring loop then builds one probe per architecture."""
@@ -217,6 +228,23 @@ class SearchSpace(abc.ABC):
 
     def _missing(self, artefact: str) -> TrainfreeError:
         return TrainfreeError(f"space {self.name!r} does not provide the {artefact!r} artefact")
+
+
+def count_parameters(space: SearchSpace, model) -> dict[str, int]:
+    """``params`` (every parameter once, tied ones once), ``nonembedding`` (those outside the space's
+    'embedding' group) and ``embedding``, and ``attention`` / ``ffn`` where the space provides its
+    transformer parts. Works on a model built on the meta device (no memory)."""
+    params = list(model.parameters())
+    out = {"params": sum(p.numel() for p in params)}
+    if "parameter_groups" in space.provides:
+        embedding = {id(p) for p in space.parameter_groups(model)["embedding"]}
+        out["nonembedding"] = sum(p.numel() for p in params if id(p) not in embedding)
+        out["embedding"] = out["params"] - out["nonembedding"]
+    if "transformer_parts" in space.provides:
+        parts = space.transformer_parts(model)
+        out["attention"] = sum(p.numel() for p in parts["attention"])
+        out["ffn"] = sum(p.numel() for p in parts["ffn"])
+    return out
 
 
 def check_settings(space: SearchSpace, settings: "ScoreSettings") -> None:

@@ -10,9 +10,7 @@ space providing it trains the same way.
 """
 from __future__ import annotations
 
-import gzip
 from functools import lru_cache
-from importlib.resources import files
 
 import numpy as np
 import torch
@@ -103,11 +101,10 @@ class WindowLMTrainer(ProxyLossTrainer):
 
 
 def _paragraphs(corpus: str, split: str) -> list[str]:
-    from trainfree.data.corpora import CORPORA
+    from trainfree.data.corpora import corpus_lines
 
-    path = files("trainfree.data").joinpath("corpora", CORPORA[corpus].format(split=split))
-    with gzip.open(str(path), "rt", encoding="utf-8") as fh:
-        return [t for t in (line.strip() for line in fh) if t and not (t.startswith("=") and t.endswith("="))]
+    return [t for t in (line.strip() for line in corpus_lines(corpus, split))
+            if t and not (t.startswith("=") and t.endswith("="))]
 
 
 @lru_cache(maxsize=4)

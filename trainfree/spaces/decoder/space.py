@@ -26,7 +26,7 @@ class DecoderSpace(GeneratedSpace):
     sizes = ("paper", "tiny")
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
                           "hidden_states", "activation_kernel", "decoder_blocks",
-                          "activation_codes", "transformer_parts"})
+                          "activation_codes", "transformer_parts", "shape"})
     generator = generate
     parser = staticmethod(parse_decoder)
     example_json = EXAMPLE
@@ -49,6 +49,12 @@ class DecoderSpace(GeneratedSpace):
             raise TrainfreeError(f"corpus {settings.corpus} has {vocab} words; the {settings.size} preset's vocabulary "
                                  f"holds {size.max_vocab}")
         settings.resolved_device()
+
+    def shape(self, arch: DecoderGenotype, settings: ScoreSettings) -> dict:
+        """n_layer, d_model, and the per-layer heads and FFN widths averaged (LTS layers differ)."""
+        return {"depth": arch.n_layer, "width": arch.d_model, "heads": sum(arch.n_head) / arch.n_layer,
+                "kv_heads": sum(arch.n_head) / arch.n_layer, "ffn_width": sum(arch.d_inner) / arch.n_layer,
+                "vocab": arch.n_token}
 
     def build(self, arch: DecoderGenotype, settings: ScoreSettings, device: torch.device | str = "cpu") -> Decoder:
         model = build_decoder(arch, settings.size, seed=settings.seed, device=device)

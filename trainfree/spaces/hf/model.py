@@ -15,9 +15,9 @@ LOSS_TYPES = {"causal": "ForCausalLM", "masked": "ForMaskedLM"}
 
 
 def make_config(spec: SpaceSpec, arch: dict, vocab_size: int):
-    """The config of ``arch``: the file's fixed fields, the architecture's searched ones, the vocabulary;
-    eager attention, since CPU SDPA has no second derivative (grasp takes one) and its kernels vary by
-    hardware."""
+    """The config of ``arch``: the file's fixed fields, the architecture's searched ones (and what the
+    space derives from them), the vocabulary; eager attention, since CPU SDPA has no second derivative
+    (grasp takes one) and its kernels vary by hardware."""
     fields = {**spec.fixed, **arch, "vocab_size": vocab_size}
     try:
         with warnings.catch_warnings():
@@ -37,6 +37,15 @@ def build_hf(spec: SpaceSpec, config, seed: int):
         hf = model_class(spec.model)._from_config(config)
     hf.loss_type = LOSS_TYPES[spec.kind]  # the loss_function to use (GPT2LMHeadModel's name names none)
     return hf
+
+
+def meta_model(spec: SpaceSpec, config) -> "HFModel":
+    """The model of ``config`` built on the meta device (shapes only: no memory, no initialisation)."""
+    try:
+        with torch.device("meta"):
+            return HFModel(model_class(spec.model)._from_config(config), spec.kind)
+    except Exception as err:  # the model class's own checks
+        raise TrainfreeError(f"{spec.model} cannot be built from it: {type(err).__name__}: {_first_line(err)}") from None
 
 
 def count_params(spec: SpaceSpec, config) -> int:

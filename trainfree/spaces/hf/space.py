@@ -19,7 +19,7 @@ import numpy as np
 
 from trainfree.config import ScoreSettings
 from trainfree.errors import InvalidArchitecture, TrainfreeError
-from trainfree.spaces.base import SearchSpace, check_settings
+from trainfree.spaces.base import SETTING_FIELDS, SearchSpace, check_settings
 from trainfree.spaces.choices import GeneChooser, RandomChooser
 from trainfree.spaces.config_arch import FactoryArch
 from trainfree.spaces.hf import artefacts, inputs as tokens
@@ -29,7 +29,7 @@ from trainfree.spaces.parsing import exact_choice, fail, load_object, quote, rej
 #: draws of one sample before the space is declared empty (constraints no architecture meets)
 MAX_DRAWS = 1000
 PROVIDES = frozenset({"parameters", "forward", "parameter_groups", "hidden_states", "activation_kernel",
-                      "lm_loss", "synflow_output", "activation_codes", "transformer_parts"})
+                      "lm_loss", "synflow_output", "activation_codes", "transformer_parts", "shape"})
 SIZES = ("paper", "tiny")
 
 
@@ -49,6 +49,8 @@ class HFSpace(SearchSpace):
 
     provides = PROVIDES
     sizes = SIZES
+    #: every setting, the tokenizer too (it tokenises subwords)
+    uses = frozenset(SETTING_FIELDS)
     #: one no-grad pass of the blocks (no LM head) serves all four; the first is what search maximises
     default_metrics = ("hidden_cov", "activation_distance", "nonembedding_params", "params")
 
@@ -73,12 +75,29 @@ class HFSpace(SearchSpace):
                 return False
         return True
 
+    def fields(self, config: dict) -> dict:
+        """The config fields an architecture sets: its searched values (a subclass may derive more)."""
+        return dict(config)
+
+    def vocab(self, config: dict, settings: ScoreSettings | None = None) -> int:
+        """The vocabulary the model is built with: the space's own ``vocab_size`` (fixed or searched),
+        else the tokenizer's (the shipped WordPiece: 30,522, or 8,192 at the tiny size; a file's own)."""
+        key = self.spec.key("vocab_size")
+        if key in config:
+            return config[key]
+        if key in self.spec.fixed:
+            return self.spec.fixed[key]
+        if settings is not None and settings.tokenizer:
+            return tokens.tokenizer_size(settings.tokenizer)
+        return tokens.vocab_size(settings.size if settings is not None else "paper")
+
     def params_of(self, config: dict) -> int:
+        """Parameters of ``config``'s model at the space's vocabulary (what its budget constraints count)."""
         key = tuple(config.items())
         if key not in self._params:
             from trainfree.spaces.hf.model import count_params, make_config
 
-            self._params[key] = count_params(self.spec, make_config(self.spec, config, tokens.VOCAB_SIZE))
+            self._params[key] = count_params(self.spec, make_config(self.spec, self.fields(config), self.vocab(config)))
         return self._params[key]
 
     def violation(self, config: dict) -> str | None:
@@ -181,8 +200,7 @@ class HFSpace(SearchSpace):
         if isinstance(positions, int) and settings.seq_len > positions:
             raise TrainfreeError(f"space {self.name}: seq_len {settings.seq_len} exceeds the model's "
                                  f"max_position_embeddings = {positions}")
-        tokens.window(settings.corpus, settings.split, settings.batch_size, settings.seq_len, settings.offset,
-                      settings.size)
+        self._window(settings, self._input_vocab(settings))
         settings.resolved_device()
 
     def memory_estimate(self, arch: HFArch, settings: ScoreSettings, backward: bool):
@@ -206,10 +224,26 @@ class HFSpace(SearchSpace):
             values = tokens * ((layers + 2) * hidden + 3 * inner + 2 * heads * t) + 2 * tokens * vocab
         return MemoryEstimate(weights, weights if backward else 0, values * item)
 
+    def param_counts(self, probe) -> dict[str, int]:
+        """Counted on a model built on the meta device: the same counts, no memory and no initialisation
+        (a 2-billion-parameter model is counted in a second)."""
+        from trainfree.spaces.base import count_parameters
+        from trainfree.spaces.hf.model import meta_model
+
+        return count_parameters(self, meta_model(self.spec, self.config(probe.arch, probe.settings)))
+
+    def shape(self, arch: HFArch, settings: ScoreSettings) -> dict:
+        config = self.config(arch, settings)
+        heads = config.num_attention_heads
+        ffn = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * config.hidden_size
+        return {"depth": config.num_hidden_layers, "width": config.hidden_size, "heads": heads,
+                "kv_heads": getattr(config, "num_key_value_heads", None) or heads, "ffn_width": ffn,
+                "vocab": config.vocab_size}
+
     def config(self, arch: HFArch, settings: ScoreSettings):
         from trainfree.spaces.hf.model import make_config
 
-        return make_config(self.spec, arch.config, tokens.vocab_size(settings.size))
+        return make_config(self.spec, self.fields(arch.config), self.vocab(arch.config, settings))
 
     def build(self, arch: HFArch, settings: ScoreSettings, device="cpu"):
         """``ModelClass._from_config(config)`` under the seed, on the CPU, in eval mode (no dropout), then
@@ -221,27 +255,34 @@ class HFSpace(SearchSpace):
         hf = build_hf(self.spec, self.config(arch, settings), settings.seed).eval()
         return HFModel(hf, self.spec.kind).to(device=device, dtype=getattr(torch, settings.dtype))
 
-    def _window(self, settings: ScoreSettings):
+    def _window(self, settings: ScoreSettings, vocab: int | None = None):
         return tokens.window(settings.corpus, settings.split, settings.batch_size, settings.seq_len,
-                             settings.offset, settings.size)
+                             settings.offset, settings.size, settings.tokenizer, vocab)
 
     def _tensor(self, array, device):
         import torch
 
         return torch.as_tensor(np.ascontiguousarray(array), device=device)
 
+    def _input_vocab(self, settings: ScoreSettings) -> int:
+        """The smallest vocabulary of the space's architectures: ids below it fit every model."""
+        key = self.spec.key("vocab_size")
+        if key in self.spec.searched:
+            return min(self.spec.searched[key])
+        return self.vocab({}, settings)
+
     def inputs(self, settings: ScoreSettings, device="cpu"):
-        """(B, T) WordPiece ids (a masked LM's with [MASK] at its labelled positions)."""
-        w = self._window(settings)
+        """(B, T) token ids (a masked LM's with [MASK] at its labelled positions)."""
+        w = self._window(settings, self._input_vocab(settings))
         if self.spec.kind == "masked":
-            return self._tensor(tokens.masked(w[:, :-1], settings.seed)[0], device)
+            return self._tensor(tokens.masked(w[:, :-1], settings.seed, tokenizer=settings.tokenizer)[0], device)
         return self._tensor(w[:, :-1], device)
 
     def targets(self, settings: ScoreSettings, device="cpu"):
         """Next tokens (causal), or the masked positions' ids and -100 elsewhere (masked)."""
-        w = self._window(settings)
+        w = self._window(settings, self._input_vocab(settings))
         if self.spec.kind == "masked":
-            return self._tensor(tokens.masked(w[:, :-1], settings.seed)[1], device)
+            return self._tensor(tokens.masked(w[:, :-1], settings.seed, tokenizer=settings.tokenizer)[1], device)
         return self._tensor(w[:, 1:], device)
 
     # --- probe artefacts

@@ -19,8 +19,8 @@ from trainfree.spaces.parsing import quote
 
 TOP_KEYS = ("name", "description", "model", "fixed", "searched", "constraints", "example")
 CONSTRAINT_KEYS = ("divisible", "max_params", "min_params")
-#: set by trainfree, not by the file: the tokenizer decides the vocabulary
-RESERVED = {"vocab_size": "the vocabulary is the shipped WordPiece one (set by trainfree)"}
+#: set by trainfree, not by the file
+RESERVED: dict[str, str] = {}
 #: the model classes a space file may name: language models whose outputs every metric of the space can
 #: use (block hidden states, MLP activations, an LM loss), each scored in tests/test_hf_spaces.py
 SUPPORTED_MODELS = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
@@ -210,6 +210,11 @@ def parse_spec(text: str, where: str, fmt: str, default_name: str = "") -> Space
         for v in value if isinstance(value, list) else [value]:
             _bounded(where, f"fixed.{key}", v)
     options = {key: _options(where, f"searched.{key}", value) for key, value in searched.items()}
+    for at, values in (("fixed.vocab_size", [fixed["vocab_size"]] if "vocab_size" in fixed else []),
+                       ("searched.vocab_size", options.get("vocab_size", []))):
+        for v in values:  # the model's vocabulary: what the budget counts, and what token ids must fit in
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise _fail(where, at, f"the vocabulary size is an integer of at least 2, got {quote(v)}")
     constraints = data.get("constraints", {})
     if not isinstance(constraints, dict):
         raise _fail(where, "constraints", f"expected a table, got {quote(constraints)}")
