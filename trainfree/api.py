@@ -22,7 +22,7 @@ from trainfree.runner import ScoreRun, score_architectures
 
 __all__ = ["MetricCorrelation", "Reproduction", "analyze", "check_scores", "combine", "correlate", "correlate_by_fingerprint",
            "default_settings", "export", "provenance", "reproduce", "report", "score", "score_list", "search", "search_eval",
-           "make_benchmark", "stored_scores", "train"]
+           "make_benchmark", "stored_scores", "train", "export_config", "search_metric"]
 
 def provenance(settings: ScoreSettings, metrics: Sequence[str], benchmark: Benchmark | None = None,
                space: str | None = None) -> dict:
@@ -221,21 +221,53 @@ def stored_scores(store, bench: Benchmark, settings: ScoreSettings) -> tuple[lis
     return entries, provenance(settings, sorted(versions), bench)
 
 
-def search(space: str | None, metric: str | None = None, strategy: str = "random", budget: int = 100,
+def search_metric(space) -> tuple[str, str]:
+    """The metric a search of ``space`` uses when none is named, and why: the best measured on the space's
+    family of benchmarks (``trainfree.evaluation.evidence``), else the space's first default metric."""
+    from trainfree.evaluation.evidence import default_objective
+
+    found = default_objective(getattr(space, "family", None))
+    if found is not None:
+        metric, ev = found
+        return metric, f"the best measured on {space.family} benchmarks: {ev.text()}"
+    return space.default_metrics[0], f"the space's first default metric (no {space.name} benchmark measures it)"
+
+
+def search(space=None, metric: str | None = None, strategy: str = "random", budget: int | None = None,
            seed: int = 0, settings: ScoreSettings | None = None, benchmark: str | Benchmark | None = None,
            store=None, **options):
-    """A training-free search (see :func:`trainfree.search.run_search`); ``space`` defaults to the
-    benchmark's and ``metric`` to the space's first default metric. Returns a SearchResult."""
+    """A training-free search (see :func:`trainfree.search.run_search`); ``space`` (a name or a space
+    object) defaults to the benchmark's. ``metric`` defaults to :func:`search_metric`'s choice; a metric that
+    ranks the space's family of benchmarks backwards is searched with a warning. ``budget`` defaults to 100
+    distinct architectures (a grid: every point of it). Returns a SearchResult whose ``notes`` say how the
+    metric was chosen and any warning."""
+    from trainfree.evaluation.evidence import backwards
+    from trainfree.runner import resolve_space
     from trainfree.search import run_search
-    from trainfree.spaces import get_space
+    from trainfree.search.strategies import MAX_GRID
 
     bench = load_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     space = space or (bench.space if bench is not None else None)
     if space is None:
         raise TrainfreeError("give a space or a benchmark to search")
-    metric = metric or get_space(space).default_metrics[0]
-    return run_search(space, metric, strategy, budget, seed, settings, benchmark=bench, store=_store(store),
-                      **options)
+    space = resolve_space(space)
+    notes = []
+    if metric is None:
+        metric, why = search_metric(space)
+        notes.append(f"metric {metric}: {why}")
+    warning = backwards(getattr(space, "family", None), metric)
+    if warning:
+        import warnings
+
+        warnings.warn(warning, stacklevel=2)
+        notes.append(f"warning: {warning}")
+    if budget is None:
+        budget = (len({space.arch_id(r.arch) for r in bench.records}) if bench is not None else MAX_GRID) \
+            if strategy == "grid" else 100
+    result = run_search(space, metric, strategy, budget, seed, settings, benchmark=bench, store=_store(store),
+                        **options)
+    result.notes = notes
+    return result
 
 
 def search_eval(benchmark: str | Benchmark, metrics: Sequence[str] | None = None,
@@ -445,3 +477,39 @@ def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", recor
 
         atomic_write(Path(output), lambda fh: json.dump(data, fh, indent=1, allow_nan=True))
     return data
+
+
+def export_config(space, arch, output, settings: ScoreSettings | None = None) -> dict:
+    """Write ``output/config.json`` for ``arch`` of a transformers config space (``hf-llama``, ``hf-gpt2``,
+    ``gemstones``, a space file), which ``transformers.AutoConfig.from_pretrained(output)`` reads and
+    ``AutoModelForCausalLM.from_config`` (a masked LM: ``AutoModelForMaskedLM``) builds with exactly the
+    parameter count returned. ``arch`` is an architecture of the space, its JSON or a dict; ``settings`` give
+    the tokenizer whose vocabulary the model gets (default: the space's). Returns {path, params, shape, model}."""
+    from trainfree.archs import from_list
+    from trainfree.runner import resolve_space
+
+    space = resolve_space(space)
+    if not hasattr(space, "export_config"):
+        raise TrainfreeError(f"space {space.name!r} is not a transformers config space: export-config writes the "
+                             f"config of hf-llama, hf-gpt2, gemstones or a space file's architectures")
+    [(_, parsed)] = from_list(space, [arch])
+    settings = settings or space.default_settings()
+    space.check(settings)
+    config = space.export_config(parsed, settings)
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise TrainfreeError(f"{out}: not a folder")
+    if (out / "config.json").exists():
+        raise TrainfreeError(f"{out / 'config.json'} exists; give another --output folder (nothing was written)")
+    from trainfree.spaces.hf.model import meta_model
+
+    params = meta_model(space.spec, config).hf.num_parameters()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        config.save_pretrained(str(out))
+    except OSError as err:
+        from trainfree.files import write_error
+
+        raise write_error(out / "config.json", err, "config") from None
+    return {"path": str(out / "config.json"), "params": params, "shape": space.describe(parsed),
+            "model": space.spec.model}

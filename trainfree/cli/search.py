@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from pathlib import Path
 
 from trainfree.cli._common import (Progress, check_outputs, execution, invocation, metric_list, name_list, positive,
@@ -14,6 +15,24 @@ def _fmt_values(values: dict) -> str:
     return ", ".join(f"{k} {v:.6g}" for k, v in values.items())
 
 
+def one_metric(text: str) -> str:
+    """A search maximises one metric (a second one is --objective)."""
+    import argparse
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"a search maximises one metric, got {len(names)}; give a cost to minimise "
+                                         f"as well with --objective")
+    return names[0]
+
+
+def _print_trials(title: str, trials: list[dict]) -> None:
+    print(title)
+    width = max((len(t["shape"]) for t in trials), default=0)
+    for t in trials:
+        print(f"  {t['arch_id']}  {t['shape'].ljust(width)}  {_fmt_values(t['values'])}")
+
+
 def add_parser(sub) -> None:
     from trainfree.search.strategies import STRATEGIES
 
@@ -23,13 +42,17 @@ def add_parser(sub) -> None:
     p.add_argument("--space", default=None,
                    help=f"the space to search: {', '.join(space_names())}, or a space file .toml/.json "
                         "(default: the benchmark's)")
-    p.add_argument("--metric", default=None, help="metric to maximise in its registered direction (default: the "
-                                                  "space's first default metric, hidden_cov / head_confidence)")
+    p.add_argument("--metrics", "--metric", dest="metric", type=one_metric, default=None,
+                   help="the metric to maximise in its registered direction (default: the best measured on the "
+                        "space's family of benchmarks, with its evidence: decoders nonembedding_params; else the "
+                        "space's first default metric, hidden_cov / head_confidence)")
     p.add_argument("--objective", default=None,
-                   help="a cost to minimise as well, e.g. params or latency (multi-objective: nsga2 or random)")
+                   help="a cost to minimise as well, e.g. params or latency (multi-objective: nsga2, random, grid; "
+                        "grid default: params)")
     p.add_argument("--strategy", default="random",  # checked by the registry, which suggests close names
                    help=f"{', '.join(STRATEGIES.names())} (default random)")
-    p.add_argument("--budget", type=positive, default=100, help="distinct architectures to evaluate (default 100)")
+    p.add_argument("--budget", type=positive, default=None,
+                   help="distinct architectures to evaluate (default 100; grid: every point of the grid)")
     p.add_argument("--search-seed", type=seed, default=0,
                    help="seed of the strategy's random choices (default 0; --seed seeds the models)")
     p.add_argument("--population", type=positive, default=None, help="population size (evolution, nsga2; default 20)")
@@ -37,6 +60,14 @@ def add_parser(sub) -> None:
                    help="stay within this benchmark's architectures and report the trained result of the choice")
     p.add_argument("--top", type=positive, default=5, help="how many of the best to print (default 5)")
     p.add_argument("--output", type=Path, default=None, help="JSON with every trial, the best, the Pareto set")
+    g = p.add_argument_group("budget-first search (--strategy grid): every architecture of a config space that "
+                             "meets the budget")
+    g.add_argument("--max-params", type=float, default=None, metavar="N", help="at most N parameters (e.g. 20e6)")
+    g.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="at most GIB GiB for the weights plus the key/value cache of --context tokens at batch 1")
+    g.add_argument("--context", type=positive, default=None, metavar="TOKENS", help="context length for --max-memory")
+    g.add_argument("--memory-dtype", choices=["float32", "bfloat16", "float16", "int8"], default="bfloat16",
+                   help="the dtype --max-memory counts in (default bfloat16)")
     g = p.add_argument_group("two-stage search: short-train the metric's K best, choose the best after training")
     g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="train the K best by the metric")
     g.add_argument("--train-budget", type=float, default=None, help="training budget of each (in --train-unit)")
@@ -90,21 +121,37 @@ def run_search(args) -> int:
 
         raise TrainfreeError(f"give --space ({', '.join(space_names())}) or --benchmark")
     settings = settings_for(args, space_name, bench.corpus if bench else None)
-    with stored_run(args, desc="searching") as (store, progress):
+    options = {"population": args.population} if args.population else {}
+    objective = args.objective
+    if args.strategy == "grid":
+        options.update({"max_params": args.max_params, "max_memory": args.max_memory, "context": args.context,
+                        "dtype": args.memory_dtype})
+        objective = objective or "params"
+    elif args.max_params is not None or args.max_memory is not None or args.context is not None:
+        raise TrainfreeError("--max-params, --max-memory and --context are the grid's budget: use --strategy grid")
+    with stored_run(args, desc="searching") as (store, progress), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a backwards metric's warning is printed below, with the notes
         result = api.search(space_name, args.metric, args.strategy, args.budget, args.search_seed, settings,
-                            objective=args.objective, benchmark=bench, store=store, on_progress=progress,
-                            **execution(args), **({"population": args.population} if args.population else {}))
+                            objective=objective, benchmark=bench, store=store, on_progress=progress,
+                            **execution(args), **options)
     out = result.as_dict()
     print(f"{args.strategy} search of {space_name} by {out['metric']}"
-          + (f" against {args.objective}" if args.objective else "")
+          + (f" against {objective}" if objective else "")
           + f": {len(result.trials)} architectures evaluated, search seed {args.search_seed}")
-    shown = out["pareto"] if args.objective else out["best"][: args.top]
-    print("Pareto set (cheapest first):" if args.objective else f"best {len(shown)}:")
-    for t in shown:
-        print(f"  {t['arch_id']}  {_fmt_values(t['values'])}")
+    for note in result.notes:
+        print(f"  {note}")
+    if args.strategy == "grid":
+        from trainfree.search.strategies import make_strategy
+
+        print(f"  grid: every architecture meeting the budget ({make_strategy('grid', **result.options).budget_text()})")
+    _print_trials(f"best {min(args.top, len(out['best']))} by {out['metric']}:", out["best"][: args.top])
+    if objective:
+        _print_trials(f"Pareto front ({out['metric']} against {objective}, cheapest first):", out["pareto"])
+    chosen = out["chosen"]
+    print(f"chosen: {chosen['arch_id']} {chosen['shape']}  {_fmt_values(chosen['values'])}")
     if bench is not None:
         ev = out["evaluation"]
-        print(f"chosen {out['chosen']['arch_id']}: {bench.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f} "
+        print(f"  trained result: {bench.target} {ev['target']:.4f}, percentile {ev['percentile']:.1f} "
               f"(0 = best), regret {ev['regret']:.4f} against the best {ev['best']:.4f}")
     if args.verify_top is not None or args.train_budget is not None:
         out["two_stage"] = verify(args, result, store_path=None if args.no_store else args.store)

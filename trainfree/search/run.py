@@ -14,7 +14,7 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class SearchResult:
     benchmark: object = None  # a Benchmark when the search stayed within one
     options: dict | None = None
     search_id: str | None = None  # the key of its recorded trials in the store
+    notes: list = field(default_factory=list)  # how the metric was chosen, warnings (trainfree.api.search)
 
     @property
     def trials(self) -> list[Trial]:
@@ -67,10 +68,11 @@ class SearchResult:
         p = self.problem
 
         def trial(t: Trial) -> dict:
-            return {"step": t.step, "arch_id": t.arch_id, "values": t.values, "status": str(t.status),
-                    "arch": space.to_json(t.arch)}
+            return {"step": t.step, "arch_id": t.arch_id, "shape": space.describe(t.arch), "values": t.values,
+                    "status": str(t.status), "arch": space.to_json(t.arch)}
 
         out = {"space": space.name, "strategy": self.strategy, "options": self.options or {}, "seed": self.seed,
+               "notes": list(self.notes),
                "search_version": SEARCH_VERSION, "budget": p.budget,
                "metric": p.metric, "metric_higher_is_better": p.metric_spec.higher_is_better,
                "objective": p.objective, "chosen": trial(self.chosen()),
@@ -209,7 +211,7 @@ def run_search(space, metric: str, strategy: str = "random", budget: int = 100, 
     with executing(executor, jobs, threads, address) as ex:
         evaluate = _Evaluator(problem, store, ex, jobs, threads, address)
         attempt = 0
-        while len(history) < budget:
+        while len(history) < budget and not chosen.exhausted(history):
             rng = np.random.default_rng([seed, len(history), attempt])
             fresh: dict[str, Proposal] = {}
             for proposal in chosen.ask(history, rng, chosen.batch(history)):

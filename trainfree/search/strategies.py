@@ -45,6 +45,11 @@ class Strategy:
         """How many proposals the loop asks for next."""
         return 1
 
+    def exhausted(self, history) -> bool:
+        """True when there is nothing left to propose (a grid gone through): the search then ends, short of
+        its budget, without an error."""
+        return False
+
     def ask(self, history, rng: np.random.Generator, n: int) -> list[Proposal]:
         raise NotImplementedError
 
@@ -198,3 +203,85 @@ class NSGA2(Strategy):
             generation = study.trials[trial.number].system_attrs[key]  # set as the sampler sampled it
             out.append(Proposal(arch, {"genes": vector, "generation": generation}))
         return out
+
+
+#: bytes per value of an inference dtype (weights and the key/value cache)
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1}
+#: architectures a grid may go through (the space's choices multiplied out, before constraints)
+MAX_GRID = 200_000
+
+
+@register_strategy
+class Grid(Strategy):
+    """Every architecture of a config space (or every benchmark architecture) that meets the budget, in
+    the space's enumeration order, ``batch`` at a time: ``max_params`` parameters, and ``max_memory`` GiB
+    for the weights plus the key/value cache of ``context`` tokens at batch 1, in ``dtype``."""
+
+    name = "grid"
+    multi_objective = True
+
+    def __init__(self, max_params: float | None = None, max_memory: float | None = None, context: int | None = None,
+                 dtype: str = "bfloat16", batch: int = 32):
+        for key, value in (("max_params", max_params), ("max_memory", max_memory)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0 or value != value):
+                raise TrainfreeError(f"{key} must be a positive number, got {value!r}")
+        if max_memory is not None and context is None:
+            raise TrainfreeError("max_memory counts the key/value cache too: give the context (tokens) as well")
+        if context is not None:
+            _positive("context", context)
+        if dtype not in DTYPE_BYTES:
+            raise TrainfreeError(f"dtype {dtype!r}: choose from {', '.join(DTYPE_BYTES)}")
+        self.options = {"max_params": max_params, "max_memory": max_memory, "context": context, "dtype": dtype,
+                        "batch": _positive("batch", batch)}
+        self._points: tuple | None = None  # (problem, its points): a pure function of them, computed once
+
+    def batch(self, history) -> int:
+        return self.options["batch"]
+
+    def fits(self, space, arch) -> bool:
+        o = self.options
+        if o["max_params"] is None and o["max_memory"] is None:
+            return True
+        size = space.footprint(arch)
+        if o["max_params"] is not None and size["params"] > o["max_params"]:
+            return False
+        if o["max_memory"] is not None:
+            bytes_ = DTYPE_BYTES[o["dtype"]] * (size["params"] + size["kv_per_token"] * o["context"])
+            if bytes_ > o["max_memory"] * 2 ** 30:
+                return False
+        return True
+
+    def points(self, problem) -> list:
+        """The architectures the grid goes through, in order."""
+        if self._points is None or self._points[0] is not problem:
+            space = problem.space
+            if problem.candidates is not None:
+                archs = problem.candidates.archs
+            else:
+                size = space.grid_size()
+                if size is None:
+                    space.enumerate()  # raises, naming the space
+                if size > MAX_GRID:
+                    raise TrainfreeError(f"space {space.name!r} has {size:,} combinations of its choices, more than "
+                                         f"a grid goes through ({MAX_GRID:,}); narrow its choices, or search it with "
+                                         f"random, evolution or nsga2")
+                archs = space.enumerate()
+            points = [a for a in archs if self.fits(space, a)]
+            if not points:
+                raise TrainfreeError(f"no architecture of space {space.name!r} meets the budget ({self.budget_text()})")
+            self._points = (problem, points)
+        return self._points[1]
+
+    def budget_text(self) -> str:
+        o = self.options
+        parts = ([f"at most {o['max_params']:.4g} parameters"] if o["max_params"] is not None else []) + (
+            [f"at most {o['max_memory']:g} GiB of {o['dtype']} weights and key/value cache for {o['context']} tokens"]
+            if o["max_memory"] is not None else [])
+        return ", ".join(parts) or "no budget"
+
+    def exhausted(self, history) -> bool:
+        return all(history.seen(a) is not None for a in self.points(history.problem))
+
+    def ask(self, history, rng, n):
+        return [Proposal(a) for a in self.points(history.problem) if history.seen(a) is None][:n]

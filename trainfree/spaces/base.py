@@ -102,6 +102,8 @@ class SearchSpace(abc.ABC):
     provides: ClassVar[frozenset[str]] = frozenset({"parameters", "forward"})
     #: the metrics ``score`` and ``search`` use when none is named
     default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: the family of models (``decoder``, ``encoder``, ``rnn``) whose benchmarks' evidence applies to it
+    family: ClassVar[str | None] = None
     #: the settings fields that change this space's numbers; a field outside it must keep its default
     #: (the tokenizer only where the space tokenises subwords: the hf spaces)
     uses: ClassVar[frozenset[str]] = frozenset(SETTING_FIELDS) - {"tokenizer"}
@@ -196,6 +198,26 @@ class SearchSpace(abc.ABC):
         """What scoring ``arch`` under ``settings`` takes (with gradients when ``backward``), computed
         without building the model; None where the space's models are small enough never to matter."""
         return None
+
+    # --- enumeration and budgets (config spaces) ---------------------------------------------------
+    def grid_size(self) -> int | None:
+        """How many architectures :meth:`enumerate` would go through (an upper bound before constraints),
+        or None where the space cannot be enumerated (generated spaces: recipes, per-layer genotypes)."""
+        return None
+
+    def enumerate(self):
+        """Every architecture of the space, in a fixed order."""
+        raise TrainfreeError(f"space {self.name!r} cannot be enumerated (its architectures are generated, not a "
+                             f"grid of choices); search it with random, evolution or nsga2")
+
+    def footprint(self, arch) -> dict[str, float]:
+        """What an architecture costs to serve: ``params`` (every parameter) and ``kv_per_token`` (key and
+        value cache entries one token adds, over all layers), for budgets such as ``--max-memory``."""
+        raise TrainfreeError(f"space {self.name!r} gives no size footprint for memory budgets")
+
+    def describe(self, arch) -> str:
+        """A short human form of ``arch`` (e.g. ``6L-256d-4h/2kv-1024ff``); the id where the space has none."""
+        return self.arch_id(arch)[:12]
 
     def param_counts(self, probe) -> dict[str, int]:
         """Parameter counts by role, of the probe's model (:func:`count_parameters`); a space whose models

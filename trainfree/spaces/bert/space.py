@@ -32,6 +32,7 @@ class NASBenchBERTSpace(GeneratedSpace):
                           "activation_codes", "transformer_parts"})
     #: the WordPiece batch is the first tokens of each line block: there is no window offset
     uses = frozenset(SETTING_FIELDS) - {"offset", "tokenizer"}
+    family = "encoder"
     #: the metrics run in train mode, and dropout masks drawn on a CUDA generator differ from the CPU's
     device_dependent = True
     #: what `score` and `search` use when no metric is named: one seeded forward feeds them all

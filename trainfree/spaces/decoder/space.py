@@ -27,6 +27,7 @@ class DecoderSpace(GeneratedSpace):
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
                           "hidden_states", "activation_kernel", "decoder_blocks",
                           "activation_codes", "transformer_parts", "shape"})
+    family = "decoder"
     generator = generate
     parser = staticmethod(parse_decoder)
     example_json = EXAMPLE

@@ -71,6 +71,10 @@ class GemstonesSpace(HFSpace):
     def params_of(self, config: dict) -> int:
         return params(config["hidden_size"], config["num_hidden_layers"])
 
+    def describe(self, arch) -> str:
+        """The suite's own name for a shape: ``WIDTHxDEPTH``."""
+        return f"{arch.config['hidden_size']}x{arch.config['num_hidden_layers']}"
+
     def factors(self, arch) -> dict[str, object]:
         """Width, depth, parameters, aspect ratio, and ``size_group``: the suite's equal-size group (100M,
         0.5B, 1B, 2B: within 20% of it), None outside them (``correlate --within size_group``)."""

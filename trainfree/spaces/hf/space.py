@@ -56,10 +56,12 @@ class HFSpace(SearchSpace):
 
     def __init__(self, spec: SpaceSpec):
         self.spec = spec
+        self.family = "decoder" if spec.kind == "causal" else "encoder"
         self.name = spec.name
         self.description = spec.description or f"{spec.model} configs from {spec.where}"
         self.model_digest = hashlib.sha1(json.dumps([spec.model, spec.fixed], sort_keys=True).encode()).hexdigest()[:12]
         self._params: dict[tuple, int] = {}
+        self._per_layer: dict[tuple, tuple[int, int] | None] = {}  # other fields -> (1 block, each more)
         if spec.example is not None:  # before any draw: a space whose example is its one valid architecture
             self._example = self.from_json(spec.example, f"{spec.where}: example")
         else:
@@ -92,13 +94,30 @@ class HFSpace(SearchSpace):
         return tokens.vocab_size(settings.size if settings is not None else "paper")
 
     def params_of(self, config: dict) -> int:
-        """Parameters of ``config``'s model at the space's vocabulary (what its budget constraints count)."""
+        """Parameters of ``config``'s model at the space's vocabulary (what its budget constraints count).
+        A stack of identical blocks grows linearly with its depth: the counts of one, two and three blocks
+        (on the meta device) give every depth of the same other fields, checked linear, else counted as is."""
         key = tuple(config.items())
         if key not in self._params:
-            from trainfree.spaces.hf.model import count_params, make_config
-
-            self._params[key] = count_params(self.spec, make_config(self.spec, self.fields(config), self.vocab(config)))
+            layers = self.spec.key("num_hidden_layers")
+            depth = config.get(layers)
+            if isinstance(depth, int) and depth >= 1:
+                base = tuple((k, v) for k, v in config.items() if k != layers)
+                if base not in self._per_layer:
+                    counts = [self._count({**config, layers: n}) for n in (1, 2, 3)]
+                    steps = {counts[1] - counts[0], counts[2] - counts[1]}
+                    self._per_layer[base] = (counts[0], steps.pop()) if len(steps) == 1 else None
+                linear = self._per_layer[base]
+                self._params[key] = (linear[0] + (depth - 1) * linear[1] if linear is not None
+                                     else self._count(config))
+            else:
+                self._params[key] = self._count(config)
         return self._params[key]
+
+    def _count(self, config: dict) -> int:
+        from trainfree.spaces.hf.model import count_params, make_config
+
+        return count_params(self.spec, make_config(self.spec, self.fields(config), self.vocab(config)))
 
     def violation(self, config: dict) -> str | None:
         """Which constraint ``config`` breaks, or None."""
@@ -175,6 +194,38 @@ class HFSpace(SearchSpace):
     def n_genes(self) -> int:
         return len(self.spec.searched)
 
+    def grid_size(self) -> int:
+        n = 1
+        for options in self.spec.searched.values():
+            n *= len(options)
+        return n
+
+    def enumerate(self):
+        """Every combination of the searched choices that meets the constraints, in the file's field order
+        (the last field varying fastest)."""
+        import itertools
+
+        fields = list(self.spec.searched)
+        for values in itertools.product(*(self.spec.searched[f] for f in fields)):
+            config = dict(zip(fields, values))
+            if self._divisible_ok(config) and self.violation(config) is None:
+                yield HFArch(tuple(config.items()), self.model_digest)
+
+    def footprint(self, arch: HFArch) -> dict[str, float]:
+        """Parameters at the space's vocabulary, and 2 x layers x kv_heads x head_dim cache entries a token."""
+        fields = {**self.spec.fixed, **self.fields(arch.config)}
+        config = self.config(arch, self.default_settings())
+        heads = config.num_attention_heads
+        kv = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = fields.get("head_dim") or config.hidden_size // heads
+        return {"params": self.params_of(arch.config), "kv_per_token": 2 * config.num_hidden_layers * kv * head_dim}
+
+    def describe(self, arch: HFArch) -> str:
+        """Layers, width, heads (and key/value heads), MLP width: ``6L-256d-4h/2kv-1024ff``."""
+        shape = self.shape(arch, self.default_settings())
+        kv = f"/{shape['kv_heads']}kv" if shape["kv_heads"] != shape["heads"] else ""
+        return f"{shape['depth']}L-{shape['width']}d-{shape['heads']}h{kv}-{shape['ffn_width']}ff"
+
     def decode(self, genes) -> HFArch:
         return self._generate(GeneChooser(genes))
 
@@ -239,6 +290,14 @@ class HFSpace(SearchSpace):
         return {"depth": config.num_hidden_layers, "width": config.hidden_size, "heads": heads,
                 "kv_heads": getattr(config, "num_key_value_heads", None) or heads, "ffn_width": ffn,
                 "vocab": config.vocab_size}
+
+    def export_config(self, arch: HFArch, settings: ScoreSettings):
+        """The config a user trains from: the architecture's, at the vocabulary of ``settings``'s tokenizer
+        (or the space's own vocab_size), naming its model class, with transformers' default attention."""
+        config = self.config(arch, settings)
+        config._attn_implementation = None  # the training machine's choice, not the CPU probe's eager one
+        config.architectures = [self.spec.model]
+        return config
 
     def config(self, arch: HFArch, settings: ScoreSettings):
         from trainfree.spaces.hf.model import make_config

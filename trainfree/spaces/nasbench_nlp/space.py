@@ -34,6 +34,7 @@ class NASBenchNLPSpace(GeneratedSpace):
     generator = generate
     parser = staticmethod(parse_recipe)
     example_json = EXAMPLE
+    family = "rnn"
     name = "nasbench-nlp"
     description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
     sizes = ("paper", "small", "tiny")
