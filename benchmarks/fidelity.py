@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--store", type=Path, required=True)
     p.add_argument("--out", type=Path, default=None, help="CSV of every architecture (default "
-                                                           "docs/fidelity-data/fidelity_PART.csv)")
+                                                           "docs/data/fidelity/fidelity_PART.csv)")
     p.add_argument("--cost-n", type=int, default=10, help="architectures the metric's cost is measured on")
     p.add_argument("--plot", type=Path, default=None, help="PNG of rank quality against CPU-seconds")
     p.add_argument("--keep-checkpoints", action="store_true",
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     cells = distinct(bench, space)
     ids = sample(cells, args.n, args.seed)
     points = [float(x) for x in (args.points or part["points"]).split(",")]
-    out = args.out or Path(__file__).parent.parent / "docs" / "fidelity-data" / f"fidelity_{args.part}.csv"
+    out = args.out or Path(__file__).parent.parent / "docs" / "data" / "fidelity" / f"fidelity_{args.part}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     names = {a: cells[a][0] for a in ids}
     got: dict[str, list[dict]] = {}

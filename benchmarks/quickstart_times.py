@@ -1,15 +1,15 @@
-"""Run every line of README.md's quickstart, in order, and print each one's wall time.
+"""Run every line of the quickstart (docs/quickstart.md), in order, and print each one's wall time.
 
 The lines are read from the first ```bash block under "## Quickstart" and run one after another (later
 lines read what earlier ones wrote) in a fresh temporary directory, with ``TRAINFREE_STORE`` pointing
 at a fresh store there, so nothing touches your own store. ``trainfree`` runs as
-``python -m trainfree`` with this interpreter (the same program). The README's time figures come
-from this script:
+``python -m trainfree`` with this interpreter (the same program). The quickstart's time figures come
+from this script (it prints them; they are copied into docs/quickstart.md):
 
     python benchmarks/quickstart_times.py            # every line as written (about 15-25 min on 2 cores)
     python benchmarks/quickstart_times.py --quick    # the documented quick substitution (see QUICK)
 
-``--quick`` makes each line small (the newcomer test runs the README this way): ``--limit``,
+``--quick`` makes each line small (the newcomer test runs the quickstart this way): ``--limit``,
 ``--budget`` and ``--seeds`` values are lowered (QUICK), and the commands that build models get
 tiny models on short inputs, in-process (QUICK_MODELS); nothing else of a line changes.
 """
@@ -35,7 +35,7 @@ BUILDS_MODELS = {"score", "reproduce", "search", "search-eval"}
 QUICK_MODELS = {"--size": "tiny", "--seq-len": "16", "--batch-size": "4", "--jobs": "1"}
 
 
-def quickstart_lines(readme: Path = ROOT / "README.md") -> list[str]:
+def quickstart_lines(readme: Path = ROOT / "docs" / "quickstart.md") -> list[str]:
     """The quickstart's command lines, comments stripped."""
     text = readme.read_text(encoding="utf-8")
     section = text.split("## Quickstart", 1)[1]
@@ -86,7 +86,7 @@ def fmt(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="the documented quick substitution (QUICK)")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--readme", type=Path, default=ROOT / "docs" / "quickstart.md")
     parser.add_argument("--keep", type=Path, default=None, help="run in this directory instead (kept)")
     args = parser.parse_args(argv)
     lines = quickstart_lines(args.readme)

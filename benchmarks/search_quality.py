@@ -5,7 +5,7 @@ choice, random search and regularized evolution with the space's best metric.
     python benchmarks/search_quality.py [--store PATH] [--seeds 20] [--budget 100] [--jobs 2]
 
 Every benchmark architecture is scored once first (through the store, so a second run is fast).
-Goal (issue 6): on NAS-Bench-NLP PTB, the hidden_cov searches choose architectures whose mean test
+Goal: on NAS-Bench-NLP PTB, the hidden_cov searches choose architectures whose mean test
 loss is below the benchmark's 10th percentile.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
                   "share at or beyond the 10th percentile | mean regret |")
             print("|---|---|---|---|---|---|---|---|---|")
             for r in rows:
-                print(f"| {r['strategy']} | {r['metric']} | {r['seeds']} | {r['target_mean']:.4f} | "
+                print(f"| {r['strategy']} | {r['metric']} | {r['searches']} | {r['target_mean']:.4f} | "
                       f"{r['target_sd']:.4f} | {r['percentile_mean']:.1f} | {r['percentile_median']:.1f} | "
                       f"{r['share_beyond_p10']:.2f} | {r['regret_mean']:.4f} |")
 

@@ -4,7 +4,7 @@ integrity check, and every store call the runner makes), next to the scoring its
 
     python benchmarks/store_scale.py [--rows 1000000] [--new 10] [--store PATH]
 
-Goal (issue 13): scoring 10 new architectures adds under a second of store time. Opening a store
+Goal: scoring 10 new architectures adds under a second of store time. Opening a store
 runs ``PRAGMA quick_check``, which reads the whole file, unless the file is as trainfree's last clean
 close left it; the third run forces the check to show what it costs at this size. The rows are
 synthetic (random architecture ids, four metrics, two settings fingerprints, one of them the run's),

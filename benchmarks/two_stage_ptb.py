@@ -36,7 +36,7 @@ def main(argv=None) -> int:
                    help="search over the fidelity sample or the whole benchmark (see above)")
     p.add_argument("--jobs", type=int, default=1, help="architectures trained at once (two-stage's top K)")
     p.add_argument("--metric-cpu", type=float, default=None, help="hidden_cov CPU-s per arch (default: measured)")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "docs" / "fidelity-data" / "two_stage_ptb.csv")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "docs" / "data" / "fidelity" / "two_stage_ptb.csv")
     args = p.parse_args(argv)
 
     import time

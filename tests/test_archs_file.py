@@ -97,7 +97,7 @@ def test_cli_file_error_is_one_line(tmp_path):
 
 def test_search_output_fed_back_in(tmp_path):
     settings = ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=8)
-    result = api.search("decoder", "params", budget=4, seed=0, settings=settings, jobs=1, executor="local")
+    result = api.search("decoder", "params", budget=4, search_seed=0, settings=settings, jobs=1, executor="local")
     found = result.as_dict()
     assert all("arch" in t for t in found["trials"])
     search_json = tmp_path / "search.json"

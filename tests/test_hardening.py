@@ -355,9 +355,10 @@ def _hostile_search(result: dict, bench_name: str) -> dict:
 
     def trial(t, i):
         values = {f"{PAYLOAD} m": t["values"][metric], f"{PAYLOAD} o": t["values"][objective]}
-        return {**t, "arch_id": f"{PAYLOAD} {i}", "values": values}
+        return {**t, "arch_id": f"{PAYLOAD} {i}", "shape": PAYLOAD, "values": values}
 
-    return {**result, "strategy": PAYLOAD, "space": PAYLOAD, "seed": PAYLOAD, "metric": f"{PAYLOAD} m",
+    # the space stays the benchmark's: a search of another space is refused before anything is shown
+    return {**result, "strategy": PAYLOAD, "seed": PAYLOAD, "metric": f"{PAYLOAD} m",
             "objective": f"{PAYLOAD} o", "benchmark": bench_name, "trials": [trial(t, i) for i, t in enumerate(result["trials"])],
             "pareto": [trial(t, i) for i, t in enumerate(result["pareto"])], "best": [],
             "chosen": trial(result["chosen"], "chosen")}
@@ -396,7 +397,14 @@ def test_report_escapes_every_value_from_input(files, tmp_path):
     for raw in ("<script", "<img src=x", "<svg"):
         assert raw not in page, f"unescaped {raw!r}"
     text = "".join(parsed.text)
-    assert text.count(PAYLOAD) >= 8, "the payload should be shown as text: title, strategy, space, seed, ids, ..."
+    assert text.count(PAYLOAD) >= 8, "the payload should be shown as text: title, strategy, seed, ids, shapes, ..."
+    other = json.loads(search.read_text())
+    other["space"] = PAYLOAD
+    search.write_text(json.dumps(other))
+    refused = _cli(["report", "--benchmark", bench_path, "--scores", scores, "--search", search, "--output",
+                    tmp_path / "other.html"], dict(os.environ, TRAINFREE_STORE=str(tmp_path / "s.sqlite")))
+    assert refused.returncode == 2 and "a search of space" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "other.html").exists()
     csp = parsed.csp or ""
     assert "default-src 'none'" in csp and "script-src 'none'" in csp and "unsafe-inline" not in csp, csp
 

@@ -282,7 +282,7 @@ def test_cli_score_archs_and_nsga2_search(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainfree", "score", "--space", "hf-llama", "--archs", str(archs),
                            "--output", str(out), *tiny], capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, proc.stderr
-    assert "8 scores (8 ok" in proc.stdout and "small" in out.read_text()
+    assert "8 scores for 2 architectures (8 ok)" in proc.stdout and "small" in out.read_text()
     search = tmp_path / "nsga2.json"
     proc = subprocess.run([sys.executable, "-m", "trainfree", "search", "--space", "hf-llama", "--strategy", "nsga2",
                            "--objective", "params", "--budget", "6", "--population", "3", "--output", str(search),

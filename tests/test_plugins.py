@@ -183,9 +183,9 @@ direct = {n: get_metric("toy_output_std")(Probe(a, space, settings)) for n, a in
 corr = {c.metric: c.as_dict() for c in api.correlate(bench, run.rows)}
 params = [next(r.value for r in run.rows if r.name == rec.name and r.metric == "params") for rec in records]
 tau = stats.kendalltau(params, [-rec.target for rec in records]).statistic
-found = api.search("toy-mlp", "toy_output_std", "evolution", budget=6, seed=0, settings=settings, jobs=2,
+found = api.search("toy-mlp", "toy_output_std", "evolution", budget=6, search_seed=0, settings=settings, jobs=2,
                    executor="process", population=3)
-within = api.search(None, "toy_output_std", "random", budget=4, seed=1, settings=settings, benchmark=bench)
+within = api.search(None, "toy_output_std", "random", budget=4, search_seed=1, settings=settings, benchmark=bench)
 analysis = api.analyze(bench, min_leaf=2, permutations=199, resamples=5)
 print(json.dumps({
     "rows": [[r.name, r.metric, r.value, r.status] for r in run.rows], "local": [[*k, v] for k, v in local.items()],

@@ -106,6 +106,35 @@ def test_report_from_a_store_and_errors(tmp_path):
     assert bad.returncode == 2 and "not a search result" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@needs_matplotlib
+def test_every_plotted_tick_label_is_plain_text_on_the_installed_matplotlib(tmp_path, monkeypatch):
+    # a report's figures rendered to SVG with their text kept as text: hidden covariance spans -1e3 to -1e7,
+    # so the scatter and trajectory axes are symlog and the top-k axis log; none may show raw math text
+    import re
+
+    import matplotlib
+
+    from trainfree.report import plots
+
+    bench = tmp_path / "ptb30.csv"
+    _sample_csv(bench, 30)
+    run = api.score(str(bench), ["hidden_cov", "params"], TINY)
+    svgs = []
+    monkeypatch.setitem(matplotlib.rcParams, "svg.fonttype", "none")
+    monkeypatch.setattr(plots, "_png", lambda fig: svgs.append(plots._save(fig, "svg").decode()) or b"")
+    from trainfree.benchmarks import load_benchmark
+
+    result = run_search("nasbench-nlp", "hidden_cov", "random", 12, seed=0, settings=TINY, objective="params",
+                        benchmark=load_benchmark(str(bench)))
+    api.report(str(bench), run.rows, searches=[result.as_dict()], resamples=50)
+    assert len(svgs) >= 3
+    texts = [t for svg in svgs for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    assert texts, "no text in the SVG: the check would pass for nothing"
+    raw = [t for t in texts if "mathdefault" in t or "$" in t or "^{" in t]
+    assert raw == [], f"raw math text in tick labels: {raw[:5]}"
+    assert "10" in texts  # the top-k curve's log axis, labelled in plain text
+
+
 def test_missing_matplotlib_names_the_extra(monkeypatch):
     from trainfree.errors import MissingExtra
     from trainfree.report import plots

@@ -256,7 +256,7 @@ def test_search_eval_command(tmp_path):
                            "--output", str(out), "--quiet"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("strategy,metric,seeds,target_mean") and len(lines) == 1 + 1 + 4
+    assert lines[0].startswith("strategy,metric,searches,target_mean") and len(lines) == 1 + 1 + 4
     assert "share_beyond_p10" in lines[0]
     assert "10th percentile" in proc.stdout
 

@@ -486,7 +486,7 @@ def json_equal(a, b):
 def test_quick_check_runs_unless_the_file_is_as_a_checked_close_left_it(tmp_path):
     path = tmp_path / "s.db"
     _filled(path, n=20).close()
-    assert (tmp_path / "s.db-checked").exists()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["s.db"]  # nothing beside the store
     with Store(path) as store:
         assert not store.checked  # unchanged since the last clean close
     with Store(path, verify="always") as store:
@@ -539,3 +539,35 @@ VERSION_1 = (
     "lpzero_gpt2", "nonembedding_params", "params", "snip", "state_grad_edge", "state_grad_rate", "swap",
     "synaptic_diversity", "synaptic_diversity_n", "synaptic_diversity_ones", "synaptic_diversity_ones_n",
     "synaptic_saliency", "synaptic_saliency_csv", "w_pca", "zico")
+
+
+def test_a_run_sharing_the_store_reuses_what_another_finished_meanwhile(tmp_path, monkeypatch):
+    # another run, sharing the store, finishes architectures 3-5 while this one is at its first: this run
+    # takes their values from the store when it reaches them instead of computing them again
+    from trainfree import outcomes
+    from trainfree.records import Score, Status
+    from trainfree.spaces import get_space
+
+    space = get_space("nasbench-nlp")
+    archs = [space.sample(__import__("numpy").random.default_rng(i)) for i in range(8)]
+    items = [(f"a{i}", a) for i, a in enumerate(archs)]
+    ids = [space.arch_id(a) for a in archs]
+    assert len(set(ids)) == 8
+    computed_here = []
+    real = outcomes.score_chunk
+
+    with Store(tmp_path / "s.db") as store:
+        def chunk_then_the_other_run(target, chunk, settings):
+            computed_here.extend(space.arch_id(a) for a, _ in chunk)
+            out = real(target, chunk, settings)
+            if len(computed_here) == 1:  # the other run stores three architectures meanwhile
+                fp = space.fingerprint(TINY)
+                store.put([Score(a, "params", 1234.0, Status.OK, "", 0.5) for a in ids[3:6]], {"params": "1"}, fp, "x")
+            return out
+
+        monkeypatch.setattr(outcomes, "score_chunk", chunk_then_the_other_run)
+        run = score_architectures(space, items, ["params"], TINY, store=store)
+    assert computed_here == ids[:3] + ids[6:]
+    assert (run.computed, run.reused) == (5, 3)
+    values = {r.name: r.value for r in run.rows}
+    assert [values[f"a{i}"] for i in range(3, 6)] == [1234.0] * 3 and values["a0"] != 1234.0

@@ -258,7 +258,7 @@ def test_make_benchmark_writes_a_file_every_command_reads(tmp_path):
     from trainfree.benchmarks.base import detect_format
 
     out = tmp_path / "mine.json"
-    data = api.make_benchmark("decoder", 3, 2, record_at=[1], seed=5, output=out, store=tmp_path / "s.sqlite",
+    data = api.make_benchmark("decoder", 3, 2, record_at=[1], sample_seed=5, output=out, store=tmp_path / "s.sqlite",
                               **TINY["decoder"])
     assert data["trained"] == 3 and data["protocol"]["size"] == "tiny" and data["versions"]["torch"]
     assert detect_format(out).name == "trainfree-benchmark"
@@ -266,7 +266,7 @@ def test_make_benchmark_writes_a_file_every_command_reads(tmp_path):
     assert bench.space == "decoder" and len(bench) == 3 and bench.lower_is_better and bench.corpus == "wikitext-2"
     at1 = load_benchmark(out, target="val_loss@1")
     assert [r.target for r in at1.records] == [r["fidelities"]["1"] for r in data["records"]]
-    again = api.make_benchmark("decoder", 3, 2, record_at=[1], seed=5, store=tmp_path / "s.sqlite", **TINY["decoder"])
+    again = api.make_benchmark("decoder", 3, 2, record_at=[1], sample_seed=5, store=tmp_path / "s.sqlite", **TINY["decoder"])
     assert again["trained"] == 0 and again["reused"] == 3  # resumable through the store
     run = api.score(bench, ["decoder_params"], get_space("decoder").tiny_settings())
     table = api.correlate(bench, run.rows)
@@ -295,11 +295,13 @@ def test_cli_make_benchmark(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     out = tmp_path / "b.json"
     proc = subprocess.run([sys.executable, "-m", "trainfree", "make-benchmark", "--space", "decoder", "--n", "2",
-                           "--train-budget", "2", "--train-size", "tiny", "--seed", "1", "--output", str(out),
+                           "--train-budget", "2", "--train-size", "tiny", "--sample-seed", "1", "--seed", "3",
+                           "--output", str(out),
                            "--store", str(tmp_path / "s.sqlite"), "--jobs", "1", "--quiet"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "2 architectures of decoder" in proc.stdout and json.loads(out.read_text())["sample_seed"] == 1
+    data = json.loads(out.read_text())
+    assert "2 architectures of decoder" in proc.stdout and data["sample_seed"] == 1 and data["train_seed"] == 3
 
 
 def test_two_stage_search_trains_the_metrics_best_and_reports_the_trained_result(tmp_path):
@@ -311,7 +313,7 @@ def test_two_stage_search_trains_the_metrics_best_and_reports_the_trained_result
 
     store = Store(tmp_path / "s.sqlite")
     out = tmp_path / "mine.json"
-    api.make_benchmark("decoder", 4, 2, seed=2, output=out, store=store, **TINY["decoder"])
+    api.make_benchmark("decoder", 4, 2, sample_seed=2, output=out, store=store, **TINY["decoder"])
     bench = load_benchmark(out)
     result = api.search(None, "decoder_params", "random", 4, 0, get_space("decoder").tiny_settings(), benchmark=bench,
                         store=store)
@@ -346,7 +348,7 @@ def test_equal_cpu_comparison_reads_stored_trainings(tmp_path):
 
     store = Store(tmp_path / "s.sqlite")
     out = tmp_path / "mine.json"
-    api.make_benchmark("decoder", 5, 2, seed=3, output=out, store=store, **TINY["decoder"])
+    api.make_benchmark("decoder", 5, 2, sample_seed=3, output=out, store=store, **TINY["decoder"])
     bench = load_benchmark(out)
     rows, summary = compare_at_equal_cpu(bench, "decoder_params", "random", [0, 1], 1e6, 2, 2,
                                          get_space("decoder").tiny_settings(), store, metric_cpu=0.01,

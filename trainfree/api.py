@@ -13,8 +13,8 @@ from trainfree.benchmarks import Benchmark, load_benchmark
 from trainfree.config import ScoreSettings
 from trainfree.errors import MissingExtra, TrainfreeError
 from trainfree.evaluation.analysis import Analysis, analyze_benchmark, check_rule_settings
-from trainfree.evaluation.benchmark_correlation import (MetricCorrelation, check_scores, correlate,
-                                                       correlate_by_fingerprint)
+from trainfree.evaluation import benchmark_correlation
+from trainfree.evaluation.benchmark_correlation import MetricCorrelation, check_scores
 from trainfree.metrics import get_metric
 from trainfree.records import Score, Status
 from trainfree.runner import ScoreRun, score_architectures
@@ -54,16 +54,78 @@ def default_settings(bench: Benchmark) -> ScoreSettings:
     return base.with_(corpus=bench.corpus) if bench.corpus else base
 
 
-def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | None = None,
-          settings: ScoreSettings | None = None, limit: int | None = None, jobs: int = 1,
-          executor: str | None = None, store=None, address: str | None = None,
+# -- what people pass ------------------------------------------------------------------------------
+def _benchmark(value, target: str | None = None) -> Benchmark:
+    """A Benchmark from a shipped name, a path or a Benchmark."""
+    if isinstance(value, Benchmark):
+        return value
+    if isinstance(value, (str, Path)):
+        return load_benchmark(value, target=target)
+    raise TrainfreeError(f"expected a benchmark (a shipped name, a path or a Benchmark), got {type(value).__name__}")
+
+
+def _metrics(value) -> list[str] | None:
+    """Metric names from one name (``"params"``, or ``"params,hidden_cov"``) or a list of names."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [m.strip() for m in value.split(",") if m.strip()]
+    names = list(value)
+    bad = [m for m in names if not isinstance(m, str)]
+    if bad:
+        raise TrainfreeError(f"metrics: expected metric names, got {type(bad[0]).__name__}")
+    return names
+
+
+def _scores(value) -> list[Score]:
+    """Score rows from a scores CSV path, or the rows themselves."""
+    if isinstance(value, (str, Path)):
+        from trainfree.scores import read_scores
+
+        return read_scores(Path(value))
+    return list(value)
+
+
+def _settings(space, settings) -> ScoreSettings:
+    """Settings for ``space``: its defaults (None), a dict of fields to change on them, or a ScoreSettings.
+    A ScoreSettings left at the NAS-Bench-NLP protocol (``ScoreSettings()``) for a space whose own inputs
+    differ is refused: it would score, say, a transformer on 50 x 70 PTB words instead of its own batch."""
+    base = space.default_settings()
+    if settings is None:
+        return base
+    if isinstance(settings, dict):
+        try:
+            return base.with_(**settings)
+        except TypeError:
+            from trainfree.registry import did_you_mean
+
+            unknown = sorted(set(settings) - set(base.as_dict()))
+            raise TrainfreeError(f"settings: unknown field {unknown[0]!r}{did_you_mean(unknown[0], base.as_dict())}; "
+                                 f"fields: {', '.join(base.as_dict())}") from None
+    if not isinstance(settings, ScoreSettings):
+        raise TrainfreeError(f"settings: expected a ScoreSettings or a dict of fields, got {type(settings).__name__}")
+    generic = ScoreSettings()
+    own = [f for f in ("size", "corpus", "batch_size", "seq_len") if getattr(base, f) != getattr(generic, f)]
+    if own and all(getattr(settings, f) == getattr(generic, f) for f in own):
+        wanted = ", ".join(f"{f}={getattr(base, f)!r}" for f in own)
+        raise TrainfreeError(f"settings: these are the NAS-Bench-NLP protocol's {', '.join(own)}, not space "
+                             f"{space.name!r}'s own ({wanted}); pass a dict of the fields to change (settings="
+                             f"{{'seed': 1}}) or {space.name!r}'s default_settings().with_(...)")
+    return settings
+
+
+def score(what=None, metrics: str | Sequence[str] | None = None, settings=None, limit: int | None = None,
+          jobs: int = 1, executor: str | None = None, store=None, address: str | None = None,
           on_progress: Callable[[int, int], None] | None = None, threads: int | None = None,
-          space=None, archs=None, label: str | None = None, sink: Callable | None = None) -> ScoreRun:
-    """Score the first ``limit`` architectures of a benchmark with each metric, or, with ``space`` (a
-    name or a space object such as a :class:`~trainfree.spaces.factory.FactorySpace`) and ``archs``,
-    a list of one's own: architecture objects, dicts, JSON strings, ``{"name", "arch"}`` objects or
-    ``(name, arch)`` pairs (see :mod:`trainfree.archs`). Names are stored under ``label`` (default
-    ``archs:<space>``). ``metrics`` defaults to the space's default set.
+          archs=None, label: str | None = None, sink: Callable | None = None, *, benchmark=None,
+          space=None, target: str | None = None) -> ScoreRun:
+    """Score ``what`` with ``metrics`` (one name, ``"a,b"``, or a list; default: the space's default set):
+    a benchmark (a shipped name, a path or a Benchmark: its first ``limit`` architectures), or with
+    ``archs``, a space (a name or a space object such as a :class:`~trainfree.spaces.factory.FactorySpace`)
+    and a list of one's own: architecture objects, dicts, JSON strings, ``{"name", "arch"}`` objects or
+    ``(name, arch)`` pairs (see :mod:`trainfree.archs`), their names stored under ``label`` (default
+    ``archs:<space>``). ``settings``: None (the space's defaults), a dict of fields to change on them, or a
+    ScoreSettings (see :func:`_settings`).
 
     ``store`` (a :class:`trainfree.store.Store` or a path) makes the run resumable and skips stored keys;
     without one (the default here, unlike the command line's default store) nothing is kept.
@@ -75,26 +137,48 @@ def score(benchmark: str | Benchmark | None = None, metrics: Sequence[str] | Non
     """
     from trainfree.spaces import get_space
 
-    if archs is not None or space is not None:
-        if benchmark is not None:
-            raise TrainfreeError("give a benchmark or a space with archs, not both")
-        if archs is None or space is None:
-            raise TrainfreeError("scoring a list of architectures needs both space= and archs=")
+    metrics = _metrics(metrics)
+    if archs is not None:
+        if benchmark is not None or (space is not None and what is not None):
+            raise TrainfreeError("give the space of the archs once (first, or as space=), and no benchmark")
+        space = space if space is not None else what
+        if space is None:
+            raise TrainfreeError("scoring a list of architectures needs their space: score(space, archs=[...])")
         return score_list(space, archs, metrics, settings, limit=limit, jobs=jobs, executor=executor, store=store,
                           address=address, on_progress=on_progress, threads=threads, label=label, sink=sink)
-    if benchmark is None:
+    if space is not None:
+        raise TrainfreeError("scoring a list of architectures needs both the space and archs=")
+    if benchmark is not None and what is not None:
+        raise TrainfreeError("give the benchmark once (first, or as benchmark=)")
+    source = benchmark if benchmark is not None else what
+    if source is None:
         raise TrainfreeError("give a benchmark, or a space and archs, to score")
-    bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    bench = _benchmark(source, target)
+    space_obj = get_space(bench.space)
     if settings is None:
         settings = default_settings(bench)
+    else:
+        settings = _settings(space_obj, settings)
     bench = bench.head(limit)
-    space = get_space(bench.space)
-    metrics = list(metrics or space.default_metrics)
-    _check_metrics(space, metrics)
+    metrics = list(metrics or space_obj.default_metrics)
+    _check_metrics(space_obj, metrics)
     items = [(r.name, r.arch) for r in bench.records]
-    return score_architectures(space, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
+    return score_architectures(space_obj, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress,
                                sink=sink)
+
+
+def correlate(benchmark, scores, **options) -> list[MetricCorrelation]:
+    """Per metric, the correlation of ``scores`` (a scores CSV path, or rows) with ``benchmark``'s trained
+    results (a shipped name, a path or a Benchmark); see
+    :func:`trainfree.evaluation.benchmark_correlation.correlate` for the options (ci_resamples, topk, seed,
+    baseline, resamples, within)."""
+    return benchmark_correlation.correlate(_benchmark(benchmark), _scores(scores), **options)
+
+
+def correlate_by_fingerprint(benchmark, scores, **options) -> dict[str, list[MetricCorrelation]]:
+    """:func:`correlate` per settings fingerprint of ``scores``."""
+    return benchmark_correlation.correlate_by_fingerprint(_benchmark(benchmark), _scores(scores), **options)
 
 
 def _check_metrics(space, metrics: Sequence[str]) -> None:
@@ -123,8 +207,8 @@ def score_list(space, archs, metrics: Sequence[str] | None = None, settings: Sco
         raise TrainfreeError(f"space {space_obj.name!r} is defined in this Python session, so it scores "
                              f"in-process only: use jobs=1 (worker processes would not know it)")
     items = from_list(space_obj, archs)[:limit]
-    settings = settings or space_obj.default_settings()
-    metrics = list(metrics or space_obj.default_metrics)
+    settings = _settings(space_obj, settings)
+    metrics = list(_metrics(metrics) or space_obj.default_metrics)
     _check_metrics(space_obj, metrics)
     return score_architectures(space_obj, items, metrics, settings, jobs=jobs, executor=executor,
                                store=_store(store), benchmark=label or f"archs:{space_obj.name}", **options)
@@ -234,13 +318,15 @@ def search_metric(space) -> tuple[str, str]:
 
 
 def search(space=None, metric: str | None = None, strategy: str = "random", budget: int | None = None,
-           seed: int = 0, settings: ScoreSettings | None = None, benchmark: str | Benchmark | None = None,
-           store=None, **options):
-    """A training-free search (see :func:`trainfree.search.run_search`); ``space`` (a name or a space
-    object) defaults to the benchmark's. ``metric`` defaults to :func:`search_metric`'s choice; a metric that
-    ranks the space's family of benchmarks backwards is searched with a warning. ``budget`` defaults to 100
-    distinct architectures (a grid: every point of it). Returns a SearchResult whose ``notes`` say how the
-    metric was chosen and any warning."""
+           search_seed: int = 0, settings=None, benchmark: str | Benchmark | None = None, store=None, **options):
+    """A training-free search (see :func:`trainfree.search.run_search`) of ``space`` (a name or a space
+    object; default: the benchmark's), or within ``benchmark``'s architectures. ``metric`` defaults to
+    :func:`search_metric`'s choice; a metric that ranks the space's family of benchmarks backwards is
+    searched with a warning. ``budget`` defaults to 100 distinct architectures (a grid: every point of it).
+    ``search_seed`` seeds the strategy; the models' seed is ``settings``' (None: the space's defaults; a dict
+    of fields to change; a ScoreSettings). ``options`` go to the strategy (population, sample_size, batch,
+    max_params, ...) or to the search (objective, jobs, executor, threads, on_progress). Returns a
+    SearchResult whose ``notes`` say how the metric was chosen and any warning."""
     from trainfree.evaluation.evidence import backwards
     from trainfree.runner import resolve_space
     from trainfree.search import run_search
@@ -251,6 +337,11 @@ def search(space=None, metric: str | None = None, strategy: str = "random", budg
     if space is None:
         raise TrainfreeError("give a space or a benchmark to search")
     space = resolve_space(space)
+    metric = _metrics(metric)[0] if isinstance(metric, str) and "," not in metric else metric
+    if metric is not None and not isinstance(metric, str):
+        raise TrainfreeError(f"a search maximises one metric, got {metric!r}; a second one is objective=")
+    settings = _settings(space, settings) if settings is not None else (
+        default_settings(bench) if bench is not None else None)
     notes = []
     if metric is None:
         metric, why = search_metric(space)
@@ -264,8 +355,8 @@ def search(space=None, metric: str | None = None, strategy: str = "random", budg
     if budget is None:
         budget = (len({space.arch_id(r.arch) for r in bench.records}) if bench is not None else MAX_GRID) \
             if strategy == "grid" else 100
-    result = run_search(space, metric, strategy, budget, seed, settings, benchmark=bench, store=_store(store),
-                        **options)
+    result = run_search(space, metric, strategy, budget, search_seed, settings, benchmark=bench,
+                        store=_store(store), **options)
     result.notes = notes
     return result
 
@@ -306,7 +397,13 @@ def report(benchmark: str | Benchmark, scores: Sequence[Score] = (), provenance:
     benchmark records that were scored; searches are looked up in the whole benchmark."""
     from trainfree.report import render
 
-    whole = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
+    whole = _benchmark(benchmark)
+    scores = _scores(scores) if scores is not None else []
+    for i, search in enumerate(searches):
+        space = search.get("space") if isinstance(search, dict) else None
+        if space is not None and space != whole.space:
+            raise TrainfreeError(f"searches[{i}]: a search of space {space!r}; benchmark {whole.name!r} holds "
+                                 f"{whole.space!r} architectures, so its choices cannot be looked up there")
     bench = whole.head(limit)
     bench = bench.only({e.name for e in scores}) if scores else bench
     return render(bench, list(scores), dict(provenance or {}), list(searches), search_benchmark=whole, **options)
@@ -427,9 +524,9 @@ def train(space: str | None = None, archs=None, benchmark: str | Benchmark | Non
 
 
 def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", record_at: Sequence[float] = (),
-                   seed: int = 0, train_seed: int = 0, protocol: str | None = None, output=None, store=None,
+                   sample_seed: int = 0, train_seed: int = 0, protocol: str | None = None, output=None, store=None,
                    command: str = "", **train_options) -> dict:
-    """Sample ``n`` distinct architectures of ``space`` under ``seed``, short-train each (:func:`train`;
+    """Sample ``n`` distinct architectures of ``space`` under ``sample_seed``, short-train each (:func:`train`;
     ``train_options``: jobs, executor, checkpoint_dir, protocol fields...) and return the benchmark in
     the ``trainfree-benchmark`` format (:mod:`trainfree.benchmarks.trained`), written to ``output`` when given.
     Trained architectures come back from the store, so a killed run resumes."""
@@ -440,11 +537,11 @@ def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", recor
     from trainfree.config import check_seed
     from trainfree.spaces import get_space
 
-    check_seed(seed)
+    check_seed(sample_seed)
     if n < 1:
         raise TrainfreeError(f"n must be positive, got {n}")
     sp = get_space(space)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(sample_seed)
     archs: dict[str, object] = {}
     for _ in range(50 * n):
         arch = sp.sample(rng)
@@ -465,11 +562,11 @@ def make_benchmark(space: str, n: int, budget: float, unit: str = "steps", recor
                         "tokens": final["tokens"], "steps": final["steps"], "cpu_seconds": final["cpu_seconds"],
                         "eval_cpu_seconds": final["eval_cpu_seconds"], "error": final.get("error", "")})
     data = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "name": f"trained:{space}:n{n}:s{seed}:{run.budget.label().replace(' ', '')}", "space": space,
+            "name": f"trained:{space}:n{n}:s{sample_seed}:{run.budget.label().replace(' ', '')}", "space": space,
             "target": "val_loss", "lower_is_better": True, "protocol": run.protocol.identity(),
             "protocol_fingerprint": run.protocol.fingerprint(), "protocol_source": run.protocol.source,
             "budget": {"unit": run.budget.unit, "points": list(run.budget.points)}, "train_seed": train_seed,
-            "sample_seed": seed, "versions": {"trainfree": __version__, "torch": torch.__version__,
+            "sample_seed": sample_seed, "versions": {"trainfree": __version__, "torch": torch.__version__,
                                               "python": platform.python_version()},
             "command": command, "trained": run.trained, "reused": run.reused, "records": records}
     if output is not None:

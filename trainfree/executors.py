@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -187,11 +187,27 @@ class WorkerPool:
         self.close()
 
 
-def _drain(pool: "WorkerPool", submit, died: str) -> Iterator[tuple[int, object]]:
-    """``(index, result)`` of the futures ``submit(executor)`` maps to indices, as they finish."""
+#: tasks in flight per worker: enough to keep every worker busy, few enough that the caller's task iterator is
+#: read as work frees up (the scoring loop drops keys another run finished meanwhile)
+AHEAD = 2
+
+
+def _drain(pool: "WorkerPool", fn, tasks, plugins, died: str, limit: int) -> Iterator[tuple[int, object]]:
+    """``(index, result)`` of ``fn(*task)`` for the tasks of an iterable, as they finish, with at most ``limit``
+    submitted and unfinished at a time."""
     pending = {}
+    feed = enumerate(tasks)
     try:
-        pending = submit(pool.executor())
+        ex = pool.executor()
+
+        def fill() -> None:
+            while len(pending) < limit:
+                item = next(feed, None)
+                if item is None:
+                    return
+                pending[ex.submit(_call, fn, item[1], plugins)] = item[0]
+
+        fill()
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -200,6 +216,7 @@ def _drain(pool: "WorkerPool", submit, died: str) -> Iterator[tuple[int, object]
                 except BrokenProcessPool:
                     raise WorkerDied(died) from None
                 yield pending.pop(fut), result
+            fill()
     except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: stop the workers now
         pool.terminate()
         raise
@@ -264,13 +281,25 @@ def _ray_session(jobs: int, threads: int | None, address: str | None):
             ray.shutdown()
 
 
-def _ray_results(ray, refs: dict) -> Iterator[tuple[int, object]]:
-    """``(index, result)`` of the Ray tasks ``refs`` maps to indices, as they finish; no task outlives
-    the run: running ones are killed (force), queued ones dropped. A task's own error is raised as it
-    is (not wrapped in Ray's), a dead worker as :class:`WorkerDied`."""
+def _ray_results(ray, submit, tasks, limit: int) -> Iterator[tuple[int, object]]:
+    """``(index, result)`` of ``submit(task)`` (a Ray task) for the tasks of an iterable, as they finish, at
+    most ``limit`` unfinished at a time; no task outlives the run: running ones are killed (force), queued
+    ones dropped. A task's own error is raised as it is (not wrapped in Ray's), a dead worker as
+    :class:`WorkerDied`."""
     from ray.exceptions import RayTaskError, WorkerCrashedError
 
+    refs: dict = {}
+    feed = enumerate(tasks)
+
+    def fill() -> None:
+        while len(refs) < limit:
+            item = next(feed, None)
+            if item is None:
+                return
+            refs[submit(item[1])] = item[0]
+
     try:
+        fill()
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -285,6 +314,7 @@ def _ray_results(ray, refs: dict) -> Iterator[tuple[int, object]]:
                 except WorkerCrashedError:
                     raise WorkerDied(DIED) from None
                 yield index, result
+            fill()
     finally:
         for ref in list(refs):
             try:
@@ -343,7 +373,8 @@ class Executor:
             raise TrainfreeError(f"jobs must be a positive integer, got {jobs!r}")
         self.jobs, self.threads, self.address = jobs, threads, address
 
-    def map(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator[tuple[int, object]]:
+    def map(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator[tuple[int, object]]:
+        """``(index, result)`` of ``fn(*task)`` per task, as they finish; ``tasks`` is read as workers free up."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -383,11 +414,7 @@ class ProcessExecutor(Executor):
         from trainfree.registry import plugin_modules
 
         plugins = plugin_modules()  # at each call: a space file registered since the pool started counts
-
-        def submit(ex):
-            return {ex.submit(_call, fn, task, plugins): i for i, task in enumerate(tasks)}
-
-        return _drain(self.pool, submit, DIED)
+        return _drain(self.pool, fn, tasks, plugins, DIED, AHEAD * self.jobs)
 
     def close(self) -> None:
         self.pool.close()
@@ -413,8 +440,8 @@ class RayExecutor(Executor):
         ray = self._ray
         remote = ray.remote(num_cpus=self.threads or 1)(_ray_call)  # a task holds the cores its threads use
         driver, plugins = (socket.gethostname(), os.getpid()), plugin_modules()
-        return _ray_results(ray, {remote.remote(fn, task, self.threads or 1, driver, plugins): i
-                                  for i, task in enumerate(tasks)})
+        return _ray_results(ray, lambda task: remote.remote(fn, task, self.threads or 1, driver, plugins), tasks,
+                            AHEAD * self.jobs)
 
     def close(self) -> None:
         if self._session is not None:

@@ -114,19 +114,36 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     total = sum(len(c) for c in chunks)
     if on_progress:
         on_progress(0, total)
+    sent: list = []  # the chunks handed to the executor, by its task index
+    counts = {"computed": computed, "reused": reused}
+
+    def feed(target):
+        """The chunks as workers free up; with a store, less the keys another run sharing it finished
+        meanwhile (their values are read from the store instead of computed again)."""
+        nonlocal finished
+        for chunk in chunks:
+            if store is not None:
+                size = len(chunk)
+                chunk = _drop_finished(store, space, chunk, versions, fingerprint, done, emit, counts)
+                if not chunk:  # every key of it finished elsewhere
+                    finished += size
+                    if on_progress:
+                        on_progress(finished, total)
+                    continue
+            sent.append(chunk)
+            yield target, chunk, settings
+
     try:
         with executing(executor, jobs, threads, address) as ex:
             # the space object in this process; its name across a process boundary
             target = space if ex.kind == "local" else space.name
-            tasks = [(target, chunk, settings) for chunk in chunks]
-            del chunks
-            for index, scores in ex.map(score_chunk, tasks):
+            for index, scores in ex.map(score_chunk, feed(target)):
                 unsaved.extend(scores)
                 if time.monotonic() - saved_at >= 1.0:  # one transaction a second, not one per architecture
                     save()
                 emit.add(scores)  # INSERT OR REPLACE: what the store now holds for these keys
-                finished += len(tasks[index][1])
-                tasks[index] = None  # its architectures are referenced by the items only
+                finished += len(sent[index])
+                sent[index] = None  # its architectures are referenced by the items only
                 if on_progress:
                     on_progress(finished, total)
     except WorkerDied as err:
@@ -136,7 +153,27 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     finally:
         save()
     emit.finish()
-    return ScoreRun(rows, computed, reused)
+    return ScoreRun(rows, counts["computed"], counts["reused"])
+
+
+def _drop_finished(store, space, chunk, versions, fingerprint, done, emit, counts) -> list:
+    """``chunk`` less the keys the store holds now but did not when the run started (another run sharing the
+    store finished them): their stored values go to the emitter, and they count as reused."""
+    ids = [space.arch_id(arch) for arch, _ in chunk]
+    now = store.done(versions, fingerprint, ids) - done
+    if not now:
+        return chunk
+    done |= now
+    values = store.get(versions, fingerprint, [a for a, _ in now])
+    emit.add([Score(a, m, *values[(a, m)]) for a, m in sorted(now)])
+    counts["computed"] -= len(now)
+    counts["reused"] += len(now)
+    out = []
+    for (arch, names), arch_id in zip(chunk, ids):
+        names = [m for m in names if (arch_id, m) not in now]
+        if names:
+            out.append((arch, names))
+    return out
 
 
 class _Emitter:

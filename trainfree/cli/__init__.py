@@ -24,7 +24,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="trainfree", description="Training-free architecture search for language models.")
+    from trainfree.benchmarks import shipped_names
+    from trainfree.spaces import space_names
+
+    parser = Parser(prog="trainfree", description="Training-free architecture search for language models: score "
+                                                  "untrained networks, check the metrics against benchmarks of "
+                                                  "trained ones, search spaces by the metrics that hold up.",
+                    epilog=f"spaces: {', '.join(space_names())} (or a space file .toml/.json). benchmarks: "
+                           f"{', '.join(shipped_names())} (or a file). `trainfree COMMAND --help` for a command's "
+                           f"options; docs/README.md for the guides.")
     parser.add_argument("--version", action="version", version=f"trainfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -48,6 +56,32 @@ def _preload_plugins(argv: list[str] | None) -> None:
     load_plugins(known.plugin)
 
 
+def _check_words(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse an unknown sub-command or flag before argparse does, naming the closest ones: argparse would
+    report a required flag missing instead (``--bench`` for ``--benchmark``), or print the top-level usage."""
+    from trainfree.registry import did_you_mean
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    words, i = list(argv), 0
+    while i < len(words) and words[i].startswith("-"):  # the global options before the command
+        i += 2 if words[i] == "--plugin" else 1
+    if i >= len(words) or words[i] in ("-h", "--help"):
+        return
+    command = words[i]
+    if command not in sub.choices:
+        parser.error(f"unknown command {command!r}{did_you_mean(command, sub.choices)}; commands: "
+                     f"{', '.join(sub.choices)}")
+    subparser = sub.choices[command]
+    known = {o for action in subparser._actions for o in action.option_strings}
+    for word in words[i + 1:]:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            subparser.error(f"unknown option {name}{did_you_mean(name, known)} (trainfree {command} --help lists "
+                            f"its options)")
+
+
 def main(argv: list[str] | None = None) -> int:
     from trainfree.cli._common import Interrupted, signals_stop_the_run
 
@@ -57,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trainfree: error: {err}", file=sys.stderr)
         return 2
     parser = build_parser()
+    _check_words(parser, sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         with signals_stop_the_run():

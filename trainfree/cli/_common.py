@@ -78,9 +78,10 @@ def settings_args(p: argparse.ArgumentParser, execution: bool = True) -> None:
     g.add_argument("--tokenizer", default=None, metavar="PATH",
                    help="a tokenizers JSON file (tokenizer.json, read offline) for the hf spaces and space files "
                         "(default: the shipped uncased WordPiece, 30,522 entries)")
+    batches = "; ".join(f"{e.name} {e.batch[0]} x {e.batch[1]}" for e in SPACES if e.batch)
     g.add_argument("--batch-size", type=positive, default=None,
-                   help="sequences per batch (default 50 for RNNs, 32 for BERT)")
-    g.add_argument("--seq-len", type=positive, default=None, help="tokens per sequence (default 70 for RNNs, 128 for BERT)")
+                   help=f"sequences per batch (default: the space's own; sequences x tokens: {batches})")
+    g.add_argument("--seq-len", type=positive, default=None, help="tokens per sequence (default: the space's own)")
     g.add_argument("--offset", type=int, default=0, help="token offset of the input window (default 0)")
     g.add_argument("--device", type=device, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     if not execution:
@@ -123,6 +124,10 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+#: what a progress unit counts, in words
+UNIT_NAMES = {"arch": "architectures", "eval": "evaluations", "cpu-s": "CPU-seconds"}
+
+
 class Progress:
     """Progress on stderr: a tqdm bar (rate, ETA) on a terminal; elsewhere (a log, nohup, CI) a plain
     line every ``every`` seconds and every tenth of the work; nothing with --quiet."""
@@ -150,7 +155,8 @@ class Progress:
         if self.started is None:
             self.started, self.last, self.base = now, now, done
             self.next_tenth = done * 10 // total + 1
-            print(f"{self.desc}: {done}/{total} to do", file=self.stream, flush=True)
+            left = f"{total - done} of {total}" if done else str(total)
+            print(f"{self.desc}: {left} {UNIT_NAMES.get(self.unit, self.unit)} to go", file=self.stream, flush=True)
             return
         tenth = done * 10 // total
         if done < total and now - self.last < self.every and tenth < self.next_tenth:
@@ -293,9 +299,9 @@ def fmt(x) -> str:
 def print_table(rows: list[dict], columns: list[str]) -> None:
     cells = [[fmt(r[c]) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:

@@ -58,18 +58,67 @@ def run(args) -> int:
             print(f"settings fingerprint {fingerprint or '(none)'}:")
             for r in rows:
                 r["fingerprint"] = fingerprint
-        print_table(rows, columns)
+        show(rows, args)
         results += rows
-    print("(signed: positive = the metric ranks better-trained architectures higher)")
+    note("signed: positive = the metric ranks better-trained architectures higher"
+         + ("; [95% percentile-bootstrap interval]" if args.ci else ""))
     if args.baseline:
-        print(f"(tau_minus_baseline: Kendall tau minus {args.baseline}'s on the architectures both scored, with a "
-              f"95% paired-bootstrap interval; an interval above 0 means the metric ranks better)")
+        note(f"- {args.baseline}: the metric's Kendall tau minus {args.baseline}'s on the architectures both scored, "
+             f"[95% paired-bootstrap interval]; above 0: the metric ranks better")
     if args.within:
-        print(f"(within_tau: Kendall tau inside each group of equal {' x '.join(args.within)}, mean weighted by group "
-              f"size, 95% bootstrap interval resampling within groups; within_skipped: groups under 3 architectures, "
-              f"within_undefined: groups where the metric or target is constant; compare with kendall_tau: a metric "
-              f"that only tracks these factors has within_tau near 0"
-              + (f"; within_minus_baseline: minus {args.baseline}'s, paired)" if args.baseline else ")"))
+        note(f"within: the Kendall tau inside each group of equal {' x '.join(args.within)}, mean weighted by group "
+             f"size, [95% bootstrap interval resampling within groups]; a metric that only tracks these factors "
+             f"has a within tau near 0")
     if args.output:
         write_csv(args.output, results, (["fingerprint"] if args.split else []) + columns)
+        print(f"wrote every column to {args.output}")
+    elif args.ci or args.baseline or args.within:
+        note("--output FILE.csv writes every column: Spearman, Pearson and their intervals, group counts")
     return 0
+
+
+def note(text: str, width: int = 100) -> None:
+    """A footnote in parentheses, wrapped to ``width`` columns."""
+    import textwrap
+
+    print(textwrap.fill(f"({text})", width=width, subsequent_indent=" "))
+
+
+def _num(x) -> str:
+    return "nan" if x is None or x != x else f"{x:.3f}"
+
+
+def _interval(row: dict, point: str, low: str, high: str) -> str:
+    """``0.363 [0.350, 0.376]``, or the point alone where the row has no interval."""
+    if row.get(low) is None:
+        return _num(row.get(point))
+    return f"{_num(row.get(point))} [{_num(row[low])}, {_num(row[high])}]"
+
+
+def show(rows: list[dict], args) -> None:
+    """What fits a terminal: a global table (n, tau, rho, top-k, minus the baseline) and, with --within, a
+    table of the within-group taus; every column goes to --output."""
+    table = []
+    for r in rows:
+        cells = {"metric": r["metric"], "n": str(r["n"]) + (f" ({r['dropped']} dropped)" if r["dropped"] else ""),
+                 "tau" + (" [95% CI]" if args.ci else ""): _interval(r, "kendall_tau", "kendall_tau_low",
+                                                                      "kendall_tau_high"),
+                 "rho": _num(r["spearman"])}
+        cells.update({f"top{k}": _num(r[f"top{k}_precision"]) for k in args.topk})
+        if args.baseline:
+            cells[f"- {args.baseline} [paired]"] = _interval(r, "tau_minus_baseline", "tau_minus_baseline_low",
+                                                             "tau_minus_baseline_high")
+        table.append(cells)
+    print_table(table, list(table[0]) if table else ["metric"])
+    if not args.within:
+        return
+    inside = []
+    for r in rows:
+        cells = {"metric": r["metric"], "groups": str(r["within_groups"]), "n": str(r["within_n"]),
+                 "within tau [95% CI]": _interval(r, "within_tau", "within_low", "within_high")}
+        if args.baseline:
+            cells[f"- {args.baseline} [paired]"] = _interval(r, "within_minus_baseline", "within_minus_baseline_low",
+                                                             "within_minus_baseline_high")
+        inside.append(cells)
+    print(f"inside groups of equal {' x '.join(args.within)}:")
+    print_table(inside, list(inside[0]) if inside else ["metric"])

@@ -7,8 +7,9 @@ from pathlib import Path
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a results store as CSV or Parquet")
     p.add_argument("--store", type=Path, default=None, help="the store (default: the default store)")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                   help="csv (default), or parquet (needs trainfree[parquet])")
+    p.add_argument("--output", type=Path, required=True, help="the file to write (one row per stored score)")
     p.set_defaults(func=run)
 
 

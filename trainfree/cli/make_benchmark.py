@@ -14,9 +14,10 @@ def add_parser(sub) -> None:
                                               "benchmark file of your own")
     p.add_argument("--space", required=True, help="the space to sample from")
     p.add_argument("--n", type=positive, required=True, help="distinct architectures to sample and train")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--sample-seed", type=seed, default=0,
+                   help="seed of the sample of architectures (default 0; the models' is --train-seed / --seed)")
     p.add_argument("--output", type=Path, required=True, help="the benchmark file to write (.json)")
-    budget_args(p, seed_flags=("--train-seed",))
+    budget_args(p, seed_flags=("--train-seed", "--seed"))
     execution_args(p)
     p.set_defaults(func=run)
 
@@ -31,7 +32,7 @@ def run(args) -> int:
     progress = Progress(args, "training", unit="arch")
     try:
         data = api.make_benchmark(args.space, args.n, args.budget, unit=args.unit, record_at=args.record_at,
-                                  seed=args.seed, train_seed=args.train_seed, protocol=args.protocol,
+                                  sample_seed=args.sample_seed, train_seed=args.train_seed, protocol=args.protocol,
                                   output=args.output, store=store, checkpoint_dir=checkpoint_dir(args),
                                   keep_checkpoints=args.keep_checkpoints,
                                   jobs=args.jobs or default_jobs(), executor=args.executor, address=args.address,

@@ -19,10 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("--search", type=Path, action="append", help="a `trainfree search --output` JSON (repeatable)")
     p.add_argument("--limit", type=positive, default=None, help="only the first N benchmark records")
     p.add_argument("--output", type=Path, required=True, help="the HTML file to write")
-    p.add_argument("--title", default=None)
+    p.add_argument("--title", default=None, help="the page's title (default: the benchmark's name)")
     p.add_argument("--figures", type=Path, default=None, help="also write every figure as a PNG into this folder")
     p.add_argument("--resamples", type=positive, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--bootstrap-seed", type=seed, default=0)
+    p.add_argument("--bootstrap-seed", type=seed, default=0, help="seed of the bootstrap intervals (default 0)")
     p.add_argument("--within", type=name_list, default=None, metavar="FACTOR[,FACTOR]",
                    help="add the within-group correlation table (as `trainfree correlate --within`)")
     settings_args(p, execution=False)

@@ -13,15 +13,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("score", help="score a benchmark's architectures, or your own from a file, with "
                                      "training-free metrics")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--benchmark", help="a shipped name (nasbench-nlp-ptb, nasbench-nlp-wikitext2) or a "
-                                          "path: results .csv/.csv.gz, or a .zip/folder of training logs")
+    from trainfree.benchmarks import shipped_names
+    from trainfree.spaces import space_names
+
+    what.add_argument("--benchmark", help=f"a shipped name ({', '.join(shipped_names())}) or a path to a benchmark "
+                                          "file (docs/benchmarks.md lists the formats)")
     what.add_argument("--archs", type=Path, default=None,
                       help="a JSON-lines file of architectures of --space, one a line: the architecture itself or "
                            '{"name": ..., "arch": ...} (default name: the architecture id); blank and # lines '
                            "are skipped. A `trainfree search --output` JSON is also taken (its trials' architectures)")
-    p.add_argument("--space", default=None, help="the space of the --archs architectures (nasbench-nlp, "
-                                                 "nasbench-bert, decoder, hf-llama, hf-gpt2), or a space file "
-                                                 ".toml/.json (docs/spaces.md)")
+    p.add_argument("--space", default=None, help=f"the space of the --archs architectures ({', '.join(space_names())}),"
+                                                 " or a space file .toml/.json (docs/spaces.md)")
     p.add_argument("--metrics", type=metric_list, default=None,
                    help="comma-separated metric names (default: the space's default set, hidden_cov,params for "
                         "NAS-Bench-NLP; see `trainfree metrics`)")
@@ -79,9 +81,10 @@ def report(args, writer, meta, scored) -> int:
 
     write_meta(args.output, meta)
     counts = writer.counts
-    print(f"wrote {writer.rows} scores ({counts['ok']} ok, {counts['nonfinite']} nonfinite, "
-          f"{counts['failed']} failed) for {writer.items} architectures to {args.output} "
-          f"(computed {scored.computed}, reused {scored.reused} from the store)")
+    status = ", ".join(f"{counts[k]} {label}" for k, label in (("ok", "ok"), ("nonfinite", "non-finite"),
+                                                              ("failed", "failed")) if counts[k] or k == "ok")
+    print(f"{writer.rows} scores for {writer.items} architectures ({status}): computed {scored.computed}, "
+          f"reused {scored.reused} from the store; wrote {args.output}")
     if writer.rows and counts["failed"] == writer.rows:
         print(f"trainfree: error: all {writer.rows} scores failed (the first: {writer.first_error})", file=sys.stderr)
         return 1

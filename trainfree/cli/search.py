@@ -71,7 +71,8 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("two-stage search: short-train the metric's K best, choose the best after training")
     g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="train the K best by the metric")
     g.add_argument("--train-budget", type=float, default=None, help="training budget of each (in --train-unit)")
-    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps",
+                   help="the unit of --train-budget (default steps)")
     g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
     g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
     g.add_argument("--train-seed", type=seed, default=0, help="training seed (default 0)")
@@ -79,7 +80,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run_search)
 
     p = sub.add_parser("search-eval", help="compare strategies and metrics by what their searches choose in a benchmark")
-    p.add_argument("--benchmark", required=True)
+    p.add_argument("--benchmark", required=True, help="the benchmark whose architectures the searches stay within "
+                                                      "and whose trained results judge their choices")
     p.add_argument("--metrics", type=metric_list, default=None, help="metrics to search with (default: the space's first)")
     p.add_argument("--strategies", type=name_list, default=["random", "evolution"],
                    help="comma-separated (default random,evolution)")
@@ -93,7 +95,8 @@ def add_parser(sub) -> None:
                                                                   "--train-budget, compares the three")
     g.add_argument("--verify-top", type=positive, default=None, metavar="K", help="two-stage: train the K best")
     g.add_argument("--train-budget", type=float, default=None, help="training budget per architecture (--train-unit)")
-    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps")
+    g.add_argument("--train-unit", choices=["steps", "tokens", "cpu-seconds"], default="steps",
+                   help="the unit of --train-budget (default steps)")
     g.add_argument("--train-protocol", default=None, help="training protocol (default: the space's own)")
     g.add_argument("--train-size", default=None, help="model size to train at (default: the protocol's)")
     g.add_argument("--metric-cpu", type=float, default=None,
@@ -217,7 +220,7 @@ def run_search_eval(args) -> int:
     print(f"{bench.name}: {summary['distinct_architectures']} distinct architectures, target {bench.target} "
           f"({'lower' if bench.lower_is_better else 'higher'} is better); best {summary['best']:.4f}, "
           f"10th percentile {summary['p10']:.4f}; budget {args.budget}, search seeds 0..{args.seeds - 1}")
-    columns = ["strategy", "metric", "seeds", "target_mean", "target_sd", "percentile_mean", "percentile_median",
+    columns = ["strategy", "metric", "searches", "target_mean", "target_sd", "percentile_mean", "percentile_median",
                "share_beyond_p10", "regret_mean"]
     print_table(rows, columns)
     if args.output:
@@ -260,7 +263,7 @@ def run_equal_cpu(args) -> int:
     print(f"{bench.name}: {summary['pool']} distinct architectures, 10th percentile {summary['p10']:.4f}, best "
           f"{summary['best']:.4f}; {args.cpu_budget:g} CPU-s per search (metric {metric_cpu:.3f} s/arch, training "
           f"{summary['train_cpu_per_arch']:.1f} s/arch: {summary['protocol']}, {summary['budget']}); seeds 0..{args.seeds - 1}")
-    columns = ["method", "setting", "seeds", "target_mean", "target_sd", "percentile_mean", "share_beyond_p10",
+    columns = ["method", "setting", "searches", "target_mean", "target_sd", "percentile_mean", "share_beyond_p10",
                "cpu_mean"]
     print_table(rows, columns)
     if args.output:

@@ -78,7 +78,7 @@ def _register_noise(score, base: str, higher: dict, published: dict) -> None:
            published_column=col, published_sign=sign)(more)
 
 
-# Directions are those the paper found on NAS-Bench-NLP PTB (paper-notes 1.6); the released CSV stores
+# Directions are those the paper found on NAS-Bench-NLP PTB (docs/metrics.md); the released CSV stores
 # the large-noise covariance negated (|j - j_10| - 1), hence its sign -1.
 _register_noise(jacobian_covariance, "jacob_cov",
                 higher={"small": True, "large": True, "more": False},

@@ -1,4 +1,4 @@
-"""The paper's transformer metrics on NAS-Bench-BERT encoders (Serianni & Kalita 2023, paper-notes 2.5).
+"""The paper's transformer metrics on NAS-Bench-BERT encoders (Serianni & Kalita 2023; docs/metrics.md).
 
 One forward in train mode (dropout on, its masks seeded) feeds every metric. Gradient metrics
 differentiate R = sum(y * c) for a cotangent c. By default c ~ N(0, 1), drawn once under the seed:

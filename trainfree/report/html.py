@@ -217,11 +217,17 @@ def search_section(search: dict, bench=None, img=_img) -> str:
     label = f"{search['strategy']} search by {metric}, seed {search['seed']}"
     out.append(img(plots.trajectory(steps, fitness, metric, targets_line, bench.target if bench else ""),
                     f"trajectory of the {label}"))
+    chosen = search.get("chosen") or {}
     if search.get("evaluation"):
         ev = search["evaluation"]
-        out.append(_table(["chosen", "target", "percentile (0 = best)", "regret", "benchmark best"],
-                          [[f"<code>{_e(search['chosen']['arch_id'])}</code>", _num(ev["target"], 4),
-                            _num(ev["percentile"], 1), _num(ev["regret"], 4), _num(ev["best"], 4)]]))
+        out.append(_table(["chosen", "shape", "target", "percentile (0 = best)", "regret", "benchmark best"],
+                          [[f"<code>{_e(chosen.get('arch_id', ''))}</code>", _e(chosen.get("shape", "")),
+                            _num(ev["target"], 4), _num(ev["percentile"], 1), _num(ev["regret"], 4),
+                            _num(ev["best"], 4)]]))
+    elif chosen:
+        out.append(_table(["chosen", "shape", metric],
+                          [[f"<code>{_e(chosen.get('arch_id', ''))}</code>", _e(chosen.get("shape", "")),
+                            _num(chosen.get("values", {}).get(metric), 4)]]))
     objective = search.get("objective")
     if objective:
         front = {t["arch_id"] for t in search["pareto"]}
@@ -230,8 +236,8 @@ def search_section(search: dict, bench=None, img=_img) -> str:
                    f"</code></h3>")
         out.append(img(plots.pareto(fitness, costs, [t["arch_id"] in front for t in trials], metric, objective),
                         f"Pareto front of the {label}"))
-        out.append(_table(["architecture", metric, objective],
-                          [[f"<code>{_e(t['arch_id'])}</code>", _num(t["values"].get(metric), 4),
+        out.append(_table(["architecture", "shape", metric, objective],
+                          [[f"<code>{_e(t['arch_id'])}</code>", _e(t.get("shape", "")), _num(t["values"].get(metric), 4),
                             _num(t["values"].get(objective), 4)] for t in search["pareto"]]))
     return "\n".join(out)
 
@@ -266,6 +272,11 @@ def render(bench, scores, provenance: dict, searches: Sequence[dict] = (), resam
     if searches:
         parts.append("<h2 id='searches'>Searches</h2>")
         parts += [search_section(s, search_benchmark or bench, img) for s in searches]
+    if not provenance:  # a report made from rows without their provenance: say what the rows themselves carry
+        provenance = {"given": "no provenance was passed; what the score rows carry:",
+                      "fingerprints": sorted({getattr(s, "fingerprint", "") or "(none)" for s in scores}),
+                      "metric_versions": sorted({f"{s.metric} {getattr(s, 'metric_version', '') or '(unknown)'}"
+                                                 for s in scores})}
     parts.append("<h2 id='provenance'>Provenance</h2><p class=note>The settings and versions that produced these "
                  "numbers.</p><pre>" + html.escape(json.dumps(provenance, indent=1, sort_keys=True, default=str))
                  + "</pre></body></html>")

@@ -33,10 +33,34 @@ def _figure(plt, *args, **kwargs):
 
 
 def _png(fig) -> bytes:
+    return _save(fig, "png")
+
+
+def _save(fig, fmt: str) -> bytes:
+    """The figure as ``fmt`` bytes, with plain tick labels, then closed."""
+    _plain_ticks(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format=fmt, dpi=100, bbox_inches="tight")
     _pyplot().close(fig)
     return buf.getvalue()
+
+
+def _plain_label(x: float, _pos=None) -> str:
+    """A tick value as plain text (``-1e+07``, ``500``): no math text, which labels here never parse."""
+    return "0" if x == 0 else f"{x:g}"
+
+
+def _plain_ticks(fig) -> None:
+    """Log and symlog axes label their ticks with math text (``$\\mathdefault{10^{7}}$``), which shows raw
+    with ``text.parse_math`` off (the labels here are input names, never TeX): plain labels instead, major
+    ticks only."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in fig.get_axes():
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale in ("log", "symlog"):
+                axis.set_major_formatter(FuncFormatter(_plain_label))
+                axis.set_minor_formatter(NullFormatter())
 
 
 def _auto_scale(ax, values, axis: str = "y") -> None:

@@ -24,7 +24,7 @@ from trainfree.search.two_stage import verify_top
 
 def _summary(name: str, evs: list[dict], p10: float, sign: float, cpu: list[float], extra: str) -> dict:
     ts = [e["target"] for e in evs]
-    return {"method": name, "setting": extra, "seeds": len(evs), "target_mean": statistics.fmean(ts),
+    return {"method": name, "setting": extra, "searches": len(evs), "target_mean": statistics.fmean(ts),
             "target_sd": statistics.pstdev(ts), "percentile_mean": statistics.fmean(e["percentile"] for e in evs),
             "share_beyond_p10": statistics.fmean(sign * t <= sign * p10 for t in ts),
             "cpu_mean": statistics.fmean(cpu)}

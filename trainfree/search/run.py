@@ -265,7 +265,7 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
     targets = arch_targets(bench)
     values = sorted(targets.values(), reverse=not bench.lower_is_better)  # best first
     all_lookups = [lookup(targets, a, bench.lower_is_better) for a in targets]
-    rows = [{"strategy": "random choice", "metric": "-", "seeds": len(targets), "target_mean": statistics.fmean(
+    rows = [{"strategy": "random choice", "metric": "-", "searches": "-", "target_mean": statistics.fmean(
         targets.values()), "target_sd": statistics.pstdev(targets.values()), "percentile_mean": statistics.fmean(
         r["percentile"] for r in all_lookups), "regret_mean": statistics.fmean(r["regret"] for r in all_lookups)}]
     p10 = values[max(0, math.ceil(0.1 * len(values)) - 1)]
@@ -290,7 +290,7 @@ def search_eval(bench, metrics, strategies, seeds, budget, settings, store, jobs
         for strategy in strategies:
             evs = [one_search(metric, strategy, seed) for seed in seeds]
             ts = [e["target"] for e in evs]
-            rows.append({"strategy": strategy, "metric": metric, "seeds": len(seeds), "target_mean": statistics.fmean(ts),
+            rows.append({"strategy": strategy, "metric": metric, "searches": len(seeds), "target_mean": statistics.fmean(ts),
                          "target_sd": statistics.pstdev(ts),
                          "percentile_mean": statistics.fmean(e["percentile"] for e in evs),
                          "percentile_median": statistics.median(e["percentile"] for e in evs),

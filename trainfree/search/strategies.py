@@ -55,6 +55,9 @@ class Strategy:
 
 
 STRATEGIES: Registry[type] = Registry("search strategy")
+#: the keyword arguments of a search that are not a strategy's options (a misspelt one is suggested)
+SEARCH_OPTIONS = ("objective", "budget", "search_seed", "settings", "benchmark", "store", "jobs", "executor",
+                  "address", "threads", "on_progress", "metric", "strategy")
 
 
 def register_strategy(cls: type) -> type:
@@ -68,7 +71,10 @@ def make_strategy(name: str, **options) -> Strategy:
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "options")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise TrainfreeError(f"strategy {name!r} takes no option {', '.join(unknown)}"
+        from trainfree.registry import did_you_mean
+
+        hint = did_you_mean(unknown[0], accepted + list(SEARCH_OPTIONS))
+        raise TrainfreeError(f"strategy {name!r} takes no option {', '.join(unknown)}{hint}"
                              + (f" (it takes: {', '.join(sorted(accepted))})" if accepted else ""))
     return cls(**options)
 

@@ -21,6 +21,8 @@ class SpaceEntry:
     description: str = ""
     sizes: tuple[str, ...] = ("paper",)
     provides: frozenset[str] = frozenset()
+    #: the default input batch (sequences, tokens), for help texts; None where not given
+    batch: tuple[int, int] | None = None
     _space: object = field(default=None, repr=False)
 
     def load(self):
@@ -47,7 +49,8 @@ SPACES: Registry[SpaceEntry] = Registry("search space", module_of=_module_of)
 
 
 def register_space(target, name: str | None = None, *, description: str | None = None,
-                   sizes: tuple[str, ...] | None = None, provides=None) -> SpaceEntry:
+                   sizes: tuple[str, ...] | None = None, provides=None, batch: tuple[int, int] | None = None
+                   ) -> SpaceEntry:
     """Register a space: a SearchSpace subclass or instance (its class attributes give the metadata),
     or a "module:Class" string with the metadata given here (so that the module loads lazily)."""
     if not isinstance(target, str):
@@ -59,35 +62,36 @@ def register_space(target, name: str | None = None, *, description: str | None =
     if not name:
         raise TrainfreeError(f"register_space({target!r}): give the space's name")
     return SPACES.add(name, SpaceEntry(name, target, description or "", tuple(sizes or ("paper",)),
-                                       frozenset(provides or ())))
+                                       frozenset(provides or ()), batch))
 
 
 def _builtin() -> None:
     both = {"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output"}
     register_space("trainfree.spaces.nasbench_nlp.space:NASBenchNLPSpace", "nasbench-nlp",
                    description="NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model",
-                   sizes=("paper", "small", "tiny"),
+                   sizes=("paper", "small", "tiny"), batch=(50, 70),
                    provides=both | {"hidden_states", "activation_kernel", "recurrent_cell", "activation_codes"})
     register_space("trainfree.spaces.bert.space:NASBenchBERTSpace", "nasbench-bert",
                    description="NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)",
-                   sizes=("paper", "as-specified", "tiny"), provides=both | {"encoder_ops", "activation_codes", "transformer_parts"})
+                   sizes=("paper", "as-specified", "tiny"), batch=(32, 128),
+                   provides=both | {"encoder_ops", "activation_codes", "transformer_parts"})
     register_space("trainfree.spaces.decoder.space:DecoderSpace", "decoder",
                    description="LTS decoder-only language models (GPT-2 and Transformer-XL genotypes)",
-                   sizes=("paper", "tiny"),
-                   provides=both | {"hidden_states", "activation_kernel", "decoder_blocks",
-                                           "activation_codes", "transformer_parts", "shape"})
+                   sizes=("paper", "tiny"), batch=(16, 32),
+                   provides=both | {"hidden_states", "activation_kernel", "decoder_blocks", "activation_codes",
+                                    "transformer_parts", "shape"})
     # Hugging Face transformers spaces (trainfree[hf]); transformers is imported when one is loaded
     hf = both | {"hidden_states", "activation_kernel", "activation_codes", "transformer_parts", "shape"}
     register_space("trainfree.spaces.hf.space:LlamaSpace", "hf-llama",
                    description="Llama-style decoders (transformers LlamaForCausalLM): depth, width, heads, GQA kv "
-                               "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf)
+                               "heads, MLP width, tied embeddings", sizes=("paper", "tiny"), provides=hf, batch=(16, 32))
     register_space("trainfree.spaces.hf.space:GPT2Space", "hf-gpt2",
                    description="GPT-2-style decoders (transformers GPT2LMHeadModel): depth, width, heads, MLP width",
-                   sizes=("paper", "tiny"), provides=hf)
+                   sizes=("paper", "tiny"), provides=hf, batch=(16, 32))
     register_space("trainfree.spaces.gemstones.space:GemstonesSpace", "gemstones",
                    description="Gemstones decoders (Gemma-style, transformers GemmaForCausalLM): width x depth, heads "
                                "of 128, half as many key/value heads, GeGLU MLP of 4x width, 50,304 tokens",
-                   sizes=("paper", "tiny"), provides=hf)
+                   sizes=("paper", "tiny"), provides=hf, batch=(16, 32))
 
 
 _builtin()

@@ -8,8 +8,10 @@ trials (what was proposed, in which order, when, and its values), keyed by what 
 Only trainfree stores (or new, empty paths) are opened: the file is identified and checked
 (``PRAGMA quick_check``) before anything is written to it. The check reads the whole file (seconds
 for a million scores), so it is skipped when the file is exactly as trainfree left it after its last
-clean close: ``<store>-checked`` records the file's device, inode, size, mtime and ctime then, and no
-write-ahead log is pending (``verify="always"`` checks every time). The schema version is ``PRAGMA
+clean close: that close records the file's device, inode, size and mtime inside the file (``meta``
+row ``clean_close``, written in place, the mtime then set back), and no write-ahead log is pending; any
+write since changes the mtime, a copy the inode (``verify="always"`` checks every time). Nothing is
+written beside the store but SQLite's own ``-wal`` and ``-shm`` files while it is open. The schema version is ``PRAGMA
 user_version`` (and ``meta.schema_version``, which older trainfree reads); older stores are upgraded
 in one transaction on the first writable open.
 """
@@ -133,24 +135,17 @@ def _is_new(path: Path) -> bool:
     return False
 
 
-def _stamp_path(path: Path) -> Path:
+#: characters of the clean-close row: always this long, so that writing it again changes no page count
+STAMP_WIDTH = 128
+
+
+def _file_state(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _legacy_stamp(path: Path) -> Path:
+    """Where trainfree before 0.2 kept the clean-close stamp, beside the store (removed at a close)."""
     return path.with_name(path.name + "-checked")
-
-
-def _file_state(path: Path) -> list[int]:
-    st = os.stat(path)
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def _unchanged_since_check(path: Path) -> bool:
-    """True when the file is as a clean, checked close left it (any write since changes mtime and ctime)."""
-    wal = path.with_name(path.name + "-wal")
-    try:
-        if wal.exists() and wal.stat().st_size > 0:
-            return False
-        return json.loads(_stamp_path(path).read_text()) == _file_state(path)
-    except (OSError, ValueError):
-        return False
 
 
 def _chunks(ids: Sequence[str]):
@@ -228,7 +223,7 @@ class Store:
             raise TrainfreeError(f"{self.path}: store schema version {version}, written by a newer trainfree (this "
                                  f"one reads up to version {SCHEMA_VERSION}); upgrade trainfree or use another "
                                  f"--store path")
-        if self.verify == "always" or not _unchanged_since_check(self.path):
+        if self.verify == "always" or not self._unchanged_since_check():
             problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
                 raise TrainfreeError(f"{self.path}: " + _DAMAGED.format(problem="quick_check: " + "; ".join(problems),
@@ -262,24 +257,56 @@ class Store:
             raise
         self.version = SCHEMA_VERSION
 
-    def close(self, sound: bool = True) -> None:
-        """Close; a writable store that was sound and is fully checkpointed gets its stamp, so the next
-        open can skip the integrity check."""
-        self.conn.close()
-        if self.readonly or not self._clean:
-            return
+    def _unchanged_since_check(self) -> bool:
+        """True when the file is as a clean, checked close left it (reads only)."""
         wal = self.path.with_name(self.path.name + "-wal")
         try:
-            if not sound:
-                _stamp_path(self.path).unlink(missing_ok=True)
-                return
-            if wal.exists() and wal.stat().st_size > 0:  # another connection is still open
-                return
-            tmp = self.path.with_name(self.path.name + "-checked.tmp")
-            tmp.write_text(json.dumps(_file_state(self.path)))
-            os.replace(tmp, _stamp_path(self.path))
+            if wal.exists() and wal.stat().st_size > 0:
+                return False
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'clean_close'").fetchone()
+            return row is not None and json.loads(row[0]) == _file_state(os.stat(self.path))
+        except (OSError, ValueError, sqlite3.Error):
+            return False
+
+    def _stamp(self) -> os.stat_result | None:
+        """Record the file's state inside it (a fixed-width row, so that its final write changes no size);
+        None where another connection keeps part of it in the write-ahead log."""
+        def checkpointed() -> bool:
+            return self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('clean_close', ?)", ("0" * STAMP_WIDTH,))
+        if not checkpointed():
+            return None
+        st = os.stat(self.path)
+        with self.conn:
+            self.conn.execute("UPDATE meta SET value = ? WHERE key = 'clean_close'",
+                              (json.dumps(_file_state(st)).ljust(STAMP_WIDTH),))
+        return st if checkpointed() else None
+
+    def close(self, sound: bool = True) -> None:
+        """Close; a writable store that was sound and is fully checkpointed records its state inside the file,
+        so the next open can skip the integrity check."""
+        if self.readonly or not self._clean:
+            self.conn.close()
+            return
+        stamp = None
+        if sound:
+            try:
+                stamp = self._stamp()
+            except (sqlite3.Error, OSError):
+                stamp = None  # no stamp: the next open checks the whole file
+        self.conn.close()
+        try:
+            if stamp is None:
+                os.utime(self.path)  # whatever row is in the file no longer matches: the next open checks
+            else:
+                os.utime(self.path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+                if os.stat(self.path).st_size != stamp.st_size:
+                    os.utime(self.path)
+            _legacy_stamp(self.path).unlink(missing_ok=True)
         except OSError:
-            pass  # no stamp: the next open checks the whole file
+            pass
 
     def __enter__(self) -> "Store":
         return self

@@ -152,7 +152,7 @@ NASBENCH_NLP_SHORT = NASBENCH_NLP.with_(
     name="nasbench-nlp-short", size="small", eval_tokens=5_000, options=(("alpha", 2.0), ("beta", 1.0)),
     source="NAS-Bench-NLP's recipe (Adam 1e-3, wd 1.2e-6, batch 20, bptt 70, clip 0.25, AR 2 / TAR 1) at the "
            "small size, without dropout")
-#: ELECTRA-small's optimiser settings (AdamW, lr 5e-4, wd 0.01, eps 1e-6, clip 1, paper-notes 2.2) on
+#: ELECTRA-small's optimiser settings (AdamW, lr 5e-4, wd 0.01, eps 1e-6, clip 1; docs/metrics.md) on
 #: masked-LM alone, without the generator/discriminator pair, at the genotype's own sizes, on WikiText-2
 NASBENCH_BERT = Protocol(
     name="nasbench-bert", space="nasbench-bert", trainer="wordpiece-mlm", size="as-specified", corpus="wikitext-2",

@@ -1,6 +1,6 @@
 """Sampling and mutating NAS-Bench-BERT genotypes. No torch here.
 
-Sampling makes the benchmark's choices in its order (paper-notes 2.1, ``space_maker.ipynb``):
+Sampling makes the benchmark's choices in its order (the benchmark's ``space_maker.ipynb``):
 hidden size, number of layers, then per layer operation type, its parameter, heads, FFN dimension
 and number of FFN layers, each uniform over ``search_space.json``. A mutation changes one thing:
 the hidden size, the depth (dropping trailing layers or sampling new ones), or one field of one layer.

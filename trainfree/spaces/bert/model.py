@@ -1,4 +1,4 @@
-"""ELECTRA-style encoder for NAS-Bench-BERT genotypes (paper-notes 2.3), nanoGPT-style: one file, a
+"""ELECTRA-style encoder for NAS-Bench-BERT genotypes (docs/metrics.md), nanoGPT-style: one file, a
 config with presets, explicit initialisation.
 
 Modes:

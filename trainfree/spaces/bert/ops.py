@@ -1,4 +1,4 @@
-"""NAS-Bench-BERT token-mixing operations (paper-notes 2.3), on (B, T, H) tensors.
+"""NAS-Bench-BERT token-mixing operations (docs/metrics.md), on (B, T, H) tensors.
 
 SA: scaled dot-product (SDP) or weighted multiplicative (WMA) multi-head attention; LT: a linear
 map followed by a 2-D DFT (real part) or DCT-II per head; DSC: ConvBERT-style mixed attention (half
