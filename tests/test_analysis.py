@@ -36,6 +36,7 @@ def _planted(n=120, seed=0, effect=1.0):
     return facts, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", _space_names())
 def test_every_space_gives_factors_the_analysis_uses(space_name):
     space = get_space(space_name)

@@ -36,6 +36,7 @@ def write_lines(path, lines):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", sorted(CHEAP))
 def test_cli_scores_three_architectures_from_a_file(space_name, tmp_path):
     space, archs = sampled(space_name)
@@ -85,6 +86,7 @@ def test_file_line_errors_name_the_line(tmp_path):
         read_archs(write_lines(tmp_path / "empty.jsonl", ["# nothing", ""]), space)
 
 
+@pytest.mark.slow
 def test_cli_file_error_is_one_line(tmp_path):
     path = write_lines(tmp_path / "bad.jsonl", ['{"node_0": {"op": "linear", "input": ["x"]}}', "not json"])
     proc = cli("score", "--space", "nasbench-nlp", "--archs", path, "--metrics", "params", "--output",
@@ -95,6 +97,7 @@ def test_cli_file_error_is_one_line(tmp_path):
     assert proc.returncode == 2 and "--archs needs --space" in proc.stderr
 
 
+@pytest.mark.slow
 def test_search_output_fed_back_in(tmp_path):
     settings = ScoreSettings(size="tiny", corpus="wikitext-2", batch_size=4, seq_len=8)
     result = api.search("decoder", "params", budget=4, search_seed=0, settings=settings, jobs=1, executor="local")
@@ -205,8 +208,8 @@ def test_shipped_example_file_scores_as_the_readme_says():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    assert "trainfree score --space nasbench-nlp --archs examples/my_cells.jsonl" in readme
+    guide = (root / "docs" / "quickstart.md").read_text(encoding="utf-8")
+    assert "trainfree score --space nasbench-nlp --archs examples/my_cells.jsonl" in guide
     space = get_space("nasbench-nlp")
     items = read_archs(root / "examples" / "my_cells.jsonl", space)
     assert [n for n, _ in items] == ["elman", "gated", "two-state"]

@@ -184,6 +184,7 @@ def test_classic_proxies_score_bert_and_see_the_architecture():
     assert get_metric("fisher")(Probe(deep, space, settings)) > 0
 
 
+@pytest.mark.slow
 def test_score_defaults_to_the_spaces_metric_set(tmp_path):
     out = tmp_path / "s.csv"
     proc = subprocess.run([sys.executable, "-m", "trainfree", "score", "--benchmark", "nasbench-bert", "--limit", "2",

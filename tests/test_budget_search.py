@@ -78,6 +78,7 @@ def test_a_space_too_large_to_enumerate_says_how_large(tmp_path):
         api.search("nasbench-nlp", "params", "grid", settings=get_space("nasbench-nlp").tiny_settings())
 
 
+@pytest.mark.slow
 def test_cli_grid_search_of_hf_llama_prints_a_ranked_list_and_a_front(tmp_path):
     proc = _cli(["search", "--space", "hf-llama", "--strategy", "grid", "--max-params", "8e6", "--no-store",
                  "--jobs", "1", "--quiet", "--top", "3", "--output", tmp_path / "g.json"], tmp_path)
@@ -92,6 +93,7 @@ def test_cli_grid_search_of_hf_llama_prints_a_ranked_list_and_a_front(tmp_path):
     assert data["pareto"] and all("shape" in t for t in data["pareto"])
 
 
+@pytest.mark.slow
 def test_export_config_round_trips_through_transformers_offline(tmp_path):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -163,6 +165,7 @@ def test_a_corpus_and_a_tokenizer_of_ones_own(tmp_path):
         nlp.check(nlp.tiny_settings().with_(tokenizer=str(tokenizer)))
 
 
+@pytest.mark.slow
 def test_cli_corpus_and_tokenizer_flags_and_their_errors(tmp_path):
     text = "\n".join(f"line {i} of a small corpus with a handful of words" for i in range(300))
     (tmp_path / "my.txt").write_text(text)

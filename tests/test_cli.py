@@ -64,6 +64,7 @@ def _losses(benchmark_csv) -> dict[str, float]:
     return {n: v for n, v in losses.items() if math.isfinite(v)}
 
 
+@pytest.mark.slow
 def test_score_and_correlate_csv(csv_sample, tmp_path):
     out = tmp_path / "scores.csv"
     proc = run("score", "--benchmark", csv_sample, "--metrics", "hidden_cov,params", "--output", out, "--jobs", 1, *TINY)
@@ -112,6 +113,7 @@ def test_score_and_correlate_csv(csv_sample, tmp_path):
     assert proc.returncode != 0 and "baseline 'snip' is not among the scored metrics" in proc.stderr
 
 
+@pytest.mark.slow
 def test_score_is_reproducible_across_jobs(zip_sample, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     run("score", "--benchmark", zip_sample, "--metrics", "hidden_cov", "--output", a, "--jobs", 1, "--no-store", *TINY)
@@ -163,6 +165,7 @@ def test_malformed_scores_file(csv_sample, tmp_path):
     assert proc.returncode == 2 and "s.csv line 2: column 'value'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_metrics_listing_and_version():
     assert "hidden_cov" in run("metrics").stdout
     decoder = run("metrics", "--space", "decoder").stdout
@@ -171,6 +174,7 @@ def test_metrics_listing_and_version():
     assert run("--version").stdout.startswith("trainfree ")
 
 
+@pytest.mark.slow
 def test_reproduce_rnn_writes_tables(csv_sample, tmp_path):
     out = tmp_path / "results"
     proc = run("reproduce", "rnn", "--benchmark", csv_sample, "--metrics", "hidden_cov,jacob_cov_large_noise,params",

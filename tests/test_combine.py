@@ -250,6 +250,7 @@ def test_the_published_columns_are_inputs_and_unreproduced_ones_do_not_apply(ptb
         api.combine("lts:random_GPT2_wt103", published="shipped")
 
 
+@pytest.mark.slow
 def test_cli_combine_then_correlate_refuses_in_sample(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "trainfree", *a], capture_output=True, text=True,  # noqa: E731
                                     timeout=300)

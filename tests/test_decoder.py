@@ -31,6 +31,7 @@ def _count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@pytest.mark.slow
 def test_parameter_counts_equal_the_benchmarks_for_every_record_of_every_setting():
     checked = 0
     for setting, records in _raw().items():
@@ -145,6 +146,7 @@ def test_decoders_are_causal(family):
     assert torch.allclose(ya[:, :7], yb[:, :7], atol=1e-5) and not torch.allclose(ya[:, 7:], yb[:, 7:])
 
 
+@pytest.mark.slow
 def test_score_an_lts_setting_from_the_command_line(tmp_path):
     out = tmp_path / "s.csv"
     proc = subprocess.run([sys.executable, "-m", "trainfree", "score", "--benchmark", "lts:random_TransXL_wt103_homogeneous",

@@ -26,6 +26,7 @@ def workers_import_the_tests(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ALL)
 def test_every_task_comes_back_once_with_its_index_and_workers_serve_several_maps(kind):
     with make_executor(kind, jobs=2, threads=1) as ex:
@@ -35,6 +36,7 @@ def test_every_task_comes_back_once_with_its_index_and_workers_serve_several_map
     assert second == {0: 9, 1: 16, 2: 25}  # indices are positions in this call's task list
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ALL)
 def test_a_failing_task_raises_its_own_error_and_the_executor_goes_on(kind):
     with make_executor(kind, jobs=2, threads=1) as ex:
@@ -43,6 +45,7 @@ def test_a_failing_task_raises_its_own_error_and_the_executor_goes_on(kind):
         assert dict(ex.map(tasks.square, [(3,)])) == {0: 9}  # usable again afterwards
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", WORKERS)
 def test_a_dying_worker_raises_worker_died(kind):
     with make_executor(kind, jobs=2, threads=1) as ex:
@@ -66,6 +69,7 @@ def _started(folder) -> list[int]:
     return [int(p.read_text()) for p in folder.glob("started-*") if p.name != "started-0" and p.read_text()]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see the workers")
 @pytest.mark.parametrize("kind", WORKERS)
 def test_a_consumer_that_stops_ends_the_running_tasks(kind, tmp_path):
@@ -98,6 +102,7 @@ def conformance_plugin_metric(probe):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ALL)
 def test_workers_know_the_plugins_the_driver_loaded(kind, tmp_path):
     # in a subprocess, so that the plug-in never enters this process's registries
@@ -118,6 +123,7 @@ def test_workers_know_the_plugins_the_driver_loaded(kind, tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "['conformance_plugin_metric', 'conformance_plugin_metric']"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", WORKERS)
 def test_a_plugin_that_fails_in_a_worker_is_named(kind, tmp_path):
     # the driver has the plug-in; the workers see another copy of it that raises while loading

@@ -30,12 +30,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_process_pool_matches_in_process(one_thread):
     # two workers on two cores run one thread each, like the in-process run here
     local = _values("local", 1)
     assert _values("process", 2) == local
 
 
+@pytest.mark.slow
 def test_thread_count_changes_only_rounding():
     local = _values("local", 1)
     pooled = _values("process", 2)
@@ -83,6 +85,7 @@ def test_limit_threads_gives_torch_the_threads_and_every_openblas_one():
     assert all(n == 2 for api, n in pools if api == "openmp")
 
 
+@pytest.mark.slow
 def test_ray_matches_in_process(one_thread):
     pytest.importorskip("ray", reason="the ray executor needs trainfree[ray]")
     assert _values("ray", 2) == _values("local", 1)
@@ -121,6 +124,7 @@ def _pool_workers(parent: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="needs /proc to find the workers")
 def test_a_dying_worker_gives_a_clear_error_and_keeps_finished_work(tmp_path):
     import os

@@ -22,6 +22,7 @@ def _check_valid_and_runs(space, arch, inputs):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["nasbench-nlp", "nasbench-bert", "decoder"])
 def test_samples_and_mutations_are_valid_and_build(name):
     space = get_space(name)

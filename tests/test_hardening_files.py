@@ -48,6 +48,7 @@ class _Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     import torch
 
@@ -100,6 +101,7 @@ num_hidden_layers = [1, 2]
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["random", "evolution", "nsga2"])
 def test_a_space_with_fewer_architectures_than_the_budget_ends_with_a_clear_error(tmp_path, strategy):
     pytest.importorskip("transformers")
@@ -255,6 +257,7 @@ def test_a_full_disk_is_named_and_leaves_nothing_half_written(tmp_path, full_dis
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no partial output, no temporary file
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_checkpointing_stops_training_naming_it(tmp_path, full_disk):
     _fill(full_disk, leave=64 * 1024)  # room for the folder, not for a checkpoint
     proc = _cli(["train", "--space", "nasbench-nlp", "--arch", json.dumps(LSTM), "--train-budget", "2",
@@ -341,6 +344,7 @@ def test_a_plugin_that_fails_to_load_is_one_line_naming_it(tmp_path, fault):
     _one_line(proc, 2, f"plug-in 'plug_{fault}'", named)
 
 
+@pytest.mark.slow
 def test_a_plugin_that_replaces_a_builtin_never_takes_its_store_keys(tmp_path):
     # a plug-in swaps in its own `params` through the registry's private state: its values are stored
     # under its own module's key, so a later run with the built-in recomputes instead of reusing them
@@ -378,6 +382,7 @@ num_hidden_layers = [80]
 """
 
 
+@pytest.mark.slow
 def test_a_model_too_large_for_the_memory_is_refused_before_it_is_built(tmp_path):
     pytest.importorskip("transformers")
     (tmp_path / "huge.toml").write_text(HUGE_LLAMA)
@@ -397,6 +402,7 @@ def test_a_model_class_the_metrics_cannot_use_is_refused_with_the_supported_list
 
 
 # -- 8. smaller faults -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_space_whose_only_architecture_is_its_example_is_accepted(tmp_path):
     pytest.importorskip("transformers")
     text = TWO_ARCHS.replace("[searched]", "[constraints]\nmax_params = 20000000\n[searched]") + \
@@ -414,6 +420,7 @@ def test_a_space_file_nested_100k_deep_is_one_line(tmp_path, fmt):
     _one_line(_cli(["metrics", "--space", tmp_path / f"deep.{fmt}"], tmp_path), 2, f"deep.{fmt}")
 
 
+@pytest.mark.slow
 def test_an_archs_line_nested_100k_deep_and_a_lone_surrogate_name_are_one_line(tmp_path):
     (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
     args = ["score", "--space", "nasbench-nlp", "--metrics", "params", "--no-store", *TINY]
@@ -425,6 +432,7 @@ def test_an_archs_line_nested_100k_deep_and_a_lone_surrogate_name_are_one_line(t
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
 def test_a_space_or_archs_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, target):
     if target == "fifo":
@@ -440,6 +448,7 @@ def test_a_space_or_archs_path_that_is_not_a_regular_file_is_refused_at_once(tmp
     _one_line(proc, 2, "not a regular file")
 
 
+@pytest.mark.slow
 def test_a_400_digit_searched_range_is_one_short_line(tmp_path):
     pytest.importorskip("transformers")
     big = "1" * 400

@@ -157,6 +157,7 @@ def _metrics_listed(space: str) -> list[str]:
     return [n for n in names if n in {m.name for m in METRICS}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hf-llama", "hf-gpt2"])
 def test_every_listed_metric_gives_a_finite_float(name):
     listed = _metrics_listed(name)
@@ -231,6 +232,7 @@ def test_space_file_errors_name_the_file_and_the_field(tmp_path, text, fmt, name
     assert str(path) in message and all(n in message for n in names), message
 
 
+@pytest.mark.slow
 def test_the_cli_gives_a_bad_space_file_one_line(tmp_path):
     path = _file(tmp_path, TINY_LLAMA.format(tag="x").replace("rms_norm_eps", "rms_norm_epsilon"))
     proc = subprocess.run([sys.executable, "-m", "trainfree", "metrics", "--space", str(path)], capture_output=True,
@@ -253,6 +255,7 @@ def test_an_arch_that_breaks_a_constraint_is_refused(tiny_llama):
                               "num_key_value_heads": 1, "intermediate_size": 32, "tie_word_embeddings": True})
 
 
+@pytest.mark.slow
 def test_a_file_space_scores_in_worker_processes(tmp_path):
     """Pool workers rebuild the space from the file's text the driver hands them (the file may be gone)."""
     path = _file(tmp_path, TINY_LLAMA.format(tag="pool"))
@@ -270,6 +273,7 @@ def test_a_file_space_scores_in_worker_processes(tmp_path):
     assert all(r.status == "ok" for r in local.rows)
 
 
+@pytest.mark.slow
 def test_cli_score_archs_and_nsga2_search(tmp_path):
     archs = tmp_path / "mine.jsonl"
     archs.write_text("\n".join(json.dumps(a) for a in [
@@ -318,6 +322,7 @@ def test_the_example_space_file_and_its_archs():
     assert all(sp.violation(a.config) is None for _, a in items)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hf-llama", "hf-gpt2"])
 def test_a_thousand_sampled_and_mutated_archs_validate_build_and_run(name):
     """1,000 sampled and 1,000 mutated architectures (seeded): each validates through the space's parser,

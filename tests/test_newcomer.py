@@ -42,6 +42,7 @@ def _env():
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
 
 
+@pytest.mark.slow
 def test_readme_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     pytest.importorskip("optuna")
@@ -58,6 +59,7 @@ def test_readme_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "wrote report.html" in out and (tmp_path / "nsga2.json").exists() and (tmp_path / "lts.csv").exists()
 
 
+@pytest.mark.slow
 def test_readme_api_snippet_runs_as_a_script(tmp_path):
     text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8").split("## Python API", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
@@ -314,6 +316,7 @@ def _stored(store) -> int:
         return conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_during_a_slow_metric_keeps_work_and_leaves_no_process(tmp_path, signum):
     proc, err, store, kids = _start_slow_driver(tmp_path)
@@ -327,6 +330,7 @@ def test_interrupt_during_a_slow_metric_keeps_work_and_leaves_no_process(tmp_pat
     assert "rerun to resume" in text and "Traceback" not in text
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_driver_leaves_no_worker(tmp_path):
     proc, err, store, kids = _start_slow_driver(tmp_path)
     proc.kill()

@@ -211,6 +211,7 @@ def _run(args, env, cwd):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_api_score_with_a_process_pool_correlate_and_search(plugin):
     tmp, env = plugin
     out = json.loads(_run(["-c", API_RUN], env, tmp).strip().splitlines()[-1])
@@ -236,6 +237,7 @@ def test_api_score_with_a_process_pool_correlate_and_search(plugin):
             assert got[(factor, level)] == (3, pytest.approx(sum(ts) / 3))
 
 
+@pytest.mark.slow
 def test_cli_plugin_option_and_environment(plugin):
     tmp, env = plugin
     listed = _run(["-m", "trainfree", "--plugin", "toyplug", "metrics", "--space", "toy-mlp"], env, tmp)

@@ -67,6 +67,7 @@ def report(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_report_content_and_only_embedded_images(report):
     page = report.read_text()
@@ -85,6 +86,7 @@ def test_report_content_and_only_embedded_images(report):
     assert re.search(r"<td>[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]</td>", page)  # paired vs params
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_report_from_a_store_and_errors(tmp_path):
     from trainfree.store import Store

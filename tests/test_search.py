@@ -110,6 +110,7 @@ def test_evolution_mutates_tournament_winners_of_the_living_population(monkeypat
     assert sum(ranks) / len(ranks) > 7
 
 
+@pytest.mark.slow
 def test_a_search_starts_its_worker_pool_once(monkeypatch, small_ptb):
     import trainfree.executors as ex
 
@@ -231,6 +232,7 @@ def _search_cmd(store, out):
             "--seq-len", "20", "--jobs", "1", "--store", str(store), "--output", str(out), "--quiet"]
 
 
+@pytest.mark.slow
 def test_search_killed_midway_resumes_to_the_same_result(tmp_path):
     whole = subprocess.run(_search_cmd(tmp_path / "a.db", tmp_path / "a.json"), capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr

@@ -98,6 +98,7 @@ def kill_when_stored(cmd, store_path, rows: int) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume(tmp_path):
     bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
     _sample_csv(bench, 400)  # long enough to be killed midway: tiny cells score fast, and in batches
@@ -127,6 +128,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     assert {r["metric"] for r in rows} == {"hidden_cov_l2", "params"}
 
 
+@pytest.mark.slow
 def test_export_csv_and_parquet(tmp_path):
     store_path = tmp_path / "s.db"
     with Store(store_path) as store:
@@ -149,6 +151,7 @@ def test_export_csv_and_parquet(tmp_path):
         assert proc.returncode == 0 and pq.read_table(pq_out).num_rows == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_keeps_finished_work(tmp_path):
     bench, store_path = tmp_path / "b.csv", tmp_path / "s.db"
     _sample_csv(bench, 400)  # long enough to be interrupted midway

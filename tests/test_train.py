@@ -170,6 +170,7 @@ def test_kept_checkpoints_let_a_longer_budget_continue_through_the_api(tmp_path)
     assert not list(folder.glob("*.pt"))  # this run did not keep its own
 
 
+@pytest.mark.slow
 def test_a_process_pool_trains_one_arch_per_task(tmp_path):
     from trainfree import api
 
@@ -190,6 +191,7 @@ def _tiny_flags():
     return ["--space", "decoder", "--train-size", "tiny", "--lr", "0.005"]
 
 
+@pytest.mark.slow
 def test_cli_trains_stores_and_reports(tmp_path):
     arch = get_space("decoder").to_json(get_space("decoder").example())
     out = tmp_path / "r.json"
@@ -222,6 +224,7 @@ def test_cli_bad_budget_is_refused_by_the_parser():
     assert proc.returncode == 2 and "expected positive numbers" in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_sigterm_then_rerun_resumes(tmp_path):
     """SIGTERM mid-run: the command exits 143 keeping its checkpoint; the same command resumes from it
     and ends where an uninterrupted run ends."""
@@ -291,6 +294,7 @@ def test_a_benchmark_file_with_bad_content_names_the_problem(tmp_path):
         load_benchmark(path, target="val_loss@3")
 
 
+@pytest.mark.slow
 def test_cli_make_benchmark(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     out = tmp_path / "b.json"
@@ -370,6 +374,7 @@ def test_equal_cpu_comparison_reads_stored_trainings(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 def test_ray_trains_as_in_process():
     pytest.importorskip("ray", reason="the ray executor needs trainfree[ray]")
     from trainfree import api

@@ -112,6 +112,7 @@ def test_params_bins_and_unknown_factors(planted):
         correlate(bench, scores, within=["latency:3"])
 
 
+@pytest.mark.slow
 def test_cli_within_on_a_shipped_benchmark(tmp_path):
     scores = tmp_path / "s.csv"
     run = lambda *a: subprocess.run([sys.executable, "-m", "trainfree", *a], capture_output=True, text=True,  # noqa: E731

@@ -26,10 +26,15 @@ def one_metric(text: str) -> str:
     return names[0]
 
 
-def _print_trials(title: str, trials: list[dict]) -> None:
+def _print_trials(title: str, trials: list[dict], most: int = 12) -> None:
+    """Up to ``most`` trials, by id, shape and values (a longer list: the first and last ones)."""
     print(title)
+    shown = trials if len(trials) <= most else trials[: most // 2] + [None] + trials[-(most // 2):]
     width = max((len(t["shape"]) for t in trials), default=0)
-    for t in trials:
+    for t in shown:
+        if t is None:
+            print(f"  ... {len(trials) - 2 * (most // 2)} more (every one in --output)")
+            continue
         print(f"  {t['arch_id']}  {t['shape'].ljust(width)}  {_fmt_values(t['values'])}")
 
 
