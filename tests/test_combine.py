@@ -289,3 +289,21 @@ def test_a_boosted_model_round_trips_and_applies_as_combo(tiny, tmp_path):
     names = [r.name for r in tiny["other"].records]
     by_hand = result.model.predict([[rows[(n, "hidden_cov")], rows[(n, "params")]] for n in names])
     assert np.allclose([rows[(n, f"combo:{path}")] for n in names], by_hand, rtol=0, atol=1e-12)
+
+
+def test_each_input_alone_is_scored_on_the_same_folds(tiny):
+    bench, scores = tiny["fit"], tiny["entries"]
+    combo = cb.fit_combination(bench, scores, learner="linear", folds=5, seed=1)
+    assert set(combo.alone) == set(combo.model.features)
+    y = np.array([r.target for r in combo.records])
+    y = -y if bench.lower_is_better else y
+    folds = cb.grouped_folds([get_space(bench.space).arch_id(r.arch) for r in combo.records], 5, [1, 0])
+    values = {(s.name, s.metric): s.value for s in scores}
+    for name, taus in combo.alone.items():
+        x = np.array([values[(r.name, name)] for r in combo.records])
+        by_hand = [np.sign(stats.kendalltau(x[folds != f], y[folds != f])[0]) * stats.kendalltau(x[folds == f],
+                   y[folds == f])[0] for f in range(5)]  # the sign from the training rows
+        assert np.allclose(taus, by_hand)
+    lines = combo.summary()
+    assert any(line.startswith("each input alone on the same folds: ") for line in lines)
+    assert any(line.startswith("combination minus the best input alone (") for line in lines)

@@ -110,7 +110,7 @@ LAYERS = (
     ("spaces",),
     ("metrics", "benchmarks", "archs"),
     ("executors", "outcomes", "runner", "scores", "store"),
-    ("search", "evaluation", "train"),
+    ("search", "evaluation", "train", "suite"),
     ("report",),
     ("api",),
     ("cli", "__main__"),

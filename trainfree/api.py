@@ -118,7 +118,7 @@ def score(what=None, metrics: str | Sequence[str] | None = None, settings=None, 
           jobs: int = 1, executor: str | None = None, store=None, address: str | None = None,
           on_progress: Callable[[int, int], None] | None = None, threads: int | None = None,
           archs=None, label: str | None = None, sink: Callable | None = None, *, benchmark=None,
-          space=None, target: str | None = None) -> ScoreRun:
+          space=None, target: str | None = None, shipped: bool = True) -> ScoreRun:
     """Score ``what`` with ``metrics`` (one name, ``"a,b"``, or a list; default: the space's default set):
     a benchmark (a shipped name, a path or a Benchmark: its first ``limit`` architectures), or with
     ``archs``, a space (a name or a space object such as a :class:`~trainfree.spaces.factory.FactorySpace`)
@@ -128,7 +128,9 @@ def score(what=None, metrics: str | Sequence[str] | None = None, settings=None, 
     ScoreSettings (see :func:`_settings`).
 
     ``store`` (a :class:`trainfree.store.Store` or a path) makes the run resumable and skips stored keys;
-    without one (the default here, unlike the command line's default store) nothing is kept.
+    without one (the default here, unlike the command line's default store) nothing is kept. With
+    ``shipped`` (the default), keys the shipped zero-cost suite holds under the same settings fingerprint
+    and metric versions are taken from it instead of computed (``ScoreRun.shipped`` counts them).
     ``jobs`` worker processes run ``threads`` torch threads each (default one; in-process, with
     ``jobs=1``, the caller's own setting).
     Returns a :class:`ScoreRun` (``.rows``, ``.computed``, ``.reused``). With ``sink``, each row goes to
@@ -145,7 +147,8 @@ def score(what=None, metrics: str | Sequence[str] | None = None, settings=None, 
         if space is None:
             raise TrainfreeError("scoring a list of architectures needs their space: score(space, archs=[...])")
         return score_list(space, archs, metrics, settings, limit=limit, jobs=jobs, executor=executor, store=store,
-                          address=address, on_progress=on_progress, threads=threads, label=label, sink=sink)
+                          address=address, on_progress=on_progress, threads=threads, label=label, sink=sink,
+                          shipped=shipped)
     if space is not None:
         raise TrainfreeError("scoring a list of architectures needs both the space and archs=")
     if benchmark is not None and what is not None:
@@ -165,7 +168,7 @@ def score(what=None, metrics: str | Sequence[str] | None = None, settings=None, 
     items = [(r.name, r.arch) for r in bench.records]
     return score_architectures(space_obj, items, metrics, settings, jobs=jobs, executor=executor, store=_store(store),
                                benchmark=bench.name, address=address, threads=threads, on_progress=on_progress,
-                               sink=sink)
+                               sink=sink, shipped=shipped)
 
 
 def correlate(benchmark, scores, **options) -> list[MetricCorrelation]:
@@ -444,6 +447,22 @@ def export(store, path: str | Path, format: str = "csv") -> int:
     else:
         raise TrainfreeError(f"unknown export format {format!r} (choose csv or parquet)")
     return len(rows)
+
+
+def leaderboard(metrics: str | Sequence[str] | None = None, benchmarks: str | Sequence[str] | None = None,
+                suite: str | Path | None = None, store=None, jobs: int = 1) -> list[dict]:
+    """The zero-cost suite's leaderboard rows (``trainfree leaderboard``): each metric's Kendall tau on each
+    benchmark with its interval, the within-group tau, and the difference to the benchmark's size baseline,
+    from the shipped suite file (or ``suite``) without building a model. A metric the suite lacks is
+    computed on every benchmark it applies to through ``store`` (a path or a Store)."""
+    from trainfree.suite.leaderboard import leaderboard as board
+
+    opened = _store(store)
+    try:
+        return board(suite, _metrics(benchmarks), _metrics(metrics), store=opened, jobs=jobs)
+    finally:
+        if opened is not None and opened is not store:
+            opened.close()
 
 
 def analyze(benchmark: str | Benchmark, target: str | None = None, alpha: float = 0.01, permutations: int = 999,

@@ -20,6 +20,7 @@ class ScoreRun:
     rows: list[Score]
     computed: int  # (architecture, metric) keys computed by this run
     reused: int  # keys found in the store
+    shipped: int = 0  # keys taken from the shipped suite (trainfree.store.shipped)
 
 
 def resolve_space(space):
@@ -36,7 +37,7 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
                         chunk_size: int | None = None, store=None, benchmark: str | None = None,
                         address: str | None = None, threads: int | None = None,
                         on_progress: Callable[[int, int], None] | None = None,
-                        sink: Callable[[Score], None] | None = None) -> ScoreRun:
+                        sink: Callable[[Score], None] | None = None, shipped: bool = True) -> ScoreRun:
     """Score ``(name, arch)`` items of ``space`` (a space object, or a registered name); one row per
     (item, metric), in input order.
 
@@ -53,18 +54,19 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     processes, the default when ``jobs > 1``) or ``ray``. ``threads`` is each worker's torch thread count:
     one per worker process by default, the caller's own setting in-process. ``chunk_size`` architectures
     go to a worker at a time: by default one (so each finished architecture is stored within a second),
-    or what the space's batched path asks for (``space.batched``).
+    or what the space's batched path asks for (``space.batched``). With ``shipped``, keys the shipped
+    suite holds under the same fingerprint and metric versions are taken from it (and copied to the store).
     """
     space = resolve_space(space)
     if any(isinstance(m, str) and m.startswith("combo:") for m in metric_names):
         run = _score_with_combos(space, items, metric_names, settings, jobs=jobs, executor=executor,
                                  chunk_size=chunk_size, store=store, benchmark=benchmark, address=address,
-                                 threads=threads, on_progress=on_progress)
+                                 threads=threads, on_progress=on_progress, shipped=shipped)
         if sink is None:
             return run
         for row in run.rows:  # a combination needs all its components first: its rows come at the end
             sink(row)
-        return ScoreRun([], run.computed, run.reused)
+        return ScoreRun([], run.computed, run.reused, run.shipped)
     from trainfree import __version__
     from trainfree.executors import WorkerDied, executing
     from trainfree.metrics.base import check_applies, get_metric
@@ -89,9 +91,19 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
         done = store.done(versions, fingerprint, unique)
     else:
         done = set()
+    found = {}
+    if shipped:
+        from trainfree.store.shipped import lookup
+
+        found = {k: v for k, v in lookup(fingerprint, versions, unique).items() if k not in done}
+        if found and store is not None:  # then the store serves them like its own
+            for version in {v[4] for v in found.values()}:
+                store.put([Score(a, m, *v[:4]) for (a, m), v in found.items() if v[4] == version], versions,
+                          fingerprint, version)
+        done |= set(found)
     todo = [(arch, [m for m in metric_names if (a, m) not in done]) for a, arch in unique.items()]
     todo = [(arch, ms) for arch, ms in todo if ms]
-    reused = sum(1 for a in unique for m in metric_names if (a, m) in done)
+    reused = sum(1 for a in unique for m in metric_names if (a, m) in done) - len(found)
 
     if chunk_size is None:
         plan = space.batched(metrics, settings)
@@ -108,14 +120,19 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     computed = sum(len(ms) for _, ms in todo)
     del todo
     rows: list[Score] = []
+    if store is not None:
+        read = lambda ids: store.get(versions, fingerprint, ids)  # noqa: E731
+    elif found:
+        read = lambda ids: {k: v[:4] for k, v in found.items() if k[0] in set(ids)}  # noqa: E731
+    else:
+        read = None
     emit = _Emitter(items, [space.arch_id(arch) for _, arch in items], metrics, versions, fingerprint,
-                    sink or rows.append,
-                    (lambda ids: store.get(versions, fingerprint, ids)) if store is not None else None, done)
+                    sink or rows.append, read, done)
     total = sum(len(c) for c in chunks)
     if on_progress:
         on_progress(0, total)
     sent: list = []  # the chunks handed to the executor, by its task index
-    counts = {"computed": computed, "reused": reused}
+    counts = {"computed": computed, "reused": reused, "shipped": len(found)}
 
     def feed(target):
         """The chunks as workers free up; with a store, less the keys another run sharing it finished
@@ -153,7 +170,7 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     finally:
         save()
     emit.finish()
-    return ScoreRun(rows, counts["computed"], counts["reused"])
+    return ScoreRun(rows, counts["computed"], counts["reused"], counts["shipped"])
 
 
 def _drop_finished(store, space, chunk, versions, fingerprint, done, emit, counts) -> list:
@@ -283,4 +300,4 @@ def _score_with_combos(space, items, metric_names: Sequence[str], settings: Scor
                                  error=f"component {failed.metric} failed: {failed.error}", **common))
             else:
                 out.append(Score(value=value, status=Status.of(value), **common))
-    return ScoreRun(out, run.computed, run.reused)
+    return ScoreRun(out, run.computed, run.reused, run.shipped)

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from trainfree import __version__
-from trainfree.cli import (analyze, combine, correlate, export, export_config, make_benchmark, metrics, reproduce,
-                           report, score, search, train)
+from trainfree.cli import (analyze, combine, correlate, export, export_config, leaderboard, make_benchmark, metrics,
+                           reproduce, report, score, search, suite, train)
 from trainfree.errors import TrainfreeError
 
 #: the sub-command modules, in the order `trainfree --help` lists them
 COMMANDS = (score, correlate, reproduce, analyze, export, metrics, search, export_config, report, combine, train,
-            make_benchmark)
+            make_benchmark, leaderboard, suite)
 
 
 class Parser(argparse.ArgumentParser):

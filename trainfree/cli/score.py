@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
                         "NAS-Bench-NLP; see `trainfree metrics`)")
     p.add_argument("--limit", type=positive, default=None, help="score only the first N records")
     p.add_argument("--output", type=Path, required=True, help="scores CSV to write (with a .meta.json beside it)")
+    p.add_argument("--recompute", action="store_true",
+                   help="compute even the scores the shipped suite holds (by default they are taken from it)")
     settings_args(p)
     p.set_defaults(func=run)
 
@@ -49,7 +51,7 @@ def run(args) -> int:
     metrics = args.metrics or list(get_space(bench.space).default_metrics)
     with stored_run(args) as (store, progress), streamed_scores(args.output) as writer:
         scored = api.score(bench, metrics, settings, limit=args.limit, store=store, on_progress=progress,
-                           sink=writer, **execution(args))
+                           sink=writer, shipped=not args.recompute, **execution(args))
     return report(args, writer, api.provenance(settings, metrics, bench.head(args.limit)), scored)
 
 
@@ -69,7 +71,8 @@ def run_archs(args) -> int:
     label = f"archs:{args.archs}"
     with stored_run(args) as (store, progress), streamed_scores(args.output) as writer:
         scored = api.score(space=space.name, archs=items, metrics=metrics, settings=settings, store=store,
-                           on_progress=progress, label=label, sink=writer, **execution(args))
+                           on_progress=progress, label=label, sink=writer, shipped=not args.recompute,
+                           **execution(args))
     meta = api.provenance(settings, metrics, space=space.name)
     meta["benchmark"] = {"name": label, "source": str(args.archs), "records": len(items)}
     return report(args, writer, meta, scored)
@@ -83,8 +86,12 @@ def report(args, writer, meta, scored) -> int:
     counts = writer.counts
     status = ", ".join(f"{counts[k]} {label}" for k, label in (("ok", "ok"), ("nonfinite", "non-finite"),
                                                               ("failed", "failed")) if counts[k] or k == "ok")
+    shipped = getattr(scored, "shipped", 0)
+    shared = writer.rows - scored.computed - scored.reused - shipped
+    twins = f", {shared} shared by identical architectures" if shared > 0 else ""
+    suite = f", {shipped} from the shipped suite" if shipped else ""
     print(f"{writer.rows} scores for {writer.items} architectures ({status}): computed {scored.computed}, "
-          f"reused {scored.reused} from the store; wrote {args.output}")
+          f"reused {scored.reused} from the store{suite}{twins}; wrote {args.output}")
     if writer.rows and counts["failed"] == writer.rows:
         print(f"trainfree: error: all {writer.rows} scores failed (the first: {writer.first_error})", file=sys.stderr)
         return 1

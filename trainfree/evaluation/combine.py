@@ -17,7 +17,7 @@ chosen by the same inner procedure; no figure is computed on the rows it was fit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -80,6 +80,9 @@ class Combination:
     cv: CrossValidation
     dropped: int  # benchmark records left out for a NaN (or missing) input
     records: tuple = ()  # the records used, in the order of cv.predictions
+    #: each input alone on the same outer folds: its held-out fold taus (``alone_taus``), what the
+    #: combination has to beat out of sample too
+    alone: dict = field(default_factory=dict)
 
     def summary(self) -> list[str]:
         m, cv = self.model, self.cv
@@ -96,9 +99,23 @@ class Combination:
             f"held-out Kendall tau over outer folds: {cv.mean_tau:.3f} +- {cv.sd_tau:.3f} (sd; folds: "
             f"{', '.join(f'{t:.3f}' for t in cv.fold_taus)})",
             f"pooled out-of-fold Kendall tau: {cv.pooled_tau:.3f}",
+            *self._alone_lines(),
             "(cross-validated figures only: a tau of the saved model on the rows it was fitted on is not a result, "
             "and `correlate` refuses one)",
         ]
+
+
+    def _alone_lines(self) -> list[str]:
+        if not self.alone:
+            return []
+        means = {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in self.alone.items()}
+        ranked = sorted(means, key=lambda k: -means[k] if math.isfinite(means[k]) else math.inf)
+        best = ranked[0]
+        diffs = np.asarray(self.cv.fold_taus) - np.asarray(self.alone[best])
+        wins = int((diffs > 0).sum())
+        return ["each input alone on the same folds: " + ", ".join(f"{k} {means[k]:.3f}" for k in ranked),
+                f"combination minus the best input alone ({best}): {np.nanmean(diffs):+.3f} mean over folds, "
+                f"higher on {wins} of {len(diffs)}"]
 
 
 # -- folds -----------------------------------------------------------------------------------------
@@ -212,6 +229,21 @@ def choose(learner: str, x, y, groups, inner_folds: int, seed, raw_target: bool 
         if best is None or score > best_tau:
             best, best_tau = hp, score
     return best
+
+
+def alone_taus(x, y, groups, folds: int = 5, seed: int = 0, repeats: int = 1) -> list[float]:
+    """One input's held-out Kendall tau on each outer fold of :func:`nested_cv` (same seeds, same folds),
+    in the sign its tau has on that fold's training rows: the input used as a metric, its direction learned
+    out of sample."""
+    x, y, groups = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(groups)
+    taus = []
+    for r in range(repeats):
+        outer = grouped_folds(groups, folds, [seed, r])
+        for f in range(folds):
+            test = outer == f
+            sign = 1.0 if _tau(x[~test], y[~test]) >= 0 else -1.0
+            taus.append(sign * _tau(x[test], y[test]))
+    return taus
 
 
 def nested_cv(learner: str, x, y, groups, folds: int = 5, inner_folds: int = 3, seed: int = 0, repeats: int = 1,
@@ -351,4 +383,6 @@ def fit_combination(bench, scores, metrics: Sequence[str] | None = None, learner
         {**hp, "seed": seed, "raw_target": raw_target}, cv.as_dict(),
         sorted({str(g) for g in groups}), sorted(run_hash(g, r.target) for g, r in zip(groups, records)),
         __version__, sklearn_version, source)
-    return Combination(model, cv, dropped, tuple(records))
+    alone = {} if len(features) < 2 else {
+        name: alone_taus(x[:, j], y, groups, folds, seed, repeats) for j, name in enumerate(features)}
+    return Combination(model, cv, dropped, tuple(records), alone)

@@ -206,8 +206,10 @@ def run_search(space, metric: str, strategy: str = "random", budget: int = 100, 
         store.add_search(search_id, identity)
         for t in _read_back(store, search_id, problem):
             history.add(t)
+    size = chosen.size(problem)
+    total = budget if size is None else min(budget, size)  # a grid's progress counts its points
     if on_progress:
-        on_progress(len(history), budget)  # the start, so that the rate counts from here
+        on_progress(len(history), total)  # the start, so that the rate counts from here
     with executing(executor, jobs, threads, address) as ex:
         evaluate = _Evaluator(problem, store, ex, jobs, threads, address)
         attempt = 0
@@ -240,7 +242,7 @@ def run_search(space, metric: str, strategy: str = "random", budget: int = 100, 
             if store is not None:
                 store.put_trials(search_id, new)
             if on_progress:
-                on_progress(len(history), budget)
+                on_progress(len(history), total)
     if not any(t.status is not Status.FAILED and math.isfinite(problem.fitness(t)) for t in history.trials):
         failed = sum(t.status is Status.FAILED for t in history.trials)
         raise TrainfreeError(f"none of the {len(history)} architectures evaluated has a finite {metric} ({failed} "

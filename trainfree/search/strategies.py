@@ -50,6 +50,10 @@ class Strategy:
         its budget, without an error."""
         return False
 
+    def size(self, problem) -> int | None:
+        """How many architectures it can propose at most, when it knows (a grid); None otherwise."""
+        return None
+
     def ask(self, history, rng: np.random.Generator, n: int) -> list[Proposal]:
         raise NotImplementedError
 
@@ -285,6 +289,9 @@ class Grid(Strategy):
             [f"at most {o['max_memory']:g} GiB of {o['dtype']} weights and key/value cache for {o['context']} tokens"]
             if o["max_memory"] is not None else [])
         return ", ".join(parts) or "no budget"
+
+    def size(self, problem) -> int:
+        return len(self.points(problem))
 
     def exhausted(self, history) -> bool:
         return all(history.seen(a) is not None for a in self.points(history.problem))
