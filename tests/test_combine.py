@@ -307,3 +307,48 @@ def test_each_input_alone_is_scored_on_the_same_folds(tiny):
     lines = combo.summary()
     assert any(line.startswith("each input alone on the same folds: ") for line in lines)
     assert any(line.startswith("combination minus the best input alone (") for line in lines)
+
+
+def test_the_shipped_combinations_are_metrics_by_name():
+    from trainfree.metrics.combo import BUILTIN, is_combo, model_path
+
+    for name in BUILTIN:
+        assert is_combo(name) and model_path(name).is_file()
+        model = load_model(model_path(name))
+        # fitted on the shipped PTB runs and carrying their nested cross-validated figures
+        assert model.benchmark == "nasbench-nlp-ptb" and model.space == "nasbench-nlp" and model.cv["outer_folds"] == 5
+        assert len(model.fitted_runs) == 6313 and get_metric(name).applies_to("nasbench-nlp")
+    assert load_model(model_path("rnn_forward_combo")).features == ["hidden_cov", "hidden_cov_l2", "hidden_cov_l3"]
+    with pytest.raises(TrainfreeError, match="unknown metric"):
+        get_metric("rnn_forward_combox")  # a shipped name is an exact name, not a prefix
+    out = subprocess.run([sys.executable, "-m", "trainfree", "metrics", "--space", "nasbench-nlp"], capture_output=True,
+                         text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("rnn_forward_combo "))
+    assert "held-out Kendall tau 0.524 +- 0.026 over 5 outer folds" in line and "per architecture" in line
+    assert "rnn_forward_combo" not in subprocess.run([sys.executable, "-m", "trainfree", "metrics", "--space", "decoder"],
+                                                     capture_output=True, text=True, check=True).stdout
+
+
+def test_the_forward_combination_is_its_model_applied_to_its_inputs():
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.metrics.combo import model_path
+
+    bench = load_benchmark("nasbench-nlp-wikitext2")  # runs it was not fitted on: a tau on them is allowed
+    with pytest.raises(TrainfreeError, match="fitted on inputs under settings fingerprint"):
+        api.score(bench, ["rnn_forward_combo"], limit=2, shipped=False)  # its own corpus: other inputs
+    ptb = api.default_settings(load_benchmark("nasbench-nlp-ptb"))  # the settings it was fitted under
+    run = api.score(bench, ["rnn_forward_combo", "hidden_cov", "hidden_cov_l2", "hidden_cov_l3"], ptb, limit=3,
+                    shipped=False)
+    model = load_model(model_path("rnn_forward_combo"))
+    by = {}
+    for r in run.rows:
+        by.setdefault(r.name, {})[r.metric] = r.value
+    assert len(by) == 3
+    for values in by.values():
+        expected = model.predict([[values["hidden_cov"], values["hidden_cov_l2"], values["hidden_cov_l3"]]])[0]
+        assert math.isclose(values["rnn_forward_combo"], expected, rel_tol=1e-12, abs_tol=1e-12)
+    (row,) = api.correlate(bench, [r for r in run.rows if r.metric == "rnn_forward_combo"])
+    assert row.correlation.n == 3
+    with pytest.raises(TrainfreeError, match="in-sample, not a result"):
+        ptb = api.score("nasbench-nlp-ptb", ["rnn_forward_combo"], limit=3, shipped=False)
+        api.correlate("nasbench-nlp-ptb", ptb.rows)

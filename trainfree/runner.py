@@ -58,7 +58,9 @@ def score_architectures(space, items: Iterable[tuple[str, object]], metric_names
     suite holds under the same fingerprint and metric versions are taken from it (and copied to the store).
     """
     space = resolve_space(space)
-    if any(isinstance(m, str) and m.startswith("combo:") for m in metric_names):
+    from trainfree.metrics.combo import is_combo
+
+    if any(is_combo(m) for m in metric_names):
         run = _score_with_combos(space, items, metric_names, settings, jobs=jobs, executor=executor,
                                  chunk_size=chunk_size, store=store, benchmark=benchmark, address=address,
                                  threads=threads, on_progress=on_progress, shipped=shipped)

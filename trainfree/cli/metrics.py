@@ -52,6 +52,32 @@ def run(args) -> int:
     aliases = [(old, new) for old, new in ALIASES.items() if not args.space or METRICS.get(new).applies_to(args.space)]
     for old, new in aliases:
         print(f"{old}  alias of {new} (same function and version)")
-    print(f"({len(shown)} metrics, {len(aliases)} aliases; better: the direction in which a metric ranks an "
-          f"architecture higher)")
+    combos = shipped_combinations(args.space)
+    for line in combos:
+        print(line)
+    print(f"({len(shown)} metrics, {len(aliases)} aliases, {len(combos)} shipped combinations; better: the direction "
+          f"in which a metric ranks an architecture higher)")
     return 0
+
+
+def shipped_combinations(space: str | None) -> list[str]:
+    """One line per shipped combination: its inputs, its nested cross-validated tau, and its cost per
+    architecture (the sum of its inputs' CPU-seconds in the shipped suite, on the benchmark it was fitted on)."""
+    from trainfree.metrics.combo import BUILTIN, load
+    from trainfree.store.shipped import read_suite
+
+    suite = read_suite()
+    lines = []
+    for name in BUILTIN:
+        model, _ = load(name)
+        if space and model.space != space:
+            continue
+        cv = model.cv
+        entry = (suite or {}).get("benchmarks", {}).get(model.benchmark, {}).get("metrics", {})
+        parts = [entry.get(f) for f in model.features]
+        cost = ("cost unknown (not in the shipped suite)" if not all(parts) else
+                f"{sum(p['cpu_seconds'] / max(1, p['computed']) for p in parts):.2f} CPU-s per architecture")
+        lines.append(f"{name}  combination ({model.space}): {BUILTIN[name]}; held-out Kendall tau "
+                     f"{cv['mean_tau']:.3f} +- {cv['sd_tau']:.3f} over {cv['outer_folds']} outer folds on "
+                     f"{model.benchmark} (nested CV); {cost}")
+    return lines

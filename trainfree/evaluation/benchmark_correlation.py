@@ -62,10 +62,10 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[Score], ci_resamples:
     by_metric: dict[str, dict[str, float]] = {}
     for s in scores:
         by_metric.setdefault(s.metric, {})[s.name] = s.value if s.status == "ok" else math.nan
-    for metric_name in by_metric:  # a combination's tau on the runs it was fitted on is refused
-        if metric_name.startswith("combo:"):
-            from trainfree.metrics.combo import refuse_in_sample
+    from trainfree.metrics.combo import is_combo, refuse_in_sample
 
+    for metric_name in by_metric:  # a combination's tau on the runs it was fitted on is refused
+        if is_combo(metric_name):
             refuse_in_sample(metric_name, bench, by_metric[metric_name])
     if baseline is not None and baseline not in by_metric:
         raise TrainfreeError(f"the baseline {baseline!r} is not among the scored metrics "

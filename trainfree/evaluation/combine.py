@@ -27,6 +27,7 @@ from trainfree.errors import MissingExtra, TrainfreeError
 from trainfree.metrics.combo_model import (LEARNERS, CombinationModel, RankTransform, fractional_ranks,
                                               predict_params, run_hash)
 from trainfree.evaluation.correlation import correlate_values
+from trainfree.metrics.combo import is_combo
 from trainfree.records import Status, orient
 
 #: ridge penalties tried in the inner folds, strongest first (a tie keeps the simpler model)
@@ -326,7 +327,7 @@ def feature_table(bench, scores, metrics: Sequence[str] | None = None):
     for s in scores:
         if s.name in names:
             values.setdefault(s.metric, {})[s.name] = s.value if s.status != Status.FAILED else math.nan
-    available = [m for m in values if not m.startswith("combo:")]
+    available = [m for m in values if not is_combo(m)]
     if metrics is None:
         metrics = sorted(available)
     missing = [m for m in metrics if m not in values]

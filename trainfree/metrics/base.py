@@ -97,7 +97,8 @@ def check_applies(metric: Metric, space) -> None:
 METRICS: Registry[Metric] = Registry("metric", module_of=lambda m: getattr(m.fn, "__module__", "") or "")
 #: old name -> the merged metric's name
 ALIASES: dict[str, str] = {}
-#: name prefix -> a function making the metric such a name stands for (``combo:PATH``: trainfree.metrics.combo)
+#: name prefix (ending in ``:``) or exact name -> a function making the metric such a name stands for
+#: (``combo:PATH`` and the shipped combinations: trainfree.metrics.combo)
 RESOLVERS: dict[str, Callable[[str], Metric]] = {}
 
 
@@ -139,7 +140,7 @@ def get_metric(name: str) -> Metric:
 
     ensure_plugins()
     for prefix, resolve in RESOLVERS.items():  # a name that stands for a file (combo:PATH, metrics.combo)
-        if isinstance(name, str) and name.startswith(prefix):
+        if isinstance(name, str) and (name == prefix or (prefix.endswith(":") and name.startswith(prefix))):
             return resolve(name)
     if name in ALIASES:
         return replace(METRICS.get(ALIASES[name]), name=name, alias_of=ALIASES[name])

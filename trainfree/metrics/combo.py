@@ -1,4 +1,5 @@
-"""``combo:PATH``: a combination model saved by ``trainfree combine`` used as a metric.
+"""``combo:PATH``: a combination model saved by ``trainfree combine`` used as a metric; and the fitted
+combinations trainfree ships, by name (:data:`BUILTIN`, files in ``trainfree/data/combos/``).
 
 Scoring ``combo:PATH`` scores its component metrics like any others (a store's values are reused,
 missing ones computed and stored), then applies the model to them (:func:`trainfree.runner`). Asked
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from trainfree.errors import TrainfreeError
 from trainfree.metrics.base import RESOLVERS, Metric, get_metric
+from trainfree.metrics.combo_model import BUILTIN
 
 PREFIX = "combo:"
 
@@ -20,14 +22,24 @@ _cache: dict[tuple, tuple] = {}
 
 
 def is_combo(name: str) -> bool:
-    return isinstance(name, str) and name.startswith(PREFIX)
+    return isinstance(name, str) and (name.startswith(PREFIX) or name in BUILTIN)
+
+
+def model_path(name: str) -> Path:
+    """The model file ``name`` stands for: a shipped one for a built-in name, else PATH of ``combo:PATH``."""
+    if name in BUILTIN:
+        from trainfree.data import data_path
+
+        return Path(str(data_path("combos", f"{name}.json")))
+    return Path(name[len(PREFIX):])
 
 
 def load(name: str):
-    """(model, version) for ``combo:PATH``; the version is the file's content hash. Cached per file state."""
+    """(model, version) for ``combo:PATH`` or a built-in name; the version is the file's content hash.
+    Cached per file state."""
     from trainfree.metrics.combo_model import digest, load_model
 
-    path = Path(name[len(PREFIX):])
+    path = model_path(name)
     if not str(path):
         raise TrainfreeError(f"metric {name!r}: give the model file, as combo:PATH")
     try:
@@ -91,6 +103,8 @@ def combo_metric(name: str):
 
 
 RESOLVERS[PREFIX] = combo_metric
+for _name in BUILTIN:
+    RESOLVERS[_name] = combo_metric
 
 
 def apply(name: str, values) -> "list[float]":

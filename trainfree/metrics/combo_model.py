@@ -29,6 +29,13 @@ import numpy as np
 
 from trainfree.errors import TrainfreeError
 
+#: the shipped combinations: name -> what it combines (each fitted by ``trainfree combine`` on the shipped
+#: NAS-Bench-NLP PTB runs; the command and its cross-validated figures are in the file and docs/signals.md)
+BUILTIN = {
+    "rnn_forward_combo": "boosted trees over the hidden covariance of layers 1-3 (one forward pass)",
+    "rnn_paper_combo": "boosted trees over the eleven of the paper's twelve RNN metrics that trainfree reproduces",
+}
+
 FORMAT = "trainfree-combo"
 FORMAT_VERSION = 1
 #: a rank transform keeps at most this many order statistics of its fitting column
@@ -278,7 +285,7 @@ def _validate(raw, path: Path) -> CombinationModel:
         for i, f in enumerate(features):
             at = f"features[{i}]"
             name = _string(_get(f, "metric", at), f"{at}.metric")
-            if name.startswith("combo:"):
+            if name.startswith("combo:") or name in BUILTIN:
                 raise _Invalid(f"{at}.metric", f"{name[:80]!r}: a combination's input cannot be a combination")
             if name in versions:
                 raise _Invalid(f"{at}.metric", f"{name[:80]!r} is an input twice")
