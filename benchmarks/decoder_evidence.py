@@ -37,6 +37,25 @@ def metrics_for(space: str, chosen: list[str] | None) -> list[str]:
     return [m for m in names if get_metric(m).applies_to(space)]
 
 
+def size_taus(rows, metrics: list[str]) -> dict[str, float]:
+    """Each metric's Kendall tau (oriented: higher ranks higher) with the non-embedding parameter count over
+    the distinct architectures where both are finite: how much of its ranking is size."""
+    from scipy.stats import kendalltau
+
+    from trainfree.metrics import get_metric
+
+    by: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if str(r.status) == "ok" or getattr(r.status, "value", "") == "ok":
+            by.setdefault(r.metric, {})[r.arch_id] = r.value
+    size = by.get(BASELINE, {})
+    out = {}
+    for m in metrics:
+        pairs = [(get_metric(m).orient(v), size[a]) for a, v in by.get(m, {}).items() if a in size]
+        out[m] = float(kendalltau(*zip(*pairs))[0]) if len(pairs) > 2 else math.nan
+    return out
+
+
 def fmt(x: float) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:+.3f}" if x < 0 else f"{x:.3f}"
 
@@ -74,6 +93,7 @@ def main() -> None:
             rows = api.correlate(bench, run.rows, ci_resamples=args.resamples, baseline=BASELINE,
                                  resamples=args.resamples, within=BENCHMARKS.get(name, "n_layer"))
             comparisons += len(rows) - 1
+            with_size = size_taus(run.rows, metrics)
             failed = {m: sum(1 for r in run.rows if r.metric == m and str(r.status) == "failed") for m in metrics}
             table = []
             for r in rows:
@@ -83,21 +103,22 @@ def main() -> None:
                               "minus_low": v.low, "minus_high": v.high, "within": w.kendall_tau,
                               "within_low": w.low, "within_high": w.high,
                               "within_minus_baseline": w.minus_baseline,
-                              "within_minus_low": w.minus_baseline_low, "within_minus_high": w.minus_baseline_high})
+                              "within_minus_low": w.minus_baseline_low, "within_minus_high": w.minus_baseline_high,
+                              "tau_with_size": with_size.get(r.metric)})
             out[name] = {"architectures": len(bench), "target": bench.target, "within": BENCHMARKS.get(name),
                          "rows": table}
             print(f"\n### {name} ({len(bench)} architectures, target {bench.target}; within "
                   f"{BENCHMARKS.get(name)})\n")
             print("| metric | tau [95% CI] | minus nonembedding [paired 95%] | within tau [95%] | within minus "
-                  "nonembedding [paired 95%] |")
-            print("|---|---|---|---|---|")
+                  "nonembedding [paired 95%] | tau with nonembedding |")
+            print("|---|---|---|---|---|---|")
             for t in table:
                 print(f"| `{t['metric']}`{' (' + str(t['failed']) + ' failed)' if t['failed'] else ''} | "
                       f"{fmt(t['tau'])} [{fmt(t['tau_low'])}, {fmt(t['tau_high'])}] | "
                       f"{fmt(t['minus_baseline'])} [{fmt(t['minus_low'])}, {fmt(t['minus_high'])}] | "
                       f"{fmt(t['within'])} [{fmt(t['within_low'])}, {fmt(t['within_high'])}] | "
                       f"{fmt(t['within_minus_baseline'])} [{fmt(t['within_minus_low'])}, "
-                      f"{fmt(t['within_minus_high'])}] |", flush=True)
+                      f"{fmt(t['within_minus_high'])}] | {fmt(t['tau_with_size'])} |", flush=True)
     if args.score_only:
         return
     print(f"\n{comparisons} comparisons against {BASELINE} (each global and within), 95% intervals not corrected "

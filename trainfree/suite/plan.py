@@ -20,7 +20,7 @@ EXCLUDED = {"latency": "a timing of the machine it runs on, not a property of th
 #: space -> metrics run on a subset (None: every metric that needs a backward pass)
 COSTLY: dict[str, set | None] = {"nasbench-nlp": None, "nasbench-bert": None, "decoder": {"zico", "grasp"}}
 #: space -> distinct architectures a costly metric runs on, per benchmark
-SUBSET = {"nasbench-nlp": 200, "nasbench-bert": 100, "decoder": 20}
+SUBSET = {"nasbench-nlp": 100, "nasbench-bert": 100, "decoder": 20}
 #: space -> the size baseline of the leaderboard, and the factors its within-group tau groups on
 BASELINE = {"nasbench-nlp": "params", "nasbench-bert": "params", "decoder": "nonembedding_params",
             "gemstones": "nonembedding_params"}
