@@ -13,8 +13,8 @@ import argparse
 import statistics
 import time
 
-SETS = {"hidden_cov": ["hidden_cov"], "rnn_forward_combo": ["rnn_forward_combo"],
-        "rnn_paper_combo": ["rnn_paper_combo"]}
+SETS = {"hidden_cov": ["hidden_cov"], "hc3": ["hidden_cov", "hidden_cov_l2", "hidden_cov_l3"],
+        "rnn_forward_combo": ["rnn_forward_combo"], "rnn_paper_combo": ["rnn_paper_combo"]}
 
 
 def main() -> None:
@@ -22,7 +22,8 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
+    parser.add_argument("--sets", default="hidden_cov,hc3,rnn_forward_combo",
+                        help="comma-separated: " + ", ".join(SETS) + " (hc3: hidden covariance of layers 1-3)")
     args = parser.parse_args()
     import torch
 

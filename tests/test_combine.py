@@ -226,8 +226,11 @@ def test_combine_refuses_missing_inputs_and_unknown_learners(tiny):
         api.combine(tiny["fit"], tiny["entries"], learner="forest")
     with pytest.raises(TrainfreeError, match="too few for 5 folds"):
         api.combine(tiny["fit"].head(6), tiny["entries"])
-    with pytest.raises(TrainfreeError, match="one of them"):
+    with pytest.raises(TrainfreeError, match="as scores, as published columns, or both"):
         api.combine(tiny["fit"])
+    # published columns beside scores under another fingerprint (tiny settings): refused, not mixed
+    with pytest.raises(TrainfreeError, match="fingerprint"):
+        api.combine("nasbench-nlp-ptb", tiny["entries"], published="shipped")
 
 
 def test_the_published_columns_are_inputs_and_unreproduced_ones_do_not_apply(ptb, tmp_path):
@@ -318,13 +321,16 @@ def test_the_shipped_combinations_are_metrics_by_name():
         # fitted on the shipped PTB runs and carrying their nested cross-validated figures
         assert model.benchmark == "nasbench-nlp-ptb" and model.space == "nasbench-nlp" and model.cv["outer_folds"] == 5
         assert len(model.fitted_runs) == 6313 and get_metric(name).applies_to("nasbench-nlp")
-    assert load_model(model_path("rnn_forward_combo")).features == ["hidden_cov", "hidden_cov_l2", "hidden_cov_l3"]
+    from trainfree.metrics.cell_graph import FEATURES
+
+    assert load_model(model_path("rnn_forward_combo")).features == ["hidden_cov", *FEATURES]
+    assert set(FEATURES) < set(load_model(model_path("rnn_paper_combo")).features)
     with pytest.raises(TrainfreeError, match="unknown metric"):
         get_metric("rnn_forward_combox")  # a shipped name is an exact name, not a prefix
     out = subprocess.run([sys.executable, "-m", "trainfree", "metrics", "--space", "nasbench-nlp"], capture_output=True,
                          text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("rnn_forward_combo "))
-    assert "held-out Kendall tau 0.524 +- 0.026 over 5 outer folds" in line and "per architecture" in line
+    assert "held-out Kendall tau 0.561 +- 0.032 over 5 outer folds" in line and "per architecture" in line
     assert "rnn_forward_combo" not in subprocess.run([sys.executable, "-m", "trainfree", "metrics", "--space", "decoder"],
                                                      capture_output=True, text=True, check=True).stdout
 
@@ -337,15 +343,14 @@ def test_the_forward_combination_is_its_model_applied_to_its_inputs():
     with pytest.raises(TrainfreeError, match="fitted on inputs under settings fingerprint"):
         api.score(bench, ["rnn_forward_combo"], limit=2, shipped=False)  # its own corpus: other inputs
     ptb = api.default_settings(load_benchmark("nasbench-nlp-ptb"))  # the settings it was fitted under
-    run = api.score(bench, ["rnn_forward_combo", "hidden_cov", "hidden_cov_l2", "hidden_cov_l3"], ptb, limit=3,
-                    shipped=False)
     model = load_model(model_path("rnn_forward_combo"))
+    run = api.score(bench, ["rnn_forward_combo", *model.features], ptb, limit=3, shipped=False)
     by = {}
     for r in run.rows:
         by.setdefault(r.name, {})[r.metric] = r.value
     assert len(by) == 3
     for values in by.values():
-        expected = model.predict([[values["hidden_cov"], values["hidden_cov_l2"], values["hidden_cov_l3"]]])[0]
+        expected = model.predict([[values[f] for f in model.features]])[0]
         assert math.isclose(values["rnn_forward_combo"], expected, rel_tol=1e-12, abs_tol=1e-12)
     (row,) = api.correlate(bench, [r for r in run.rows if r.metric == "rnn_forward_combo"])
     assert row.correlation.n == 3

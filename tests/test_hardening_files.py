@@ -2,6 +2,7 @@
 combination models, plug-ins and space files that fail, a full disk, models too large for the memory.
 Each case through the command line as a subprocess: exit status 2 (or 1 where every row failed), one
 `trainfree: error:` line, no traceback, nothing half-written."""
+import csv
 import json
 import os
 import subprocess
@@ -388,9 +389,18 @@ def test_a_model_too_large_for_the_memory_is_refused_before_it_is_built(tmp_path
     (tmp_path / "huge.toml").write_text(HUGE_LLAMA)
     (tmp_path / "huge.jsonl").write_text('{"hidden_size": 8192, "num_hidden_layers": 80}\n')
     proc = _cli(["score", "--space", tmp_path / "huge.toml", "--archs", tmp_path / "huge.jsonl", "--metrics",
-                 "params,snip", "--no-store", "--output", tmp_path / "o.csv", "--quiet", "--jobs", "1"], tmp_path)
+                 "snip,hidden_cov", "--no-store", "--output", tmp_path / "o.csv", "--quiet", "--jobs", "1"], tmp_path)
     line = _one_line(proc, 1, "all 2 scores failed", "MemoryError: not enough memory", "GiB are available")
     assert "weights 25" in line or "weights 2" in line  # ~69 billion parameters: about 257 GiB of float32
+    # what builds no model is not refused: the counts (on the meta device) and the shape
+    proc = _cli(["score", "--space", tmp_path / "huge.toml", "--archs", tmp_path / "huge.jsonl", "--metrics",
+                 "params,depth,snip", "--no-store", "--output", tmp_path / "p.csv", "--quiet", "--jobs", "1"],
+                tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["metric"]: r for r in csv.DictReader(open(tmp_path / "p.csv"))}
+    assert rows["params"]["status"] == "ok" and float(rows["params"]["value"]) > 6e10
+    assert rows["depth"]["status"] == "ok" and float(rows["depth"]["value"]) == 80
+    assert rows["snip"]["status"] == "failed" and "MemoryError" in rows["snip"]["error"]
 
 
 def test_a_model_class_the_metrics_cannot_use_is_refused_with_the_supported_list(tmp_path):

@@ -99,3 +99,21 @@ def test_recipe_module_does_not_import_torch():
     code = "import sys, trainfree.spaces.nasbench_nlp.recipe; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_graph_features_count_ops_and_paths():
+    from trainfree.spaces.nasbench_nlp.recipe import parse_recipe
+
+    recipe = parse_recipe({
+        "a": {"op": "linear", "input": ["x", "h_prev_0"]},
+        "b": {"op": "activation_tanh", "input": ["a"]},
+        "c": {"op": "linear", "input": ["b", "h_prev_1", "x"]},
+        "h_new_0": {"op": "elementwise_sum", "input": ["c", "a"]},
+        "h_new_1": {"op": "activation_sigm", "input": ["a"]},  # live: c reads h_prev_1
+        "dead": {"op": "linear", "input": ["x"]},  # reaches no output
+    })
+    f = recipe.graph_features()
+    assert (f["nodes"], f["live_nodes"], f["hidden_states"], f["linear_inputs"]) == (6, 5, 2, 6)
+    assert (f["longest_path"], f["shortest_path"]) == (4, 2)  # x -> a -> b -> c -> h_new_0; x -> a -> h_new_0
+    assert (f["n_linear"], f["n_activation_tanh"], f["n_activation_sigm"], f["n_elementwise_sum"], f["n_blend"]) == \
+        (3, 1, 1, 1, 0)

@@ -488,19 +488,21 @@ def combine(benchmark: str | Benchmark, scores: Sequence[Score] | None = None,
             settings: ScoreSettings | None = None, source: str | None = None):
     """Fit a combination of metric values on a benchmark, judged by nested cross-validation grouped by
     architecture (see :mod:`trainfree.evaluation.combine`). Inputs: ``scores`` (entries of one settings
-    fingerprint, e.g. :func:`stored_scores` or ``read_scores``), or ``published`` (``"shipped"`` or a path:
-    the paper's published metric columns for the benchmark's space). ``metrics`` defaults to every one in
+    fingerprint, e.g. :func:`stored_scores` or ``read_scores``), ``published`` (``"shipped"`` or a path:
+    the paper's published metric columns for the benchmark's space), or both (the published columns beside
+    scores of other metrics under the same fingerprint). ``metrics`` defaults to every one in
     the inputs; ``learner`` is ``linear`` or ``boosted`` (the ``combine`` extra). Returns a
     :class:`~trainfree.evaluation.combine.Combination`: ``.cv`` (the only figures reported for these
     data), ``.model`` (``.save(path)``; then ``combo:PATH`` is a metric), ``.summary()``."""
     from trainfree.evaluation.combine import fit_combination, published_entries
 
     bench = load_benchmark(benchmark) if not isinstance(benchmark, Benchmark) else benchmark
-    if (scores is None) == (published is None):
-        raise TrainfreeError("give the inputs as scores or as published columns (one of them)")
+    if scores is None and published is None:
+        raise TrainfreeError("give the inputs as scores, as published columns, or both")
     if published is not None:
-        scores = published_entries(bench, None if published == "shipped" else published)
-        source = source or ("the shipped published columns" if published == "shipped" else str(published))
+        columns = "the shipped published columns" if published == "shipped" else str(published)
+        source = f"{columns} and {source or 'scores'}" if scores is not None else (source or columns)
+        scores = published_entries(bench, None if published == "shipped" else published) + list(scores or [])
     return fit_combination(bench, list(scores), metrics, learner, folds, inner_folds, seed, repeats, raw_target,
                            source=source or "scores", settings=settings.as_dict() if settings is not None else None)
 

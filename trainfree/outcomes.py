@@ -38,9 +38,17 @@ def available_memory(device) -> int | None:
 MEMORY_SHARE = 0.9
 
 
+#: artefacts read off the architecture, with no model built
+ARCH_ONLY = frozenset({"shape", "cell_graph"})
+
+
 def memory_refusals(space, arch, metrics, settings: ScoreSettings, device) -> dict[str, str]:
     """metric name -> why it does not fit in memory, for those of ``metrics`` that do not (the space's
-    estimate, without gradients for forward-only metrics, against the memory available now)."""
+    estimate, without gradients for forward-only metrics, against the memory available now). Metrics that
+    build no model pass: those reading the architecture alone (``ARCH_ONLY`` artefacts), and parameter counts
+    where the space counts without building."""
+    metrics = [m for m in metrics if not (m.requires <= ARCH_ONLY or (
+        m.counts_only and getattr(space, "counts_without_building", False)))]
     estimates = {}
     for backward in sorted({m.backward for m in metrics}):
         estimate = space.memory_estimate(arch, settings, backward)

@@ -18,14 +18,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("combine", help="fit a combination of metrics on a benchmark (nested cross-validation); "
                                        "save it for use as the metric combo:PATH")
     p.add_argument("--benchmark", required=True, help="the benchmark the inputs were computed on")
-    source = p.add_mutually_exclusive_group(required=True)
+    source = p.add_mutually_exclusive_group()
     source.add_argument("--scores", type=Path, default=None,
                         help="a scores CSV (`trainfree score --output`, or an export of one settings fingerprint)")
     source.add_argument("--store", type=Path, default=None,
                         help="a results store: the benchmark's scores under the settings flags below")
-    source.add_argument("--published", nargs="?", const="shipped", default=None, metavar="PATH",
-                        help="the paper's published metric columns (default: those shipped for the benchmark's "
-                             "space); a column a trainfree metric reproduces goes by that metric's name")
+    p.add_argument("--published", nargs="?", const="shipped", default=None, metavar="PATH",
+                   help="the paper's published metric columns (default: those shipped for the benchmark's space); a "
+                        "column a trainfree metric reproduces goes by that metric's name; with --scores or --store, "
+                        "beside their metrics (one settings fingerprint)")
     p.add_argument("--metrics", type=metric_list, default=None, help="the inputs (default: every metric given)")
     p.add_argument("--learner", choices=["linear", "boosted"], default="linear",
                    help="linear: ridge regression on ranks; boosted: gradient-boosted trees (needs "
@@ -61,6 +62,9 @@ def run(args) -> int:
         scores, _ = api.stored_scores(args.store, bench, settings)
         source = f"store {args.store}"
     else:
+        if args.published is None:
+            raise TrainfreeError("give the inputs: --scores, --store or --published (or --published with one of "
+                                 "the others)")
         scores, source = None, None
     result = api.combine(bench, scores, metrics=args.metrics, learner=args.learner, folds=args.folds,
                          inner_folds=args.inner_folds, repeats=args.repeats, seed=args.cv_seed,

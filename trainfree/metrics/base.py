@@ -32,6 +32,9 @@ class Metric:
     alias_of: str | None = None
     #: whether it takes gradients (a backward pass): the memory guard counts them
     backward: bool = False
+    #: whether it reads only the space's parameter counts (``Probe.param_counts``): where a space counts
+    #: without building the model (``counts_without_building``), the memory guard lets it through
+    counts_only: bool = False
 
     def __call__(self, probe: "Probe") -> float:
         return float(self.fn(probe))
@@ -104,7 +107,7 @@ RESOLVERS: dict[str, Callable[[str], Metric]] = {}
 
 def metric(name: str, *, higher_is_better: bool, requires: set[str], version: str = "1",
            published_column: str | None = None, published_sign: int = 1, deterministic: bool = True,
-           backward: bool = False):
+           backward: bool = False, counts_only: bool = False):
     """Register ``fn(probe) -> float`` as a metric. The first docstring line is its description.
     ``requires``: the probe artefacts it reads (``trainfree.spaces.base.ARTEFACTS``); it applies to
     every space that provides them all. ``backward``: it takes gradients (the memory guard counts them)."""
@@ -121,7 +124,8 @@ def metric(name: str, *, higher_is_better: bool, requires: set[str], version: st
             raise TrainfreeError(f"metric {name!r} is already registered as an alias of {ALIASES[name]!r}")
         doc = (fn.__doc__ or "").strip().splitlines()
         METRICS.add(name, Metric(name, fn, higher_is_better, frozenset(requires), version, doc[0] if doc else "",
-                                 published_column, published_sign, deterministic, backward=bool(backward)))
+                                 published_column, published_sign, deterministic, backward=bool(backward),
+                                 counts_only=bool(counts_only)))
         return fn
 
     return register

@@ -32,8 +32,9 @@ from trainfree.errors import TrainfreeError
 #: the shipped combinations: name -> what it combines (each fitted by ``trainfree combine`` on the shipped
 #: NAS-Bench-NLP PTB runs; the command and its cross-validated figures are in the file and docs/signals.md)
 BUILTIN = {
-    "rnn_forward_combo": "boosted trees over the hidden covariance of layers 1-3 (one forward pass)",
-    "rnn_paper_combo": "boosted trees over the eleven of the paper's twelve RNN metrics that trainfree reproduces",
+    "rnn_forward_combo": "boosted trees over hidden covariance (layer 1) and the cell graph's features",
+    "rnn_paper_combo": "boosted trees over the 11 of the paper's 12 RNN metrics that trainfree reproduces, and the "
+                       "cell graph's features",
 }
 
 FORMAT = "trainfree-combo"

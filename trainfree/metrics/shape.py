@@ -40,7 +40,7 @@ def depth_width_sq(probe: Probe) -> float:
     return float(shape["depth"] * shape["width"] ** 2)
 
 
-@metric("embedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"})
+@metric("embedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"}, counts_only=True)
 def embedding_params(probe: Probe) -> float:
     """Parameters of the space's 'embedding' group (token and position tables, an untied LM head)."""
     return float(probe.param_counts()["embedding"])

@@ -6,13 +6,13 @@ from trainfree.probe import Probe
 
 
 @metric("params", higher_is_better=True, requires={"parameters"},
-        published_column="Number of Parameters")
+        published_column="Number of Parameters", counts_only=True)
 def params(probe: Probe) -> float:
     """Number of parameters of the model (tied weights counted once)."""
     return float(probe.param_counts()["params"])
 
 
-@metric("nonembedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"})
+@metric("nonembedding_params", higher_is_better=True, requires={"parameters", "parameter_groups"}, counts_only=True)
 def nonembedding_params(probe: Probe) -> float:
     """Parameters outside the space's 'embedding' group (RNN: the tied embedding/decoder and its bias; BERT:
     the token, type and position tables; decoder (LTS's "decoder params"): the adaptive embedding, GPT-2's

@@ -70,14 +70,14 @@ def ffn_pca_dim(probe: Probe) -> float:
     return float(sum(dims) / len(dims)) if dims else math.nan
 
 
-@metric("attn_params", higher_is_better=True, requires={"parameters", "transformer_parts"})
+@metric("attn_params", higher_is_better=True, requires={"parameters", "transformer_parts"}, counts_only=True)
 def attn_params(probe: Probe) -> float:
     """Parameters of the attention (token-mixing) parts alone: q/k/v/output projections and their biases
     (BERT: the SA / LT / DSC op and W_o; Transformer-XL: also the relative-position projection and biases)."""
     return float(probe.param_counts()["attention"])
 
 
-@metric("ffn_params", higher_is_better=True, requires={"parameters", "transformer_parts"})
+@metric("ffn_params", higher_is_better=True, requires={"parameters", "transformer_parts"}, counts_only=True)
 def ffn_params(probe: Probe) -> float:
     """Parameters of the feed-forward Linears alone (weights and biases, every layer)."""
     return float(probe.param_counts()["ffn"])

@@ -43,6 +43,7 @@ ARTEFACTS = {
     "recurrent_cell": "a NAS-Bench-NLP RecipeLM (encoder, recurrent layers, layer_outputs(state_hook=...)) and the "
                       "space's passes over it: layer_outputs(probe, layer), ones_pass(probe), "
                       "half_norm_saliency(probe), noisy_jacobian(probe, amplitude)",
+    "cell_graph": "cell_graph(arch): a recurrent cell's graph features (op counts, nodes, paths), no model built",
     "encoder_ops": "a NAS-Bench-BERT encoder: per-layer op, FFN Linears, softmax and activation modules",
     "decoder_blocks": "a decoder LM: embed(tokens), layer_outputs(embedded=..., residuals=...), blocks' act modules",
 }
@@ -110,6 +111,9 @@ class SearchSpace(abc.ABC):
     #: True where the numbers depend on the device type (random draws made on the device, e.g. dropout
     #: masks): a non-CPU device type then enters the settings fingerprint
     device_dependent: ClassVar[bool] = False
+    #: True where ``param_counts`` counts without building the model (the memory guard then lets the
+    #: parameter-count metrics through on models too large to build)
+    counts_without_building: ClassVar[bool] = False
     #: raised when the space builds its models differently (an initialisation, a layer): it enters the
     #: settings fingerprint, so scores stored from older models are not reused (1: not in the fingerprint)
     model_version: ClassVar[int] = 1

@@ -275,6 +275,9 @@ class HFSpace(SearchSpace):
             values = tokens * ((layers + 2) * hidden + 3 * inner + 2 * heads * t) + 2 * tokens * vocab
         return MemoryEstimate(weights, weights if backward else 0, values * item)
 
+    #: param_counts builds no model (the memory guard lets the parameter counts through)
+    counts_without_building = True
+
     def param_counts(self, probe) -> dict[str, int]:
         """Counted on a model built on the meta device: the same counts, no memory and no initialisation
         (a 2-billion-parameter model is counted in a second)."""

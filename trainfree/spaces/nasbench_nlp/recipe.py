@@ -104,6 +104,25 @@ class Recipe:
                 return {name for name in live if name in by_name}
             needed = more
 
+    def graph_features(self) -> dict[str, int]:
+        """Features of the cell graph (as GRAF reads a cell, Jung et al., ICML 2024): nodes of each op,
+        nodes, live nodes (those that can affect h_new_0), hidden states, the inputs summed by linear
+        nodes, and the longest and shortest path (in nodes) from a cell input (x, h_prev_i) to h_new_0."""
+        from collections import Counter
+
+        ops = Counter(n.op for n in self.nodes)
+        out = {f"n_{op}": ops[op] for op in OPS}
+        out.update(nodes=len(self.nodes), live_nodes=len(self.live_nodes()), hidden_states=self.hidden_tuple_size,
+                   linear_inputs=sum(len(n.inputs) for n in self.nodes if n.op == "linear"))
+        names = {n.name for n in self.nodes}
+        longest: dict[str, int] = {}
+        shortest: dict[str, int] = {}
+        for node in self.topological_order():  # inputs first; a cell input is at 0
+            longest[node.name] = 1 + max(longest[i] if i in names else 0 for i in node.inputs)
+            shortest[node.name] = 1 + min(shortest[i] if i in names else 0 for i in node.inputs)
+        out.update(longest_path=longest["h_new_0"], shortest_path=shortest["h_new_0"])
+        return out
+
     def topological_order(self) -> list[Node]:
         """Nodes in an evaluation order (inputs before the nodes that use them)."""
         by_name = {n.name: n for n in self.nodes}

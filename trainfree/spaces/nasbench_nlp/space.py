@@ -39,7 +39,8 @@ class NASBenchNLPSpace(GeneratedSpace):
     description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
     sizes = ("paper", "small", "tiny")
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
-                          "hidden_states", "activation_kernel", "recurrent_cell", "activation_codes"})
+                          "hidden_states", "activation_kernel", "recurrent_cell", "activation_codes",
+                          "cell_graph"})
     #: what `score` and `search` use when no metric is named: the paper's best metric and the baseline
     default_metrics = ("hidden_cov", "params")
 
@@ -104,6 +105,10 @@ class NASBenchNLPSpace(GeneratedSpace):
         return out
 
     # --- probe artefacts ---------------------------------------------------------------------------
+    def cell_graph(self, arch: Recipe) -> dict[str, int]:
+        """The cell graph's features (:meth:`Recipe.graph_features`); nothing is built."""
+        return arch.graph_features()
+
     def parameter_groups(self, model: RecipeLM) -> dict[str, list]:
         """'embedding': the tied embedding/decoder and its bias; 'recurrent': the cells' weights."""
         embedding = model.embedding_parameters()
