@@ -376,3 +376,52 @@ def test_a_dead_worker_message_mentions_a_store_only_when_one_is_used(tmp_path, 
                             store=store)
     assert ("kept in the store" in str(err.value)) == with_store
     assert ("no store was used" in str(err.value)) != with_store
+
+
+def _readme_sessions() -> list[tuple[str, list[str]]]:
+    """The README's "Three commands": each ``$ `` command with the output lines shown under it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split("## Three commands", 1)[1].split("\n## ", 1)[0]
+    sessions = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                sessions.append((line[2:], []))
+            else:
+                sessions[-1][1].append(line)
+    return sessions
+
+
+def test_readme_first_screen_installs_and_scores():
+    head = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:40]
+    assert any("pip install" in line for line in head) and any("pytest -q" in line for line in head)
+    score = next(i for i, line in enumerate(head) if line.startswith("$ trainfree score "))
+    assert head[score + 1].startswith("400 scores for 200 architectures")  # its output, within the 40 lines
+    assert [c.split()[1] for c, _ in _readme_sessions()] == ["score", "correlate", "search", "export-config"]
+
+
+def test_readme_links_exist():
+    text = (ROOT / "README.md").read_text(encoding="utf-8") + (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)\)", text)
+    assert len(links) > 10
+    missing = [link for link in links if not ((ROOT / link).exists() or (ROOT / "docs" / link).exists())]
+    assert not missing
+
+
+@pytest.mark.slow
+def test_readme_commands_print_what_the_readme_shows(tmp_path):
+    """Each command of the README's three runs as written, on a fresh store; every line the README shows
+    under it is printed, in order ("..." stands for lines left out)."""
+    pytest.importorskip("transformers")
+    env = dict(_env(), TRAINFREE_STORE=str(tmp_path / "store.sqlite"))
+    for command, shown in _readme_sessions():
+        words = shlex.split(command)
+        proc = subprocess.run([sys.executable, "-m", "trainfree", *words[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (command, proc.stderr)
+        printed = [line.rstrip() for line in proc.stdout.splitlines()]
+        at = 0
+        for line in shown:
+            if line == "...":
+                continue
+            assert line.rstrip() in printed[at:], (command, line, proc.stdout)
+            at = printed.index(line.rstrip(), at) + 1

@@ -203,38 +203,11 @@ def test_the_api_leaderboard_takes_names_and_a_store_path(built, tmp_path):
     assert {r["metric"] for r in rows} == {"params", "width"} and {r["benchmark"] for r in rows} == {"gemstones"}
 
 
-# -- the shipped file against a fresh computation (NASLib's debug check) -----------------------------------
-#: metrics recomputed per benchmark: forward-only, deterministic, seconds per architecture at most
-RECOMPUTE = {"nasbench-nlp-ptb": ["hidden_cov", "hidden_cov_l2", "activation_distance", "params"],
-             "nasbench-bert": ["head_confidence", "bert_activation_distance", "params"],
-             "lts:random_GPT2_wt103": ["hidden_cov", "nonembedding_params", "w_pca"]}
-#: float32 forward passes on another machine or thread count may differ in the last bits
-RTOL, ATOL = 1e-4, 1e-9
+def test_the_coverage_table_marks_subsets_and_what_does_not_apply(built):
+    from trainfree.suite.build import coverage_markdown
 
-
-def test_a_seeded_sample_of_shipped_values_is_computed_again_alike():
-    data = shipped.read_suite()
-    assert data is not None, "the package ships no suite file"
-    rng = np.random.default_rng(0)
-    for name, metrics in RECOMPUTE.items():
-        entry = data["benchmarks"][name]
-        bench = load_benchmark(name)
-        space = get_space(entry["space"])
-        by_id = {}
-        for r in bench.records:
-            by_id.setdefault(space.arch_id(r.arch), r.arch)
-        held = [i for i, a in enumerate(entry["arch_ids"])
-                if all(entry["metrics"][m]["status"][i] in "on" for m in metrics)]
-        picked = [entry["arch_ids"][i] for i in rng.choice(held, size=2, replace=False)]
-        run = api.score(space=space.name, archs=[by_id[a] for a in picked], metrics=metrics,
-                        settings=api.default_settings(bench), shipped=False)
-        assert space.fingerprint(api.default_settings(bench)) == entry["fingerprint"]
-        index = {a: i for i, a in enumerate(entry["arch_ids"])}
-        for row in run.rows:
-            m = entry["metrics"][row.metric]
-            i = index[row.arch_id]
-            assert m["key_version"] == row.metric_version
-            assert row.status.value[0] == m["status"][i], (name, row.metric, row.arch_id)
-            want = math.nan if m["values"][i] is None else m["values"][i]
-            assert (math.isnan(want) and math.isnan(row.value)) or math.isclose(row.value, want, rel_tol=RTOL,
-                                                                               abs_tol=ATOL), (name, row.metric)
+    data = json.loads(json.dumps(built["data"]))
+    data["benchmarks"]["gemstones"]["metrics"]["depth"]["coverage"] = "subset"
+    table = coverage_markdown(data).splitlines()
+    assert table[0].startswith("| benchmark (architectures) | `params` |") and table[0].endswith("| CPU-h |")
+    assert table[2].startswith("| gemstones (22) | 22 | 22 | 22 s |")

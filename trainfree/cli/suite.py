@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
                    help="with --output: write a metric the store holds only in part, marked 'partial' with its "
                         "count (default: refuse, naming what is missing)")
     p.add_argument("--jobs", type=positive, default=None, help="parallel jobs (default: the number of cores)")
+    p.add_argument("--coverage", type=Path, default=None,
+                   help="with --output: also write the coverage table (markdown: benchmark x metric) here")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=run)
 
@@ -30,7 +32,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from trainfree.executors import default_jobs
     from trainfree.store import Store
-    from trainfree.suite.build import collect, run_suite, write_suite
+    from trainfree.files import atomic_write
+    from trainfree.suite.build import collect, coverage_markdown, run_suite, write_suite
 
     with Store(args.store) as store:
         if not args.no_run:
@@ -47,4 +50,8 @@ def run(args) -> int:
     cpu = sum(m["cpu_seconds"] for b in data["benchmarks"].values() for m in b["metrics"].values())
     print(f"wrote {args.output}: {len(data['benchmarks'])} benchmarks, {cells} (benchmark, metric) cells, "
           f"{cpu / 3600:.2f} CPU-hours of scoring, {size / 2 ** 20:.2f} MiB", file=sys.stdout)
+    if args.coverage is not None:
+        table = coverage_markdown(data)
+        atomic_write(args.coverage, lambda fh: fh.write(table))
+        print(f"wrote {args.coverage}")
     return 0

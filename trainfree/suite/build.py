@@ -221,3 +221,28 @@ def write_suite(path: Path, data: dict) -> int:
     blob = gzip.compress(json.dumps(data, separators=(",", ":"), allow_nan=True).encode(), mtime=0)
     atomic_write_binary(Path(path), lambda fh: fh.write(blob))
     return len(blob)
+
+
+def coverage_markdown(data: dict) -> str:
+    """The suite's coverage: benchmarks as rows, metrics as columns; a cell holds the architectures the
+    metric holds values for, ``s`` after a seeded subset's count, ``p`` after a partial run's, ``–`` where
+    the metric does not apply or was not run; the last column the benchmark's CPU-hours of scoring."""
+    from trainfree.metrics import get_metric
+    from trainfree.spaces import get_space
+
+    metrics = list(dict.fromkeys(m for b in data["benchmarks"].values() for m in b["metrics"]))
+    lines = ["| benchmark (architectures) | " + " | ".join(f"`{m}`" for m in metrics) + " | CPU-h |",
+             "|---|" + "---|" * (len(metrics) + 1)]
+    for name, b in data["benchmarks"].items():
+        space = get_space(b["space"])
+        cells = []
+        for m in metrics:
+            entry = b["metrics"].get(m)
+            if entry is None:
+                cells.append("–" if get_metric(m).applies_to(space) else "n/a")
+                continue
+            mark = {"subset": " s", "partial": " p"}.get(entry["coverage"], "")
+            cells.append(f"{entry['computed']}{mark}")
+        hours = sum(e["cpu_seconds"] for e in b["metrics"].values()) / 3600
+        lines.append(f"| {name} ({len(b['arch_ids'])}) | " + " | ".join(cells) + f" | {hours:.2f} |")
+    return "\n".join(lines) + "\n"
