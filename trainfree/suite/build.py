@@ -52,17 +52,9 @@ def run_suite(store, names: Sequence[str] | None = None, metrics: Sequence[str] 
     """Score every task of every benchmark (default: all shipped) into ``store``; metrics that do not
     apply to a benchmark's space are skipped there. ``on_benchmark(name, computed, reused, seconds)``
     follows each benchmark."""
-    from trainfree.benchmarks import load_benchmark
     from trainfree.runner import score_architectures
-    from trainfree.spaces import get_space
 
-    for name in benchmark_names(names):
-        bench = load_benchmark(name)
-        space = get_space(bench.space)
-        chosen = None if metrics is None else [m for m in metrics if _applies(m, space)]
-        if chosen == []:
-            continue
-        settings = _settings(space, bench)
+    for name, bench, space, chosen, settings in _benchmarks(names, metrics):
         start, computed, reused = time.monotonic(), 0, 0
         for ids, group in _groups(bench, plan(bench, chosen, seed)):
             wanted = set(ids)
@@ -78,6 +70,20 @@ def run_suite(store, names: Sequence[str] | None = None, metrics: Sequence[str] 
             computed, reused = computed + run.computed, reused + run.reused
         if on_benchmark:
             on_benchmark(name, computed, reused, time.monotonic() - start)
+
+
+def _benchmarks(names, metrics):
+    """(name, benchmark, space, the metrics that apply there or None for all, default settings) of each
+    benchmark to run; one where none of ``metrics`` applies is skipped."""
+    from trainfree.benchmarks import load_benchmark
+    from trainfree.spaces import get_space
+
+    for name in benchmark_names(names):
+        bench = load_benchmark(name)
+        space = get_space(bench.space)
+        chosen = None if metrics is None else [m for m in metrics if _applies(m, space)]
+        if chosen != []:
+            yield name, bench, space, chosen, _settings(space, bench)
 
 
 def _settings(space, bench):
@@ -99,19 +105,11 @@ def collect(store, names: Sequence[str] | None = None, metrics: Sequence[str] | 
     with ``partial``, a task the store holds only in part is written with what it holds, its coverage
     ``partial`` and ``planned`` the architectures it was to run on (one it holds nothing of is left out)."""
     from trainfree import __version__
-    from trainfree.benchmarks import load_benchmark
     from trainfree.metrics import get_metric
-    from trainfree.spaces import get_space
 
     out = {"format": FORMAT, "version": VERSION, "trainfree": __version__, "subset_seed": seed,
            "resamples": RESAMPLES, "benchmarks": {}}
-    for name in benchmark_names(names):
-        bench = load_benchmark(name)
-        space = get_space(bench.space)
-        chosen = None if metrics is None else [m for m in metrics if _applies(m, space)]
-        if chosen == []:
-            continue
-        settings = _settings(space, bench)
+    for name, bench, space, chosen, settings in _benchmarks(names, metrics):
         fingerprint = space.fingerprint(settings)
         ids = list(dict.fromkeys(space.arch_id(r.arch) for r in bench.records))
         entry = {"space": space.name, "target": bench.target, "lower_is_better": bench.lower_is_better,
