@@ -132,15 +132,23 @@ def test_cli_within_on_a_shipped_benchmark(tmp_path):
     assert bad.returncode != 0 and "did you mean 'num_nodes'" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_vectorised_tau_b_matches_scipy_with_ties():
-    from trainfree.evaluation.within import taus_b
+def test_resampled_tau_b_matches_scipy_with_ties(monkeypatch):
+    from trainfree.evaluation import within
+    from trainfree.evaluation.within import resampled_taus_b
 
     rng = np.random.default_rng(0)
-    v = rng.integers(0, 4, (30, 9)).astype(float)
-    t = rng.integers(0, 5, (30, 9)).astype(float)
-    v[0] = 1.0  # a constant row: NaN, as scipy gives
-    expected = [stats.kendalltau(a, b).statistic for a, b in zip(v, t)]
-    np.testing.assert_allclose(taus_b(v, t), expected, equal_nan=True)
+    v = rng.integers(0, 4, 9).astype(float)
+    t = rng.integers(0, 5, 9).astype(float)
+    picks = rng.integers(0, 9, (40, 9))
+    picks[0] = 3  # a constant resample: NaN, as scipy gives
+    expected = [stats.kendalltau(v[p], t[p]).statistic for p in picks]
+    np.testing.assert_allclose(resampled_taus_b(v, t, picks), expected, equal_nan=True)
+    monkeypatch.setattr(within, "_BATCH_CELLS", 3000)  # three batches of ten
+    big = rng.normal(size=300).round(1)  # many ties
+    target = big + rng.normal(size=300)
+    picks = rng.integers(0, 300, (30, 300))
+    expected = [stats.kendalltau(big[p], target[p]).statistic for p in picks]
+    np.testing.assert_allclose(resampled_taus_b(big, target, picks), expected, rtol=1e-12)
 
 
 def test_report_shows_the_within_table(planted):

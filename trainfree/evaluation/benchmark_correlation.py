@@ -41,9 +41,10 @@ class MetricCorrelation:
 
 def correlate(benchmark: str | Benchmark, scores: Sequence[Score], ci_resamples: int = 0,
               topk: Sequence[int] = (), seed: int = 0, baseline: str | None = None,
-              resamples: int = 1000, within: str | Sequence[str] | None = None) -> list[MetricCorrelation]:
+              resamples: int = 1000, within: str | Sequence[str] | None = None,
+              ci_statistics: tuple[str, ...] = ("kendall_tau", "spearman", "pearson")) -> list[MetricCorrelation]:
     """Per metric: tau-b / Spearman / Pearson of its scores against the benchmark target, with
-    percentile-bootstrap intervals when ``ci_resamples`` > 0 and top-k precision for each k.
+    percentile-bootstrap intervals of ``ci_statistics`` when ``ci_resamples`` > 0 and top-k precision for each k.
     With a ``baseline`` metric (one of the scores, e.g. ``params``), each metric's tau minus the
     baseline's, with a paired bootstrap interval of ``resamples`` draws.
 
@@ -86,7 +87,8 @@ def correlate(benchmark: str | Benchmark, scores: Sequence[Score], ci_resamples:
         vals, targets = [values[r.name] for r in matched], [r.target for r in matched]
         orient = {"higher_is_better": spec.higher_is_better, "target_lower_is_better": bench.lower_is_better}
         corr = correlate_values(vals, targets, **orient)
-        ci = bootstrap_ci(vals, targets, resamples=ci_resamples, seed=seed, **orient) if ci_resamples else None
+        ci = (bootstrap_ci(vals, targets, resamples=ci_resamples, seed=seed, statistics=ci_statistics, **orient)
+              if ci_resamples else None)
         precision = {k: topk_precision(vals, targets, k, **orient) for k in topk}
         versus = None
         if baseline is not None:

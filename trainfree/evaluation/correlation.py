@@ -62,24 +62,30 @@ class Interval:
     high: float
 
 
+#: the statistics bootstrap_ci can resample, and how one resample computes each
+_STATISTICS = {"kendall_tau": lambda a, b: stats.kendalltau(a, b).statistic,
+               "spearman": lambda a, b: stats.spearmanr(a, b).statistic,
+               "pearson": lambda a, b: stats.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan}
+
+
 def bootstrap_ci(values, targets, *, higher_is_better: bool, target_lower_is_better: bool, resamples: int = 1000,
-                 level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
-    """Percentile bootstrap intervals of tau-b, Spearman and Pearson, resampling architectures with
-    replacement under ``seed`` (non-finite pairs dropped first)."""
+                 level: float = 0.95, seed: int = 0,
+                 statistics: tuple[str, ...] = ("kendall_tau", "spearman", "pearson")) -> dict[str, Interval]:
+    """Percentile bootstrap intervals of ``statistics`` (tau-b, Spearman, Pearson), resampling
+    architectures with replacement under ``seed`` (non-finite pairs dropped first); the draws do not
+    depend on which statistics are asked for."""
     v, t = _oriented(values, targets, higher_is_better, target_lower_is_better)
-    nan = Interval(math.nan, math.nan)
     if len(v) < 3:
-        return {"kendall_tau": nan, "spearman": nan, "pearson": nan}
+        return {key: Interval(math.nan, math.nan) for key in statistics}
     rng = np.random.default_rng(seed)
-    draws = {"kendall_tau": [], "spearman": [], "pearson": []}
+    draws = {key: [] for key in statistics}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(resamples):
             idx = rng.integers(0, len(v), len(v))
             a, b = v[idx], t[idx]
-            draws["kendall_tau"].append(stats.kendalltau(a, b).statistic)
-            draws["spearman"].append(stats.spearmanr(a, b).statistic)
-            draws["pearson"].append(stats.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan)
+            for key in statistics:
+                draws[key].append(_STATISTICS[key](a, b))
     return {key: _percentile_interval(xs, level) for key, xs in draws.items()}
 
 

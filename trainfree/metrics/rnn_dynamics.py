@@ -45,9 +45,9 @@ def _inputs(probe: Probe, layer: int) -> torch.Tensor:
 
 def _mean_log_rate(norms: torch.Tensor, steps: int) -> float:
     """mean over sequences of (log last - log first) / steps for norms (2, B); -inf where a norm is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 or inf norms: a non-finite value, recorded as such
         logs = np.log(norms.detach().cpu().numpy())
-    return float(np.mean((logs[1] - logs[0]) / steps))
+        return float(np.mean((logs[1] - logs[0]) / steps))
 
 
 def reached_rate(norms: np.ndarray) -> float:
