@@ -58,6 +58,10 @@ def test_the_plan_runs_costly_metrics_on_a_subset_and_leaves_out_latency():
     assert set(tasks["jacob_cov"].arch_ids) <= set(tasks["hidden_cov"].arch_ids)
     gem = {t.metric: t for t in suite_plan.plan(load_benchmark("gemstones"))}
     assert all(t.coverage == "all" for t in gem.values())  # 22 shapes: everything on all of them
+    wt2 = {t.metric: t for t in suite_plan.plan(load_benchmark("nasbench-nlp-wikitext2"))}
+    assert len(wt2["jacob_cov"].arch_ids) == 30 and len(wt2["hidden_cov"].arch_ids) == 276  # its own size
+    bert = {t.metric: t for t in suite_plan.plan(load_benchmark("nasbench-bert"))}
+    assert len(bert["grasp"].arch_ids) == 30 and bert["grasp"].coverage == "subset"
 
 
 def test_the_suite_file_holds_every_value_with_its_provenance(built):
@@ -209,5 +213,44 @@ def test_the_coverage_table_marks_subsets_and_what_does_not_apply(built):
     data = json.loads(json.dumps(built["data"]))
     data["benchmarks"]["gemstones"]["metrics"]["depth"]["coverage"] = "subset"
     table = coverage_markdown(data).splitlines()
-    assert table[0].startswith("| benchmark (architectures) | `params` |") and table[0].endswith("| CPU-h |")
-    assert table[2].startswith("| gemstones (22) | 22 | 22 | 22 s |")
+    assert table[0] == "| metric | gemstones (22) |" and table[1] == "|---|---|"
+    assert table[2:5] == ["| `params` | 22 |", "| `nonembedding_params` | 22 |", "| `depth` | 22 s |"]
+    assert table[-1].startswith("| CPU-h (total ")
+
+
+# -- the shipped file against a fresh computation (NASLib's debug check) -----------------------------------
+#: metrics recomputed per benchmark: deterministic, seconds per architecture at most (grad_norm: a
+#: backward pass, on the costly subset)
+RECOMPUTE = {"nasbench-nlp-ptb": ["hidden_cov", "hidden_cov_l2", "activation_distance", "params", "grad_norm"],
+             "nasbench-bert": ["head_confidence", "bert_activation_distance", "params"],
+             "lts:random_GPT2_wt103": ["hidden_cov", "nonembedding_params", "w_pca"]}
+#: float32 passes on another machine or thread count may differ in the last bits
+RTOL, ATOL = 1e-4, 1e-9
+
+
+def test_a_seeded_sample_of_shipped_values_is_computed_again_alike():
+    data = shipped.read_suite()
+    assert data is not None, "the package ships no suite file"
+    rng = np.random.default_rng(0)
+    for name, metrics in RECOMPUTE.items():
+        entry = data["benchmarks"][name]
+        bench = load_benchmark(name)
+        space = get_space(entry["space"])
+        by_id = {}
+        for r in bench.records:
+            by_id.setdefault(space.arch_id(r.arch), r.arch)
+        held = [i for i, a in enumerate(entry["arch_ids"])
+                if all(entry["metrics"][m]["status"][i] in "on" for m in metrics)]
+        picked = [entry["arch_ids"][i] for i in rng.choice(held, size=2, replace=False)]
+        run = api.score(space=space.name, archs=[by_id[a] for a in picked], metrics=metrics,
+                        settings=api.default_settings(bench), shipped=False)
+        assert space.fingerprint(api.default_settings(bench)) == entry["fingerprint"]
+        index = {a: i for i, a in enumerate(entry["arch_ids"])}
+        for row in run.rows:
+            m = entry["metrics"][row.metric]
+            i = index[row.arch_id]
+            assert m["key_version"] == row.metric_version
+            assert row.status.value[0] == m["status"][i], (name, row.metric, row.arch_id)
+            want = math.nan if m["values"][i] is None else m["values"][i]
+            assert (math.isnan(want) and math.isnan(row.value)) or math.isclose(row.value, want, rel_tol=RTOL,
+                                                                               abs_tol=ATOL), (name, row.metric)

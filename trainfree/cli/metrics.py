@@ -62,7 +62,8 @@ def run(args) -> int:
 
 def shipped_combinations(space: str | None) -> list[str]:
     """One line per shipped combination: its inputs, its nested cross-validated tau, and its cost per
-    architecture (the sum of its inputs' CPU-seconds in the shipped suite, on the benchmark it was fitted on)."""
+    architecture (the sum of its inputs' CPU-seconds in the shipped suite, on the benchmark it was fitted on;
+    the suite records shared work, such as building the model, once, so a metric run alone costs more)."""
     from trainfree.metrics.combo import BUILTIN, load
     from trainfree.store.shipped import read_suite
 
@@ -76,7 +77,8 @@ def shipped_combinations(space: str | None) -> list[str]:
         entry = (suite or {}).get("benchmarks", {}).get(model.benchmark, {}).get("metrics", {})
         parts = [entry.get(f) for f in model.features]
         cost = ("cost unknown (not in the shipped suite)" if not all(parts) else
-                f"{sum(p['cpu_seconds'] / max(1, p['computed']) for p in parts):.2f} CPU-s per architecture")
+                f"{sum(p['cpu_seconds'] / max(1, p['computed']) for p in parts):.2f} CPU-s per architecture in the "
+                f"shipped suite (work shared with other metrics, such as building the model, counted once)")
         lines.append(f"{name}  combination ({model.space}): {BUILTIN[name]}; held-out Kendall tau "
                      f"{cv['mean_tau']:.3f} +- {cv['sd_tau']:.3f} over {cv['outer_folds']} outer folds on "
                      f"{model.benchmark} (nested CV); {cost}")

@@ -192,7 +192,7 @@ def benchmark_stats(bench, entry: dict, metrics: Sequence[str] | None = None) ->
         baseline = None
     within = WITHIN.get(entry["space"])
     rows = correlate(bench, scores, ci_resamples=RESAMPLES, seed=0, baseline=baseline, resamples=RESAMPLES,
-                     within=list(within) if within else None)
+                     within=list(within) if within else None, ci_statistics=("kendall_tau",))
     keep = set(metrics) if metrics is not None else None
     return [stats_row(r, baseline, within, entry["metrics"][r.metric]) for r in rows
             if keep is None or r.metric in keep]
@@ -222,25 +222,27 @@ def write_suite(path: Path, data: dict) -> int:
 
 
 def coverage_markdown(data: dict) -> str:
-    """The suite's coverage: benchmarks as rows, metrics as columns; a cell holds the architectures the
-    metric holds values for, ``s`` after a seeded subset's count, ``p`` after a partial run's, ``–`` where
-    the metric does not apply or was not run; the last column the benchmark's CPU-hours of scoring."""
+    """The suite's coverage: metrics as rows, benchmarks (with their architectures) as columns; a cell holds
+    the architectures the metric holds values for, ``s`` after a seeded subset's count, ``p`` after a partial
+    run's, ``–`` where the metric applies but was not run, ``n/a`` where it does not apply; the last row each
+    benchmark's CPU-hours of scoring, and the total."""
     from trainfree.metrics import get_metric
     from trainfree.spaces import get_space
 
-    metrics = list(dict.fromkeys(m for b in data["benchmarks"].values() for m in b["metrics"]))
-    lines = ["| benchmark (architectures) | " + " | ".join(f"`{m}`" for m in metrics) + " | CPU-h |",
-             "|---|" + "---|" * (len(metrics) + 1)]
-    for name, b in data["benchmarks"].items():
-        space = get_space(b["space"])
+    benchmarks = data["benchmarks"]
+    spaces = {name: get_space(b["space"]) for name, b in benchmarks.items()}
+    metrics = list(dict.fromkeys(m for b in benchmarks.values() for m in b["metrics"]))
+    lines = ["| metric | " + " | ".join(f"{n} ({len(b['arch_ids'])})" for n, b in benchmarks.items()) + " |",
+             "|---|" + "---|" * len(benchmarks)]
+    for m in metrics:
         cells = []
-        for m in metrics:
+        for name, b in benchmarks.items():
             entry = b["metrics"].get(m)
             if entry is None:
-                cells.append("–" if get_metric(m).applies_to(space) else "n/a")
+                cells.append("–" if get_metric(m).applies_to(spaces[name]) else "n/a")
                 continue
-            mark = {"subset": " s", "partial": " p"}.get(entry["coverage"], "")
-            cells.append(f"{entry['computed']}{mark}")
-        hours = sum(e["cpu_seconds"] for e in b["metrics"].values()) / 3600
-        lines.append(f"| {name} ({len(b['arch_ids'])}) | " + " | ".join(cells) + f" | {hours:.2f} |")
+            cells.append(f"{entry['computed']}" + {"subset": " s", "partial": " p"}.get(entry["coverage"], ""))
+        lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
+    hours = [sum(e["cpu_seconds"] for e in b["metrics"].values()) / 3600 for b in benchmarks.values()]
+    lines.append(f"| CPU-h (total {sum(hours):.2f}) | " + " | ".join(f"{h:.2f}" for h in hours) + " |")
     return "\n".join(lines) + "\n"

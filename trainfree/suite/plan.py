@@ -4,7 +4,7 @@ costly ones (``COSTLY``: measured at seconds per architecture) on a seeded subse
 distinct architectures where the benchmark has more.
 
 Costs behind ``COSTLY`` (one thread, per architecture): the paper's Jacobian and gradient metrics on a
-NAS-Bench-NLP cell together about 8 s; the NAS-Bench-BERT gradient metrics together about 34 s (grasp 17 s,
+NAS-Bench-NLP cell together about 49 s (grasp 18 s, zico 7 s); the NAS-Bench-BERT gradient metrics together about 34 s (grasp 17 s,
 zico 5 s, grad_norm 4 s, fisher 3 s, the synaptic diversities 3.6 s: the ``seconds`` the suite's store records);
 on LTS decoders ``zico`` 9.0 s and ``grasp`` 5.6 s, against 0.5-1.6 s for every other decoder metric
 (``python benchmarks/metric_costs.py``).
@@ -20,7 +20,10 @@ EXCLUDED = {"latency": "a timing of the machine it runs on, not a property of th
 #: space -> metrics run on a subset (None: every metric that needs a backward pass)
 COSTLY: dict[str, set | None] = {"nasbench-nlp": None, "nasbench-bert": None, "decoder": {"zico", "grasp"}}
 #: space -> distinct architectures a costly metric runs on, per benchmark
-SUBSET = {"nasbench-nlp": 100, "nasbench-bert": 100, "decoder": 20}
+SUBSET = {"nasbench-nlp": 100, "nasbench-bert": 30, "decoder": 20}
+#: benchmark -> its own subset size, where the space's would cost too much (WikiText-2: the backward
+#: set's 49 s per cell on 100 cells is 80 CPU-minutes)
+SUBSET_OF_BENCHMARK = {"nasbench-nlp-wikitext2": 30}
 #: space -> the size baseline of the leaderboard, and the factors its within-group tau groups on
 BASELINE = {"nasbench-nlp": "params", "nasbench-bert": "params", "decoder": "nonembedding_params",
             "gemstones": "nonembedding_params"}
@@ -75,6 +78,6 @@ def plan(bench, metrics=None, seed: int = SUBSET_SEED) -> list[Task]:
     for name in names:
         check_applies(get_metric(name), space)
     ids = list(dict.fromkeys(space.arch_id(r.arch) for r in bench.records))
-    small = subset(ids, SUBSET.get(space.name, len(ids)), seed)
+    small = subset(ids, SUBSET_OF_BENCHMARK.get(bench.name, SUBSET.get(space.name, len(ids))), seed)
     return [Task(m, small, "subset") if is_costly(space, m) and len(small) < len(ids) else Task(m, tuple(ids), "all")
             for m in names]
