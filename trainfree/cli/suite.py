@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
                         "count (default: refuse, naming what is missing)")
     p.add_argument("--jobs", type=positive, default=None, help="parallel jobs (default: the number of cores)")
     p.add_argument("--coverage", type=Path, default=None,
-                   help="with --output: also write the coverage table (markdown: benchmark x metric) here")
+                   help="with --output: also write the coverage table (markdown: metrics x benchmarks) here")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=run)
 

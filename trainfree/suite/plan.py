@@ -4,8 +4,9 @@ costly ones (``COSTLY``: measured at seconds per architecture) on a seeded subse
 distinct architectures where the benchmark has more.
 
 Costs behind ``COSTLY`` (one thread, per architecture): the paper's Jacobian and gradient metrics on a
-NAS-Bench-NLP cell together about 49 s (grasp 18 s, zico 7 s); the NAS-Bench-BERT gradient metrics together about 34 s (grasp 17 s,
-zico 5 s, grad_norm 4 s, fisher 3 s, the synaptic diversities 3.6 s: the ``seconds`` the suite's store records);
+NAS-Bench-NLP cell together about 49 s (grasp 18 s, zico 7 s); the NAS-Bench-BERT gradient metrics
+together about 34 s (grasp 17 s, zico 5 s, grad_norm 4 s, fisher 3 s, the synaptic diversities 3.6 s: the
+``seconds`` the suite's store records);
 on LTS decoders ``zico`` 9.0 s and ``grasp`` 5.6 s, against 0.5-1.6 s for every other decoder metric
 (``python benchmarks/metric_costs.py``).
 """
