@@ -47,7 +47,7 @@ PARTS = {
 def default_metrics(space: str) -> list[str]:
     """Every registered metric for ``space`` that has a published column, plus the params baseline."""
     names = [m.name for m in METRICS if space in m.spaces and m.published_column]
-    return names + [m for m in ("params",) if m in METRICS]
+    return list(dict.fromkeys(names + [m for m in ("params",) if m in METRICS]))
 
 
 def reproduce_table(bench: Benchmark, rows, published: dict[str, dict[str, float]] | None) -> list[ReproRow]:

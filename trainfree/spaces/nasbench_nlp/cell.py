@@ -105,6 +105,9 @@ class RecipeRNN(nn.Module):
                 if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
                     x_parts[(name, k)] = part + self.components[name].bias
         biased = {name for name, k in x_parts if k == 0}
+        # per-step views taken at once: indexing part[t] each step makes autograd scatter every step's
+        # gradient into a zero (T, B, H) tensor (T^2 work); unbind's backward stacks them once
+        x_parts = {term: part.unbind(0) for term, part in x_parts.items()}
         hidden = [inputs.new_zeros(batch, self.hidden_size) for _ in range(self.tuple_size)]
         if carry:
             hidden = list(carry)
