@@ -11,7 +11,7 @@ from trainfree.metrics.base import metric
 from trainfree.probe import Probe
 from trainfree.linalg import correlation_rows, eig_score
 
-REQUIRES = {"recurrent_cell", "recurrent_jacobian"}  # the NAS-Bench-NLP model's passes (ones_pass, noisy_jacobian)
+REQUIRES = {"recurrent_cell"}  # the NAS-Bench-NLP model's own passes (the space's ones_pass, noisy_jacobian)
 #: the noise amplitudes of the small, large and more noise variants (the paper's 0.1, 10, 100)
 NOISE_AMPLITUDES = (0.1, 10.0, 100.0)
 

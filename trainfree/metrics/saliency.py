@@ -16,14 +16,14 @@ def synaptic_saliency(probe: Probe) -> float:
     return probe.space.half_norm_saliency(probe)
 
 
-@metric("synaptic_saliency_csv", higher_is_better=False, requires=REQUIRES | {"recurrent_jacobian"}, backward=True,
+@metric("synaptic_saliency_csv", higher_is_better=False, requires=REQUIRES, backward=True,
         published_column="Synaptic Saliency")
 def synaptic_saliency_csv(probe: Probe) -> float:
     """The released CSV's synaptic saliency: as synaptic_saliency but with R = sum(y) (cotangent ones)."""
     return probe.space.ones_pass(probe).saliency
 
 
-@metric("hidden_synaptic_saliency", higher_is_better=False, requires=REQUIRES | {"recurrent_jacobian"}, backward=True, published_column="Hidden Synaptic Saliency")
+@metric("hidden_synaptic_saliency", higher_is_better=False, requires=REQUIRES, backward=True, published_column="Hidden Synaptic Saliency")
 def hidden_synaptic_saliency(probe: Probe) -> float:
     """sum over every incoming hidden state h of sum |h * dS/dh|, S = sum(y), one clean pass."""
     return probe.space.ones_pass(probe).hidden_saliency

@@ -70,7 +70,7 @@ def _builtin() -> None:
     register_space("trainfree.spaces.nasbench_nlp.space:NASBenchNLPSpace", "nasbench-nlp",
                    description="NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model",
                    sizes=("paper", "small", "tiny"), batch=(50, 70),
-                   provides=both | {"hidden_states", "activation_kernel", "recurrent_cell", "recurrent_jacobian", "activation_codes",
+                   provides=both | {"hidden_states", "activation_kernel", "recurrent_cell", "activation_codes",
                                     "cell_graph"})
     register_space("trainfree.spaces.bert.space:NASBenchBERTSpace", "nasbench-bert",
                    description="NAS-Bench-BERT encoders (per-layer SA / LT / DSC ops and FFN stacks)",

@@ -43,8 +43,6 @@ ARTEFACTS = {
     "recurrent_cell": "a NAS-Bench-NLP RecipeLM (encoder, recurrent layers, layer_outputs(state_hook=...)) and the "
                       "space's passes over it: layer_outputs(probe, layer), ones_pass(probe), "
                       "half_norm_saliency(probe), noisy_jacobian(probe, amplitude)",
-    "recurrent_jacobian": "recurrent_cell's Jacobian passes, ones_pass(probe) and noisy_jacobian(probe, amplitude): "
-                          "metrics that read them declare it so the space can fold its clean forward into them",
     "cell_graph": "cell_graph(arch): a recurrent cell's graph features (op counts, nodes, paths), no model built",
     "encoder_ops": "a NAS-Bench-BERT encoder: per-layer op, FFN Linears, softmax and activation modules",
     "decoder_blocks": "a decoder LM: embed(tokens), layer_outputs(embedded=..., residuals=...), blocks' act modules",

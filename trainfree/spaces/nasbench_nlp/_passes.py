@@ -24,8 +24,6 @@ def layer_outputs(probe: Probe, layer: int, kernel: bool = False) -> torch.Tenso
     ``("activation_kernel", layer)``; a layer computed earlier without it is run again.
     """
     key = ("layer_output", layer)
-    if not probe.has(key) and folds_clean_pass(probe):
-        ones_pass(probe)  # its forward yields them: one pass fewer
     if probe.has(key) and (not kernel or probe.has(("activation_kernel", layer))):
         return probe.get(key)
     model = probe.model
@@ -78,41 +76,18 @@ class OnesPass:
     hidden_saliency: float  # sum over incoming hidden states of sum |h * dS/dh|
 
 
-def folds_clean_pass(probe: Probe) -> bool:
-    """Whether the ones pass also yields the clean layer outputs and activation kernels, so that no
-    separate no-grad pass runs: where a metric scored on the probe reads the Jacobian pass
-    (``recurrent_jacobian`` expected) and every node of the cell is live. A dead node runs only under an
-    activation hook, and with it the backward sums the fused products in another order; with every node
-    live the hooked pass is the plain one, and its layer outputs and codes are the no-grad pass's bit for bit
-    (tests/test_fused_passes.py)."""
-    if "recurrent_jacobian" not in probe.expected:
-        return False
-    layer = probe.model.layers[0]
-    return len(layer._live_order) == len(layer._order)
-
-
 def ones_pass(probe: Probe) -> OnesPass:
     def compute() -> OnesPass:
         model = probe.model
         states: list[torch.Tensor] = []
-        fold = folds_clean_pass(probe)
-        kernel = fold and "activation_kernel" in probe.expected
 
-        def keep(t: int, h: torch.Tensor) -> None:
+        def keep(_layer: int, t: int, h: torch.Tensor) -> None:
             if t > 0:  # the zero h_0 contributes |0 * g| = 0
                 states.append(h)
 
         with torch.enable_grad():
             emb = model.encoder(probe.inputs)
-            y = emb
-            for i, layer in enumerate(model.layers, start=1):
-                codes: list[torch.Tensor] = []
-                hook = (lambda _name, act: codes.append(act.detach() > 0)) if kernel else None
-                y = layer(y, activation_hook=hook, state_hook=keep)
-                if fold and not probe.has(("layer_output", i)):
-                    probe.put(("layer_output", i), y.detach())
-                if kernel and not probe.has(("activation_kernel", i)):
-                    probe.put(("activation_kernel", i), binary_code_kernel(torch.cat(codes, dim=1)))
+            y = model.layer_outputs(None, embedded=emb, state_hook=keep)[-1]
             params = saliency_params(model)
             grads = torch.autograd.grad(y.sum(), [emb, *params, *states], materialize_grads=True)
         g_emb, g_params, g_states = grads[0], grads[1:1 + len(params)], grads[1 + len(params):]

@@ -50,15 +50,14 @@ class RecipeRNN(nn.Module):
         self._order = recipe.topological_order()
         live = recipe.live_nodes()
         self._live_order = [node for node in self._order if node.name in live]
-        # value name -> the (linear node, input position) terms that read it; all nodes, or live ones
-        self._consumers: dict[str, list[tuple[str, int]]] = {}
+        # value name -> the (linear node, input position) terms that read it, of live and of dead nodes
         self._live_consumers: dict[str, list[tuple[str, int]]] = {}
+        self._dead_consumers: dict[str, list[tuple[str, int]]] = {}
         for node in recipe.nodes:
             if node.op == "linear":
                 for k, inp in enumerate(node.inputs):
-                    self._consumers.setdefault(inp, []).append((node.name, k))
-                    if node.name in live:
-                        self._live_consumers.setdefault(inp, []).append((node.name, k))
+                    into = self._live_consumers if node.name in live else self._dead_consumers
+                    into.setdefault(inp, []).append((node.name, k))
         if init:
             self.reset_parameters()
 
@@ -86,24 +85,25 @@ class RecipeRNN(nn.Module):
         """
         every_node = activation_hook is not None
         order = self._order if every_node else self._live_order
-        consumers = self._consumers if every_node else self._live_consumers
         steps, batch = (inputs.shape[0], inputs.shape[1]) if rows is None else rows.shape
-        # Every linear term reading the same value is one matmul with the weights concatenated;
-        # the x-terms do not depend on the recurrence, so they are done for all steps at once.
-        fused = {}
-        for value, terms in consumers.items():
-            weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
-            fused[value] = (terms, weight.t())
+        # Every linear term of a live node reading the same value is one matmul with the weights
+        # concatenated; the x-terms do not depend on the recurrence, so they are done for all steps at
+        # once. Dead nodes' terms (run only under an activation hook) are a product of their own, so the
+        # live values are the same with or without the hook, bit for bit.
+        fused: dict[str, list] = {}
+        for consumers in (self._live_consumers, self._dead_consumers if every_node else {}):
+            for value, terms in consumers.items():
+                weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
+                fused.setdefault(value, []).append((terms, weight.t()))
         x_parts = {}
-        if "x" in fused:
-            terms, weight = fused.pop("x")
+        for terms, weight in fused.pop("x", []):
             projected = inputs @ weight
             if rows is not None:
                 projected = projected[rows]
-            x_parts = dict(zip(terms, projected.split(self.hidden_size, dim=-1)))
-            for (name, k), part in x_parts.items():
-                if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
-                    x_parts[(name, k)] = part + self.components[name].bias
+            x_parts.update(zip(terms, projected.split(self.hidden_size, dim=-1)))
+        for (name, k), part in x_parts.items():
+            if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
+                x_parts[(name, k)] = part + self.components[name].bias
         biased = {name for name, k in x_parts if k == 0}
         # per-step views taken at once: indexing part[t] each step makes autograd scatter every step's
         # gradient into a zero (T, B, H) tensor (T^2 work); unbind's backward stacks them once
@@ -147,6 +147,5 @@ class RecipeRNN(nn.Module):
         return torch.stack(outputs, dim=0)
 
     def _project(self, name, value, fused, parts) -> None:
-        if name in fused:
-            terms, weight = fused[name]
+        for terms, weight in fused.get(name, ()):
             parts.update(zip(terms, (value @ weight).split(self.hidden_size, dim=-1)))

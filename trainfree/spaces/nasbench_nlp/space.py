@@ -39,7 +39,7 @@ class NASBenchNLPSpace(GeneratedSpace):
     description = "NAS-Bench-NLP recurrent cells (recipes) in a 3-layer language model"
     sizes = ("paper", "small", "tiny")
     provides = frozenset({"parameters", "forward", "parameter_groups", "lm_loss", "synflow_output",
-                          "hidden_states", "activation_kernel", "recurrent_cell", "recurrent_jacobian", "activation_codes",
+                          "hidden_states", "activation_kernel", "recurrent_cell", "activation_codes",
                           "cell_graph"})
     #: what `score` and `search` use when no metric is named: the paper's best metric and the baseline
     default_metrics = ("hidden_cov", "params")
