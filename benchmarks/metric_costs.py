@@ -6,7 +6,7 @@ model on 32 x 128 WordPiece tokens, or LTS decoders (the first distinct ones of 
 metric contract test (tests/test_contract.py), whose cost the tests no longer assert.
 
     python benchmarks/metric_costs.py [--space nasbench-nlp|nasbench-bert|decoder] [--n 3] [--metrics a,b|new]
-        [--together default|paper|a,b] [--repeats 1] [--threads 2] [--tiny] [--against REV]
+        [--together default|paper|a,b] [--repeats 1] [--threads 2] [--tiny] [--against REV] [--profile]
 
 ``--metrics new``: the metrics of docs/new-metrics.md (W-PCA, SWAP, the parameter split, epsinas and
 the recurrent trainability signals) that apply to the space. ``--together paper``: the metrics with a
@@ -17,7 +17,9 @@ on a shared machine the CPU figure is the one to compare; wall seconds are print
 ``--against REV`` measures the same cells twice, one after the other (never at once): with the
 trainfree package of git revision REV (extracted to a temporary folder) and with this checkout's, each in
 a fresh process, and prints old, new, their ratio, and whether every value is equal (bit for bit, NaN
-equal to NaN) or the largest relative difference.
+equal to NaN) or the largest relative difference. ``--profile`` (with ``--together``) prints the share of
+the set's time spent in matrix products, their float count and rate, and the floor that count sets at
+the rate one core reaches on a recurrent step's product.
 """
 from __future__ import annotations
 
@@ -115,7 +117,40 @@ def measure(args) -> dict:
             return [get_metric(n)(probe) for n in together]
         out["together"] = together
         run(f"together ({len(together)} metrics), build included", joint)
+    if args.profile and args.together:
+        out["profile"] = _gemm_profile(archs[: min(3, len(archs))], space, settings, together, expected)
     return out
+
+
+def _gemm_profile(archs, space, settings, names, expected) -> dict:
+    """How much of the set's time is matrix products, their float count, the rate they ran at, and the rate
+    one core reaches on a product of the recurrent step's shape ((50 x 600) by (600 x 1200), float32):
+    the set's floor on this machine is its float count at that rate."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from trainfree.metrics import Probe, get_metric
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        for arch in archs:
+            probe = Probe(arch, space, settings, expected=expected)
+            for n in names:
+                get_metric(n)(probe)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    gemm = [e for e in events if e.key in ("aten::mm", "aten::addmm", "aten::bmm")]
+    gemm_s = sum(e.self_cpu_time_total for e in gemm) / 1e6
+    flops = sum(e.flops for e in gemm)
+    a, b = torch.randn(50, 600), torch.randn(600, 1200)
+    for _ in range(10):
+        a @ b
+    start, reps = time.perf_counter(), 200
+    for _ in range(reps):
+        a @ b
+    peak = 2 * 50 * 600 * 1200 * reps / (time.perf_counter() - start)
+    return {"architectures": len(archs), "profiled_s": total, "gemm_s": gemm_s, "gemm_gflop": flops / 1e9,
+            "gemm_gflops_per_s": flops / gemm_s / 1e9 if gemm_s else math.nan, "step_gemm_peak_gflops_per_s": peak / 1e9,
+            "floor_s_per_arch": flops / peak / len(archs)}
 
 
 def _fmt(xs: list[float]) -> str:
@@ -165,8 +200,9 @@ def against(args) -> None:
         keys = [k for k in new["values"] if k.startswith(label + "|")]
         same, worst = _same([v for k in keys for v in old["values"][k]], [v for k in keys for v in new["values"][k]])
         verdict = "values equal bit for bit" if same else f"values differ: largest relative difference {worst:.1e}"
+        wall = f"wall old {statistics.median(old['rows'][label]['wall']):.3f} new {statistics.median(row['wall']):.3f}"
         print(f"{label:36s} old {_fmt(old['rows'][label]['cpu'])}  new {_fmt(row['cpu'])}  "
-              f"old/new {o / n:5.2f}x  {verdict}")
+              f"old/new {o / n:5.2f}x  ({wall})  {verdict}")
 
 
 def main() -> None:
@@ -182,6 +218,9 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="the contract test's tiny model and batch")
     parser.add_argument("--against", default=None, metavar="REV",
                         help="also time trainfree at git revision REV on the same cells, first, and print ratios")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --together: the share of matrix products in the set's time (torch profiler, "
+                             "first 3 architectures), their GFLOP and rate, and the floor that float count sets")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.against:
@@ -197,6 +236,13 @@ def main() -> None:
     print("CPU seconds per architecture, median [min-max] (wall median)")
     for label, row in out["rows"].items():
         print(f"{label:32s} {_fmt(row['cpu'])} (wall {statistics.median(row['wall']):.3f} s)")
+    if "profile" in out:
+        p = out["profile"]
+        print(f"profile of the set on {p['architectures']} architectures: {p['profiled_s']:.2f} s, of which matrix "
+              f"products {p['gemm_s']:.2f} s ({p['gemm_s'] / p['profiled_s']:.0%}; {p['gemm_gflop']:.1f} GFLOP at "
+              f"{p['gemm_gflops_per_s']:.0f} GFLOP/s); one core's rate on a (50 x 600)(600 x 1200) product: "
+              f"{p['step_gemm_peak_gflops_per_s']:.0f} GFLOP/s, so the products alone take at least "
+              f"{p['floor_s_per_arch']:.2f} s per architecture")
 
 
 if __name__ == "__main__":

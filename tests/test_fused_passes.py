@@ -89,3 +89,21 @@ def test_paper_size_together_equals_alone_and_published(ptb, wt2):
         together = _together(by_id[arch_id], wt_settings)
         assert not math.isfinite(together[name])
         assert all(_same(together[n], alone[n]) for n in PAPER), arch_id
+
+
+def test_reproduce_recompute_skips_the_shipped_suite(monkeypatch, tmp_path):
+    import trainfree.store.shipped as shipped
+    from trainfree.cli import main
+
+    calls = []
+    lookup = shipped.lookup
+    monkeypatch.setattr(shipped, "lookup", lambda *a, **k: calls.append(1) or lookup(*a, **k))
+    common = ["reproduce", "rnn", "--metrics", "hidden_cov", "--limit", "2", "--no-store", "--jobs", "1", "--quiet"]
+    assert main(common + ["--output-dir", str(tmp_path / "a")]) == 0
+    assert calls  # by default the shipped values are looked up
+    calls.clear()
+    assert main(common + ["--recompute", "--output-dir", str(tmp_path / "b")]) == 0
+    assert not calls
+    a = (tmp_path / "a" / "results-rnn.csv").read_text().splitlines()
+    b = (tmp_path / "b" / "results-rnn.csv").read_text().splitlines()
+    assert a[0] == b[0] and a[1].split(",")[:8] == b[1].split(",")[:8]  # same values, same statistics

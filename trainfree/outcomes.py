@@ -38,6 +38,17 @@ def available_memory(device) -> int | None:
 MEMORY_SHARE = 0.9
 
 
+def full_float32(device) -> None:
+    """Turn TF32 off for CUDA matmuls and convolutions before scoring on ``device``: on Ampere and later GPUs
+    cuDNN convolutions default to TF32 (10-bit mantissa), which moves float32 metric values by ~1e-3, so a
+    GPU score would not be the CPU's to rounding. A process-wide torch setting, as a scoring process needs."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
 #: artefacts read off the architecture, with no model built
 ARCH_ONLY = frozenset({"shape", "cell_graph"})
 
@@ -80,6 +91,7 @@ def score_one(space, arch, metric_names: Sequence[str], settings: ScoreSettings)
     arch_id = space.arch_id(arch)
     metrics = [get_metric(n) for n in metric_names]
     device = settings.resolved_device()
+    full_float32(device)
     refused = memory_refusals(space, arch, metrics, settings, device)
     expected = frozenset().union(*(m.requires for m in metrics))  # lets a space share passes between artefacts
     probe = Probe(arch, space, settings, device, expected)
@@ -122,6 +134,7 @@ def score_many(space, chunk: Sequence[tuple[object, Sequence[str]]], settings: S
     done: dict[tuple[int, str], Score] = {}
     if groups:
         device = settings.resolved_device()
+        full_float32(device)
         for name, members in groups.items():
             plan = next(p for p in plans.values() if p is not None and name in p.scorers)
             step = batch or plan.per_pass
