@@ -42,7 +42,7 @@ from hidden_cov_speed import distinct_cells  # this folder: the script's own, on
 from trainfree.benchmarks import load_benchmark
 from trainfree.benchmarks.published import load_published
 from trainfree.config import ScoreSettings
-from trainfree.evaluation.reproduce import default_metrics
+from trainfree.evaluation.reproduce import PARTS, default_metrics
 from trainfree.spaces.nasbench_nlp._batched_metrics import hidden_cov_batch
 from trainfree.outcomes import full_float32, score_one
 from trainfree.spaces import get_space
@@ -118,12 +118,9 @@ def score_sets(which: list[str], n: int, device: torch.device) -> dict:
         entry = suite["benchmarks"].get(bench.name, {})
         index = {a: i for i, a in enumerate(entry.get("arch_ids", []))}
         published = {}
-        if key == "nlp":
-            pub = load_published()
-            names_of = {space.arch_id(r.arch): r.name for r in bench.records}
-            published = {a: pub.get(names_of[a], {}) for a, _ in archs}
-        elif key == "bert":
-            pub = load_published("nasbench_bert/paper_bert_metrics.csv.gz", key="ID")
+        part = next((p for p in PARTS.values() if p["space"] == bench.space), None)  # reproduce's published file
+        if part is not None:
+            pub = load_published(part["published"], key=part["key"])
             names_of = {space.arch_id(r.arch): r.name for r in bench.records}
             published = {a: pub.get(names_of[a], {}) for a, _ in archs}
         agreement = {}
