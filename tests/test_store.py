@@ -522,12 +522,14 @@ def test_store_keys_of_the_built_in_spaces_and_metrics_are_those_of_earlier_vers
                    "decoder": ("4ca3d9c241dd", "0bb8f46f91af"), "hf-llama": ("33e50be8f377", "fc3ff68a810c"),
                    "hf-gpt2": ("33e50be8f377", "fc3ff68a810c")}
     versions = metric_versions()
+    assert {m: versions.get(m) for m in VERSION_3} == dict.fromkeys(VERSION_3, "3")
     assert {m: versions.get(m) for m in VERSION_2} == dict.fromkeys(VERSION_2, "2")
     assert {m: versions.get(m) for m in VERSION_1} == dict.fromkeys(VERSION_1, "1")
 
 
 #: the metrics (and aliases) of earlier versions, by their stored version
-VERSION_2 = ("lyapunov", "lyapunov_edge", "synflow")
+VERSION_3 = ("lyapunov", "lyapunov_edge")
+VERSION_2 = ("state_grad_edge", "state_grad_rate", "synflow")
 VERSION_1 = (
     "activation_distance", "attn_params", "bert_activation_distance", "bert_activation_distance_n",
     "bert_jacobian_cosine", "bert_jacobian_cosine_ones", "bert_jacobian_score", "bert_jacobian_score_ones",
@@ -539,7 +541,7 @@ VERSION_1 = (
     "hidden_cov_l3", "hidden_cov_last", "hidden_erank", "hidden_synaptic_saliency", "jacob_cosine",
     "jacob_cosine_large_noise", "jacob_cosine_more_noise", "jacob_cosine_small_noise", "jacob_cov",
     "jacob_cov_large_noise", "jacob_cov_more_noise", "jacob_cov_small_noise", "latency", "lpzero_bert",
-    "lpzero_gpt2", "nonembedding_params", "params", "snip", "state_grad_edge", "state_grad_rate", "swap",
+    "lpzero_gpt2", "nonembedding_params", "params", "snip", "swap",
     "synaptic_diversity", "synaptic_diversity_n", "synaptic_diversity_ones", "synaptic_diversity_ones_n",
     "synaptic_saliency", "synaptic_saliency_csv", "w_pca", "zico")
 

@@ -2,13 +2,15 @@
 
 An RNN trains when a perturbation of its state, and so the gradient of the loss, neither dies out nor
 blows up over the sequence. Both are measured on the seeded model along the clean trajectory of the
-benchmark batch, in float64 (70 steps of a contracting cell underflow float32):
+benchmark batch, in the model's float32. 70 steps of a contracting cell would underflow float32, so
+the perturbation (or the gradient) is divided by its norm after every step and the logs of those norms
+are summed in float64 (the standard way to compute Lyapunov exponents).
 
 - ``lyapunov``: the finite-time largest Lyapunov exponent of layer 1 (the layer hidden covariance
-  reads). A random unit perturbation of its input at step 0 is carried forward (forward-mode
-  autodiff, i.e. the product of the state-to-state Jacobians along the trajectory); its mean log
-  growth per step from the first step it reaches the state, averaged over sequences. 0 is the edge of chaos; very negative means the state
-  forgets at once; -inf for a cell whose state does not feed back.
+  reads). A random unit perturbation of its input at step 0 is carried forward (the forward-mode
+  derivative, i.e. the product of the state-to-state Jacobians along the trajectory); its mean log
+  growth per step from the first step it reaches the state, averaged over sequences. 0 is the edge of
+  chaos; very negative means the state forgets at once; -inf for a cell whose state does not feed back.
 - ``state_grad_rate``: the backward view. dR/dh_t for layer 1's incoming states, R = <c, h_T> its last
   step against a seeded N(0, 1) cotangent; the mean log growth per step of ||dR/dh_t|| from the last
   step back to step 1 (negative: vanishing gradients).
@@ -19,13 +21,11 @@ benchmark batch, in float64 (70 steps of a contracting cell underflow float32):
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import scipy.linalg
 import torch
-from torch.autograd import forward_ad
 
 from trainfree.metrics.base import metric
 from trainfree.probe import Probe
@@ -33,62 +33,54 @@ from trainfree.probe import Probe
 REQUIRES = {"recurrent_cell"}
 
 
-def _layers64(probe: Probe):
-    return probe.cached("layers64", lambda: copy.deepcopy(probe.model.layers[:1]).to(dtype=torch.float64))
-
-
-def _inputs(probe: Probe, layer: int) -> torch.Tensor:
-    """The clean input (T, B, D) recurrent ``layer`` (1-based) receives, in float64."""
+def _inputs(probe: Probe, layer: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The clean input recurrent ``layer`` (1-based) receives, as the layer's forward takes it: layer 1's
+    as the distinct token embeddings (U, D) and the rows (T, B) that pick them (each is projected once);
+    a later layer's (T, B, D) with rows None."""
     with torch.no_grad():
-        x = probe.model.encoder(probe.inputs) if layer == 1 else probe.space.layer_outputs(probe, layer - 1)
-    return x.detach().to(torch.float64)
+        if layer == 1:
+            tokens, rows = torch.unique(probe.inputs, return_inverse=True)
+            return probe.model.encoder(tokens).detach(), rows
+        return probe.space.layer_outputs(probe, layer - 1).detach(), None
 
 
-def _mean_log_rate(norms: torch.Tensor, steps: int) -> float:
-    """mean over sequences of (log last - log first) / steps for norms (2, B); -inf where a norm is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 or inf norms: a non-finite value, recorded as such
-        logs = np.log(norms.detach().cpu().numpy())
-        return float(np.mean((logs[1] - logs[0]) / steps))
-
-
-def reached_rate(norms: np.ndarray) -> float:
-    """Mean over sequences of the log growth per step of a perturbation's norm (T, B), measured from the
-    first step it reaches (norm > 0) to the last: -inf for a sequence where it never reaches the state
-    or dies out, NaN where it reaches only the last step (no growth to measure)."""
+def reached_log_rate(logs: np.ndarray) -> float:
+    """Mean over sequences of the log growth per step of a perturbation's norm, from log norms (T, B),
+    measured from the first step it reaches (log norm > -inf) to the last: -inf for a sequence where it
+    never reaches the state or dies out, NaN where it reaches only the last step (no growth to measure)
+    or a norm is not finite."""
     rates = []
-    for seq in norms.T:
-        hit = np.flatnonzero(seq > 0)
+    for seq in logs.T:
+        hit = np.flatnonzero(~np.isneginf(seq))  # NaN counts as reached: it makes the rate NaN
         if hit.size == 0:
             rates.append(-math.inf)
         elif hit[0] == seq.size - 1:
             rates.append(math.nan)
         else:
-            with np.errstate(divide="ignore"):
-                rates.append(float((np.log(seq[-1]) - np.log(seq[hit[0]])) / (seq.size - 1 - hit[0])))
+            rates.append(float((seq[-1] - seq[hit[0]]) / (seq.size - 1 - hit[0])))
     return float(np.mean(rates))
+
+
+def reached_rate(norms: np.ndarray) -> float:
+    """:func:`reached_log_rate` of norms (T, B)."""
+    with np.errstate(divide="ignore"):
+        return reached_log_rate(np.log(norms))
 
 
 def layer_lyapunov(probe: Probe, layer: int) -> float:
     """Mean log growth per step of a step-0 input perturbation through ``layer``'s recurrence, from the
     first step it reaches the state (a cell whose step-0 output ignores its input, e.g. a product with
     the zero initial state, is reached a step or more later)."""
-    x = _inputs(probe, layer)
-    if x.shape[0] < 2:
+    x, rows = _inputs(probe, layer)
+    steps, batch = x.shape[:2] if rows is None else rows.shape
+    if steps < 2:
         return math.nan
     gen = torch.Generator().manual_seed(probe.settings.seed + layer)
-    v = torch.randn(x.shape[1:], generator=gen, dtype=torch.float64).to(x.device)
-    tangent = (v / v.norm(dim=1, keepdim=True))[None]
-    cell, carry = _layers64(probe)[layer - 1], []
-    with torch.no_grad(), forward_ad.dual_level():
-        # step 0 with the perturbed input, then the rest from its (dual) state with plain inputs: the
-        # tangent of steps 1.. inputs is zero, and a dual matmul costs about 4 plain ones in torch 2.13
-        first = cell(forward_ad.make_dual(x[:1], tangent), carry=carry)
-        rest = cell(x[1:], carry=carry)
-        parts = [forward_ad.unpack_dual(o).tangent for o in (first, rest)]
-    if parts[0] is None and parts[1] is None:  # the output does not depend on the input at all
-        return -math.inf
-    dt = torch.cat([p if p is not None else torch.zeros_like(o) for p, o in zip(parts, (first, rest))])
-    return reached_rate(dt.norm(dim=2).detach().cpu().numpy())
+    v = torch.randn((batch, x.shape[-1]), generator=gen, dtype=torch.float64)
+    direction = (v / v.norm(dim=1, keepdim=True)).to(x.device, x.dtype)
+    with torch.no_grad():  # the tangent by hand, renormalised each step (RecipeRNN.step0_tangent_log_norms)
+        logs = probe.model.layers[layer - 1].step0_tangent_log_norms(x, direction, rows)
+    return reached_log_rate(logs)
 
 
 def lyapunov_value(probe: Probe) -> float:
@@ -98,49 +90,85 @@ def lyapunov_value(probe: Probe) -> float:
     return probe.cached("lyapunov", compute)
 
 
+class _Rescale(torch.autograd.Function):
+    """The identity on a step's hidden tuple; backward divides the tuple's cotangent by its norm per
+    sequence and records that norm and the h_0 part's, so the cotangent never underflows."""
+
+    @staticmethod
+    def forward(ctx, record, t, *hidden):
+        ctx.record, ctx.t = record, t
+        return tuple(h.view_as(h) for h in hidden)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        norm = sum(g.double().pow(2).sum(dim=1) for g in grads).sqrt()
+        norm = torch.where((norm > 0) & torch.isfinite(norm), norm, 1.0)
+        ctx.record[ctx.t] = (grads[0].double().norm(dim=1), norm)
+        return (None, None, *(g / norm.to(g.dtype)[:, None] for g in grads))
+
+
 def state_grad_rate_value(probe: Probe) -> float:
     def compute():
-        x = _inputs(probe, 1)
-        steps = x.shape[0] - 2
+        x, rows = _inputs(probe, 1)
+        length, batch = rows.shape
+        steps = length - 2
         if steps < 1:
             return math.nan
-        states: list[torch.Tensor] = []
+        cell, record = probe.model.layers[0], {}
+        # differentiate with respect to the zero initial tuple: the backward runs through every step
+        # and no weight gradient is formed
+        start = [x.new_zeros(batch, cell.hidden_size, requires_grad=True) for _ in range(cell.tuple_size)]
         with torch.enable_grad():
-            h = _layers64(probe)[0](x, state_hook=lambda t, s: states.append(s) if t > 0 else None)
+            h = cell(x, rows=rows, carry=list(start),
+                     step_hook=lambda t, hidden: _Rescale.apply(record, t, *hidden))
             y = h[-1]  # (B, H): layer 1's last step
             gen = torch.Generator().manual_seed(probe.settings.seed)
-            c = torch.randn(y.shape, generator=gen, dtype=y.dtype).to(y.device)
-            grads = torch.autograd.grad((y * c).sum(), states, materialize_grads=True, allow_unused=True)
-        norms = torch.stack([grads[-1].norm(dim=1), grads[0].norm(dim=1)])  # from step T-1 back to step 1
-        return _mean_log_rate(norms, steps)
+            c = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(y.device, y.dtype)
+            torch.autograd.grad((y * c).sum(), start, allow_unused=True)
+        # log ||dR/dh_t|| in R's units: the recorded norm times the rescalings of the later steps
+        scale = torch.zeros(batch, dtype=torch.float64, device=x.device)
+        logs = {}
+        for t in range(length - 1, -1, -1):
+            if t not in record:  # no gradient reaches this step
+                logs[t] = torch.full_like(scale, -math.inf)
+                continue
+            norm0, norm = record[t]
+            logs[t] = norm0.log() + scale
+            scale = scale + norm.log()
+        # the states steps T-1 and 1 receive: outputs T-2 and 0
+        rates = ((logs[0] - logs[length - 2]) / steps).cpu().numpy()
+        return float(np.mean(rates))
 
     return probe.cached("state_grad_rate", compute)
 
 
 #: version 2: measured from the first step the perturbation reaches (version 1 gave +inf where step 0's
-#: output ignores the input)
-@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
+#: output ignores the input). Version 3: in the model's float32 with the tangent renormalised each step
+#: (version 2 ran a float64 copy through forward-mode autodiff): 4x faster, values within 5e-7 relative
+#: on the PTB cells compared (docs/performance.md)
+@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="3", backward=True)
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
-    step of a step-0 perturbation (forward-mode Jacobian products) from the first step it reaches, mean
-    over sequences."""
+    step of a step-0 perturbation (Jacobian products, renormalised each step) from the first step it
+    reaches, mean over sequences."""
     return lyapunov_value(probe)
 
 
-@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
+@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="3", backward=True)
 def lyapunov_edge(probe: Probe) -> float:
     """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
     return -abs(lyapunov_value(probe))
 
 
-@metric("state_grad_rate", higher_is_better=True, requires=REQUIRES, backward=True)
+#: version 2: float32 with the cotangent renormalised each step (version 1: a float64 copy)
+@metric("state_grad_rate", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
 def state_grad_rate(probe: Probe) -> float:
     """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
     (R = <c, h_T>, c seeded N(0, 1)): negative when gradients vanish through time."""
     return state_grad_rate_value(probe)
 
 
-@metric("state_grad_edge", higher_is_better=True, requires=REQUIRES, backward=True)
+@metric("state_grad_edge", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
 def state_grad_edge(probe: Probe) -> float:
     """Minus |state_grad_rate|: gradients that neither vanish nor explode rank first."""
     return -abs(state_grad_rate_value(probe))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from trainfree.spaces.nasbench_nlp.recipe import Recipe
+from trainfree.spaces.nasbench_nlp.tangent import step0_tangent_log_norms
 
 _ACT = {
     "activation_tanh": torch.tanh,
@@ -70,7 +71,7 @@ class RecipeRNN(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def forward(self, inputs: torch.Tensor, activation_hook=None, state_hook=None,
-                rows: torch.Tensor | None = None, carry: list | None = None) -> torch.Tensor:
+                rows: torch.Tensor | None = None, carry: list | None = None, step_hook=None) -> torch.Tensor:
         """inputs (T, B, input_size) -> outputs (T, B, hidden): h_new_0 after each step.
 
         With ``rows`` (T, B), ``inputs`` (U, input_size) are the distinct input vectors and step t of
@@ -80,6 +81,8 @@ class RecipeRNN(nn.Module):
         ``state_hook(t, h)`` sees the h_prev_0 that step t receives (the zero state at t = 0).
         Without an activation hook, nodes that cannot reach the output (``Recipe.live_nodes``) are
         skipped: the outputs are the same, with less work.
+        ``step_hook(t, hidden)`` sees the hidden tuple after step t and returns the tuple to carry on with
+        (trainfree.metrics.rnn_dynamics rescales the gradient flowing back through it).
         ``carry`` (training across windows, as the benchmark trained): a list holding the hidden tuple
         to start from (empty: zeros); on return it holds the final tuple.
         """
@@ -141,10 +144,18 @@ class RecipeRNN(nn.Module):
                 self._project(node.name, out, fused, parts)
             # a skipped h_new_i is never read: its h_prev_i feeds no live node
             hidden = [values.get(f"h_new_{i}", hidden[i]) for i in range(self.tuple_size)]
+            if step_hook is not None:
+                hidden = list(step_hook(t, hidden))
             outputs.append(hidden[0])
         if carry is not None:
             carry[:] = hidden
         return torch.stack(outputs, dim=0)
+
+    def step0_tangent_log_norms(self, inputs: torch.Tensor, direction: torch.Tensor,
+                                rows: torch.Tensor | None = None):
+        """log ||(dh_t / dx_0) direction|| per step and sequence (T, B) along the trajectory of ``inputs``
+        (``rows`` as in forward; trainfree.spaces.nasbench_nlp.tangent)."""
+        return step0_tangent_log_norms(self, inputs, direction, rows)
 
     def _project(self, name, value, fused, parts) -> None:
         for terms, weight in fused.get(name, ()):
