@@ -56,6 +56,8 @@ def test_the_plan_runs_costly_metrics_on_a_subset_and_leaves_out_latency():
     assert tasks["hidden_cov"].coverage == "all" and len(tasks["hidden_cov"].arch_ids) == 1999
     assert tasks["jacob_cov"].coverage == "subset" and len(tasks["jacob_cov"].arch_ids) == 100
     assert set(tasks["jacob_cov"].arch_ids) <= set(tasks["hidden_cov"].arch_ids)
+    # forward-only (lyapunov) or a backward through layer 1 alone (state_grad_rate): every cell
+    assert {tasks[m].coverage for m in ("lyapunov", "lyapunov_edge", "state_grad_rate", "state_grad_edge")} == {"all"}
     gem = {t.metric: t for t in suite_plan.plan(load_benchmark("gemstones"))}
     assert all(t.coverage == "all" for t in gem.values())  # 22 shapes: everything on all of them
     wt2 = {t.metric: t for t in suite_plan.plan(load_benchmark("nasbench-nlp-wikitext2"))}

@@ -4,7 +4,10 @@ An RNN trains when a perturbation of its state, and so the gradient of the loss,
 blows up over the sequence. Both are measured on the seeded model along the clean trajectory of the
 benchmark batch, in the model's float32. 70 steps of a contracting cell would underflow float32, so
 the perturbation (or the gradient) is divided by its norm after every step and the logs of those norms
-are summed in float64 (the standard way to compute Lyapunov exponents).
+are summed in float64 (the standard way to compute Lyapunov exponents). The norm is the hidden tuple's,
+so where h_0's part of it falls below 1e-30 of the whole (another state keeps the norm up while h_0's
+part decays) float32 may have lost it, and the cell is measured again in float64 (7 of 100 PTB cells for
+state_grad_rate, 1 for lyapunov).
 
 - ``lyapunov``: the finite-time largest Lyapunov exponent of layer 1 (the layer hidden covariance
   reads). A random unit perturbation of its input at step 0 is carried forward (the forward-mode
@@ -21,6 +24,7 @@ are summed in float64 (the standard way to compute Lyapunov exponents).
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -31,6 +35,15 @@ from trainfree.metrics.base import metric
 from trainfree.probe import Probe
 
 REQUIRES = {"recurrent_cell"}
+
+
+#: below this share of the tuple's norm, h_0's part of a float32 tangent or gradient may have lost digits
+#: to underflow (float32's smallest normal is 1.2e-38): the cell is measured again in float64
+TINY_SHARE = math.log(1e-30)
+
+
+def _layer64(probe: Probe, layer: int):
+    return probe.cached(("layer64", layer), lambda: copy.deepcopy(probe.model.layers[layer - 1]).to(torch.float64))
 
 
 def _inputs(probe: Probe, layer: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -77,9 +90,11 @@ def layer_lyapunov(probe: Probe, layer: int) -> float:
         return math.nan
     gen = torch.Generator().manual_seed(probe.settings.seed + layer)
     v = torch.randn((batch, x.shape[-1]), generator=gen, dtype=torch.float64)
-    direction = (v / v.norm(dim=1, keepdim=True)).to(x.device, x.dtype)
+    direction = (v / v.norm(dim=1, keepdim=True)).to(x.device)
     with torch.no_grad():  # the tangent by hand, renormalised each step (RecipeRNN.step0_tangent_log_norms)
-        logs = probe.model.layers[layer - 1].step0_tangent_log_norms(x, direction, rows)
+        logs, share = probe.model.layers[layer - 1].step0_tangent_log_norms(x, direction.to(x.dtype), rows)
+        if share < TINY_SHARE and x.dtype != torch.float64:
+            logs, _ = _layer64(probe, layer).step0_tangent_log_norms(x.double(), direction, rows)
     return reached_log_rate(logs)
 
 
@@ -92,19 +107,50 @@ def lyapunov_value(probe: Probe) -> float:
 
 class _Rescale(torch.autograd.Function):
     """The identity on a step's hidden tuple; backward divides the tuple's cotangent by its norm per
-    sequence and records that norm and the h_0 part's, so the cotangent never underflows."""
+    sequence (recorded under the step), so the gradient never underflows on its way back."""
 
     @staticmethod
-    def forward(ctx, record, t, *hidden):
-        ctx.record, ctx.t = record, t
+    def forward(ctx, norms, t, *hidden):
+        ctx.norms, ctx.t = norms, t
         return tuple(h.view_as(h) for h in hidden)
 
     @staticmethod
     def backward(ctx, *grads):
         norm = sum(g.double().pow(2).sum(dim=1) for g in grads).sqrt()
         norm = torch.where((norm > 0) & torch.isfinite(norm), norm, 1.0)
-        ctx.record[ctx.t] = (grads[0].double().norm(dim=1), norm)
+        ctx.norms[ctx.t] = norm
         return (None, None, *(g / norm.to(g.dtype)[:, None] for g in grads))
+
+
+def _state_grad_log_norms(cell, x, rows, seed: int) -> tuple[dict, dict]:
+    """log ||dR/dh_t|| for each step t's output h_t (B,) in R's units, R = <c, h_T>, c seeded N(0, 1);
+    and h_t's share of the step's rescaled cotangent (log). dR/dh_t counts every use of h_t, those inside
+    step t too (a later node of the same step can read h_new_0), all of which reach R through step t's
+    rescaling. Steps no gradient reaches are left out."""
+    length, batch = rows.shape
+    norms, grads = {}, {}
+
+    def step(t, hidden):
+        if hidden[0].requires_grad:
+            hidden[0].register_hook(lambda g: grads.__setitem__(t, g.double().norm(dim=1)))
+        return _Rescale.apply(norms, t, *hidden)
+
+    # differentiate with respect to the zero initial tuple: the backward runs through every step and no
+    # weight gradient is formed
+    start = [x.new_zeros(batch, cell.hidden_size, requires_grad=True) for _ in range(cell.tuple_size)]
+    with torch.enable_grad():
+        y = cell(x, rows=rows, carry=list(start), step_hook=step)[-1]  # (B, H): the layer's last step
+        c = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        torch.autograd.grad((y * c.to(y.device, y.dtype)).sum(), start, allow_unused=True)
+    scale = torch.zeros(batch, dtype=torch.float64)
+    logs, shares = {}, {}
+    for t in range(length - 1, -1, -1):
+        if t in norms:
+            scale = scale + norms[t].cpu().log()  # the rescalings of steps t..T-1
+        if t in grads:
+            shares[t] = grads[t].cpu().log()
+            logs[t] = shares[t] + scale
+    return logs, shares
 
 
 def state_grad_rate_value(probe: Probe) -> float:
@@ -114,30 +160,12 @@ def state_grad_rate_value(probe: Probe) -> float:
         steps = length - 2
         if steps < 1:
             return math.nan
-        cell, record = probe.model.layers[0], {}
-        # differentiate with respect to the zero initial tuple: the backward runs through every step
-        # and no weight gradient is formed
-        start = [x.new_zeros(batch, cell.hidden_size, requires_grad=True) for _ in range(cell.tuple_size)]
-        with torch.enable_grad():
-            h = cell(x, rows=rows, carry=list(start),
-                     step_hook=lambda t, hidden: _Rescale.apply(record, t, *hidden))
-            y = h[-1]  # (B, H): layer 1's last step
-            gen = torch.Generator().manual_seed(probe.settings.seed)
-            c = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(y.device, y.dtype)
-            torch.autograd.grad((y * c).sum(), start, allow_unused=True)
-        # log ||dR/dh_t|| in R's units: the recorded norm times the rescalings of the later steps
-        scale = torch.zeros(batch, dtype=torch.float64, device=x.device)
-        logs = {}
-        for t in range(length - 1, -1, -1):
-            if t not in record:  # no gradient reaches this step
-                logs[t] = torch.full_like(scale, -math.inf)
-                continue
-            norm0, norm = record[t]
-            logs[t] = norm0.log() + scale
-            scale = scale + norm.log()
-        # the states steps T-1 and 1 receive: outputs T-2 and 0
-        rates = ((logs[0] - logs[length - 2]) / steps).cpu().numpy()
-        return float(np.mean(rates))
+        used = (0, length - 2)  # the states steps 1 and T-1 receive
+        logs, shares = _state_grad_log_norms(probe.model.layers[0], x, rows, probe.settings.seed)
+        if any(t in shares and float(shares[t].min()) < TINY_SHARE for t in used):
+            logs, _ = _state_grad_log_norms(_layer64(probe, 1), x.double(), rows, probe.settings.seed)
+        first, last = (logs.get(t, torch.full((batch,), -math.inf, dtype=torch.float64)) for t in used)
+        return float(np.mean(((first - last) / steps).numpy()))
 
     return probe.cached("state_grad_rate", compute)
 
@@ -146,7 +174,7 @@ def state_grad_rate_value(probe: Probe) -> float:
 #: output ignores the input). Version 3: in the model's float32 with the tangent renormalised each step
 #: (version 2 ran a float64 copy through forward-mode autodiff): 4x faster, values within 5e-7 relative
 #: on the PTB cells compared (docs/performance.md)
-@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="3", backward=True)
+@metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="3")
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
     step of a step-0 perturbation (Jacobian products, renormalised each step) from the first step it
@@ -154,7 +182,7 @@ def lyapunov(probe: Probe) -> float:
     return lyapunov_value(probe)
 
 
-@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="3", backward=True)
+@metric("lyapunov_edge", higher_is_better=True, requires=REQUIRES, version="3")
 def lyapunov_edge(probe: Probe) -> float:
     """Minus |lyapunov|: closest to the edge of chaos (exponent 0) ranks first."""
     return -abs(lyapunov_value(probe))

@@ -153,8 +153,9 @@ class RecipeRNN(nn.Module):
 
     def step0_tangent_log_norms(self, inputs: torch.Tensor, direction: torch.Tensor,
                                 rows: torch.Tensor | None = None):
-        """log ||(dh_t / dx_0) direction|| per step and sequence (T, B) along the trajectory of ``inputs``
-        (``rows`` as in forward; trainfree.spaces.nasbench_nlp.tangent)."""
+        """log ||(dh_t / dx_0) direction|| per step and sequence (T, B) along the trajectory of ``inputs``,
+        and the log of h_0's smallest share of the tangent (``rows`` as in forward;
+        trainfree.spaces.nasbench_nlp.tangent)."""
         return step0_tangent_log_norms(self, inputs, direction, rows)
 
     def _project(self, name, value, fused, parts) -> None:

@@ -40,15 +40,18 @@ def _mul(a, b):
 
 
 def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
-                            rows: torch.Tensor | None = None) -> np.ndarray:
-    """log ||(dh_t / dx_0) direction|| for every step t and sequence b: (T, B), float64.
+                            rows: torch.Tensor | None = None) -> tuple[np.ndarray, float]:
+    """log ||(dh_t / dx_0) direction|| for every step t and sequence b: (T, B), float64; and the log of
+    h_0's smallest share of the tuple's tangent norm over the steps (``-inf`` when it is 0 somewhere).
 
     ``inputs`` (T, B, D) is the layer's clean input, ``direction`` (B, D) the perturbation of step 0's
     input; with ``rows`` (T, B), ``inputs`` (U, D) are the distinct input vectors, as in the layer's
     forward. After each step the tangent of the hidden tuple is divided by its norm (per sequence) and the
     log of that norm is carried in float64, so a contracting cell's tangent never underflows whatever the
-    dtype. -inf where the perturbation has not reached the state (or has died out); NaN where it is not
-    finite.
+    dtype, as long as h_0 carries a fair share of the tangent: where h_0's part is far smaller than the
+    tuple's (another state keeps the norm up), it can still fall below the dtype's range, which the
+    share tells the caller. -inf where the perturbation has not reached the state (or has died out);
+    NaN where it is not finite.
     """
     steps, batch = inputs.shape[:2] if rows is None else rows.shape
     hidden_size = cell.hidden_size
@@ -82,6 +85,7 @@ def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
     tangent = [None] * cell.tuple_size
     log_scale = torch.zeros(batch, dtype=torch.float64, device=inputs.device)
     logs = torch.full((steps, batch), -torch.inf, dtype=torch.float64, device=inputs.device)
+    share = torch.zeros(batch, dtype=torch.float64, device=inputs.device)  # log of h_0's smallest share
     for t in range(steps):
         values = {f"h_prev_{i}": h for i, h in enumerate(hidden)}
         tangents = {f"h_prev_{i}": g for i, g in enumerate(tangent)}
@@ -118,12 +122,14 @@ def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
         for i in range(cell.tuple_size):
             if f"h_new_{i}" in values:
                 hidden[i], tangent[i] = values[f"h_new_{i}"], tangents[f"h_new_{i}"]
-        if tangent[0] is not None:
-            logs[t] = tangent[0].norm(dim=1).double().log() + log_scale
         norms = [g.double().pow(2).sum(dim=1) for g in tangent if g is not None]
         if norms:
             norm = sum(norms).sqrt()
+            if tangent[0] is not None:
+                own = tangent[0].norm(dim=1).double()
+                logs[t] = own.log() + log_scale
+                share = torch.where(norm > 0, torch.minimum(share, (own / norm).log()), share)
             norm = torch.where((norm > 0) & torch.isfinite(norm), norm, 1.0)
             log_scale = log_scale + norm.log()
             tangent = [None if g is None else g / norm.to(g.dtype)[:, None] for g in tangent]
-    return logs.cpu().numpy()
+    return logs.cpu().numpy(), float(share.min())
