@@ -172,8 +172,8 @@ def state_grad_rate_value(probe: Probe) -> float:
 
 #: version 2: measured from the first step the perturbation reaches (version 1 gave +inf where step 0's
 #: output ignores the input). Version 3: in the model's float32 with the tangent renormalised each step
-#: (version 2 ran a float64 copy through forward-mode autodiff): 4x faster, values within 5e-7 relative
-#: on the PTB cells compared (docs/performance.md)
+#: (version 2 ran a float64 copy through forward-mode autodiff): 3.8x faster, values within 4.9e-5
+#: relative on the suite's 130 subset cells (docs/performance.md; benchmarks/dynamics_versions.py)
 @metric("lyapunov", higher_is_better=True, requires=REQUIRES, version="3")
 def lyapunov(probe: Probe) -> float:
     """Finite-time largest Lyapunov exponent of layer 1 along the clean trajectory: mean log growth per
@@ -188,7 +188,8 @@ def lyapunov_edge(probe: Probe) -> float:
     return -abs(lyapunov_value(probe))
 
 
-#: version 2: float32 with the cotangent renormalised each step (version 1: a float64 copy)
+#: version 2: float32 with the cotangent renormalised each step (version 1: a float64 copy): 2.3x faster,
+#: values within 8.0e-5 relative on the suite's 130 subset cells
 @metric("state_grad_rate", higher_is_better=True, requires=REQUIRES, version="2", backward=True)
 def state_grad_rate(probe: Probe) -> float:
     """Mean log growth per step of ||dR/dh_t|| from the last step back to step 1 over layer 1's states
