@@ -36,6 +36,8 @@ class MultiLinear(nn.Module):
 class RecipeRNN(nn.Module):
     """One recurrent layer: the hidden tuple starts at zeros and is updated by the recipe each step."""
 
+    activations = _ACT  # op -> function (trainfree.spaces.nasbench_nlp.tangent differentiates them)
+
     def __init__(self, recipe: Recipe, input_size: int, hidden_size: int, init: bool = True):
         """With ``init`` False no random draws are made and the parameters are left uninitialised."""
         super().__init__()
@@ -89,28 +91,8 @@ class RecipeRNN(nn.Module):
         every_node = activation_hook is not None
         order = self._order if every_node else self._live_order
         steps, batch = (inputs.shape[0], inputs.shape[1]) if rows is None else rows.shape
-        # Every linear term of a live node reading the same value is one matmul with the weights
-        # concatenated; the x-terms do not depend on the recurrence, so they are done for all steps at
-        # once. Dead nodes' terms (run only under an activation hook) are a product of their own, so the
-        # live values are the same with or without the hook, bit for bit.
-        fused: dict[str, list] = {}
-        for consumers in (self._live_consumers, self._dead_consumers if every_node else {}):
-            for value, terms in consumers.items():
-                weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
-                fused.setdefault(value, []).append((terms, weight.t()))
-        x_parts = {}
-        for terms, weight in fused.pop("x", []):
-            projected = inputs @ weight
-            if rows is not None:
-                projected = projected[rows]
-            x_parts.update(zip(terms, projected.split(self.hidden_size, dim=-1)))
-        for (name, k), part in x_parts.items():
-            if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
-                x_parts[(name, k)] = part + self.components[name].bias
-        biased = {name for name, k in x_parts if k == 0}
-        # per-step views taken at once: indexing part[t] each step makes autograd scatter every step's
-        # gradient into a zero (T, B, H) tensor (T^2 work); unbind's backward stacks them once
-        x_parts = {term: part.unbind(0) for term, part in x_parts.items()}
+        fused = self.fused_weights(every_node)
+        x_parts, biased = self.input_parts(inputs, rows, fused.pop("x", []))
         hidden = [inputs.new_zeros(batch, self.hidden_size) for _ in range(self.tuple_size)]
         if carry:
             hidden = list(carry)
@@ -150,6 +132,34 @@ class RecipeRNN(nn.Module):
         if carry is not None:
             carry[:] = hidden
         return torch.stack(outputs, dim=0)
+
+    def fused_weights(self, every_node: bool = False) -> dict[str, list]:
+        """value name -> [(terms, W)]: every linear term of a live node reading the same value is one
+        product with the weights concatenated. With ``every_node``, dead nodes' terms are a product of
+        their own, so the live values are the same with or without them, bit for bit."""
+        fused: dict[str, list] = {}
+        for consumers in (self._live_consumers, self._dead_consumers if every_node else {}):
+            for value, terms in consumers.items():
+                weight = torch.cat([self.components[n].weights[k] for n, k in terms], dim=0)
+                fused.setdefault(value, []).append((terms, weight.t()))
+        return fused
+
+    def input_parts(self, inputs: torch.Tensor, rows: torch.Tensor | None, x_terms: list):
+        """The x-terms for all steps at once (they do not depend on the recurrence), the bias joined to
+        each node's term 0: {(node, k): per-step tensors}, and the names of the nodes whose bias is in."""
+        parts = {}
+        for terms, weight in x_terms:
+            projected = inputs @ weight
+            if rows is not None:
+                projected = projected[rows]
+            parts.update(zip(terms, projected.split(self.hidden_size, dim=-1)))
+        for (name, k), part in parts.items():
+            if k == 0:  # the step adds the bias to term 0 first: done here for all steps, same sums
+                parts[(name, k)] = part + self.components[name].bias
+        biased = {name for name, k in parts if k == 0}
+        # per-step views taken at once: indexing part[t] each step makes autograd scatter every step's
+        # gradient into a zero (T, B, H) tensor (T^2 work); unbind's backward stacks them once
+        return {term: part.unbind(0) for term, part in parts.items()}, biased
 
     def step0_tangent_log_norms(self, inputs: torch.Tensor, direction: torch.Tensor,
                                 rows: torch.Tensor | None = None):

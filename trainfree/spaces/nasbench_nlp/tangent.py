@@ -9,13 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-_ACT = {
-    "activation_tanh": torch.tanh,
-    "activation_sigm": torch.sigmoid,
-    "activation_leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
-}
-
-
 def _act_slope(op: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     if op == "activation_tanh":
         return 1 - out * out
@@ -55,20 +48,12 @@ def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
     """
     steps, batch = inputs.shape[:2] if rows is None else rows.shape
     hidden_size = cell.hidden_size
-    fused = {}
-    for value, terms in cell._live_consumers.items():
-        fused[value] = (terms, torch.cat([cell.components[n].weights[k] for n, k in terms], dim=0).t())
-    x_parts, x_tangent = {}, {}
-    if "x" in fused:
-        terms, weight = fused.pop("x")
-        projected = inputs @ weight
-        x_parts = dict(zip(terms, (projected if rows is None else projected[rows]).split(hidden_size, dim=-1)))
+    fused = {value: entries[0] for value, entries in cell.fused_weights().items()}  # live nodes: one each
+    x_terms = [fused.pop("x")] if "x" in fused else []
+    x_parts, biased = cell.input_parts(inputs, rows, x_terms)
+    x_tangent = {}
+    for terms, weight in x_terms:  # the perturbation enters at step 0 only
         x_tangent = dict(zip(terms, (direction @ weight).split(hidden_size, dim=-1)))
-    for name, k in list(x_parts):
-        if k == 0:  # as the layer's forward: the bias joins term 0 for all steps at once
-            x_parts[(name, k)] = x_parts[(name, k)] + cell.components[name].bias
-    biased = {name for name, k in x_parts if k == 0}
-    x_parts = {term: part.unbind(0) for term, part in x_parts.items()}
 
     def project(name, value, tangent, parts, tangents):
         if name not in fused:
@@ -102,9 +87,9 @@ def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
                 for k in range(1, len(ins)):
                     out = out + parts[(node.name, k)]
                 d = _add(*(part_tangents.get((node.name, k)) for k in range(len(ins))))
-            elif node.op in _ACT:
+            elif node.op in cell.activations:
                 pre = values[ins[0]]
-                out = _ACT[node.op](pre)
+                out = cell.activations[node.op](pre)
                 d = None if tangents[ins[0]] is None else _act_slope(node.op, pre, out) * tangents[ins[0]]
             elif node.op == "elementwise_prod":
                 (a, b), (da, db) = (values[i] for i in ins), (tangents[i] for i in ins)
