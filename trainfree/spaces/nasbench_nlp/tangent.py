@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+
 def _act_slope(op: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     if op == "activation_tanh":
         return 1 - out * out
@@ -53,7 +54,7 @@ def step0_tangent_log_norms(cell, inputs: torch.Tensor, direction: torch.Tensor,
     x_parts, biased = cell.input_parts(inputs, rows, x_terms)
     x_tangent = {}
     for terms, weight in x_terms:  # the perturbation enters at step 0 only
-        x_tangent = dict(zip(terms, (direction @ weight).split(hidden_size, dim=-1)))
+        x_tangent.update(zip(terms, (direction @ weight).split(hidden_size, dim=-1)))
 
     def project(name, value, tangent, parts, tangents):
         if name not in fused:
